@@ -1,0 +1,100 @@
+//! The wire shapes (serialized by the handlers and error.rs, so the docs cannot drift from
+//! what is sent) and the OpenAPI document for the three routes.
+
+use serde::Serialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// Request body of `POST /abacus/number` and `PUT /abacus/sum`. Only a JSON integer in
+/// signed 64-bit range is accepted (not `5.0`, `"5"`, `true` or `null`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documentation only: the body is parsed by `body.rs`
+pub struct NumberRequest {
+    #[schema(example = 5, format = Int64)]
+    number: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SumResponse {
+    #[schema(format = Int64)]
+    pub current_sum: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AddedResponse {
+    #[schema(example = "Number added successfully.")]
+    pub message: &'static str,
+    #[schema(format = Int64)]
+    pub current_sum: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ResetResponse {
+    #[schema(example = "Sum reset successfully.")]
+    pub message: &'static str,
+    #[schema(format = Int64)]
+    pub new_sum: i64,
+}
+
+/// A plain error: `{"detail": "..."}`.
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    #[schema(example = "Rate limit exceeded.")]
+    pub detail: &'static str,
+}
+
+/// 400 for a body that is not `{"number": <int>}` or would overflow the sum.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationBody {
+    #[schema(example = "Validation error")]
+    pub message: &'static str,
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FieldError {
+    #[schema(example = "number")]
+    pub field: &'static str,
+    #[schema(example = "Input should be a valid integer")]
+    pub message: &'static str,
+    /// `int_type`, `missing`, `less_than_equal`, `greater_than_equal`, `json_invalid`,
+    /// `model_attributes_type` or `overflow`.
+    #[serde(rename = "type")]
+    #[schema(rename = "type", example = "int_type")]
+    pub kind: &'static str,
+}
+
+/// Adds the `X-API-Key` scheme the paths refer to.
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "abacus_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(crate::handlers::get_sum, crate::handlers::add_number, crate::handlers::reset_sum),
+    components(schemas(
+        NumberRequest,
+        SumResponse,
+        AddedResponse,
+        ResetResponse,
+        Detail,
+        ValidationBody,
+        FieldError
+    )),
+    modifiers(&ApiKeyScheme),
+    tags((name = "abacus", description = "A running sum shared by every node"))
+)]
+struct AbacusDoc;
+
+/// The OpenAPI description of the abacus routes, for merging into the node's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    AbacusDoc::openapi()
+}

@@ -1,0 +1,88 @@
+//! Abacus (SPEC section 5, seed 004): a running sum shared by every node, behind API keys,
+//! Idempotency-Key and a cluster-wide sliding-window rate limit.
+//!
+//! Request path: `telemetry::track` (metrics) → `guard::authenticate` → `guard::rate_limit`
+//! → a handler, which makes one atomic store call.
+
+mod auth;
+mod body;
+mod docs;
+mod error;
+mod guard;
+mod handlers;
+mod idempotency;
+pub mod limit;
+mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use axum::Router;
+use floodgate_core::AppContext;
+use floodgate_store::SharedStore;
+
+pub use docs::openapi;
+pub use error::AbacusError;
+pub use limit::{Limiter, Verdict};
+
+pub(crate) const SUM: &str = "/abacus/sum";
+pub(crate) const NUMBER: &str = "/abacus/number";
+/// The sum itself, a decimal integer (INCRBY-compatible on Redis).
+pub(crate) const SUM_KEY: &str = "abacus:sum";
+const RATE_PREFIX: &str = "abacus:rl:";
+
+/// Shared by the middleware and handlers of one node.
+pub(crate) struct Abacus {
+    store: SharedStore,
+    keys: auth::Keys,
+    auth_enabled: bool,
+    limiter: Option<Limiter>,
+    idempotency_required: bool,
+    idempotency_ttl: Duration,
+    /// Idempotency scope and rate-limit bucket of callers with no identity.
+    anonymous: Arc<str>,
+}
+
+impl Abacus {
+    fn new(ctx: &AppContext) -> Self {
+        let c = &ctx.config;
+        let keys = auth::Keys::new(&c.abacus_api_keys);
+        if c.abacus_auth_enabled && keys.is_empty() {
+            tracing::warn!("ABACUS_AUTH_ENABLED is on but ABACUS_API_KEYS is empty: every /abacus request will be refused");
+        }
+        let limiter = c.abacus_rate_limit_enabled.then(|| {
+            Limiter::new(
+                ctx.backends.store.clone(),
+                RATE_PREFIX,
+                c.abacus_rate_limit_requests,
+                c.abacus_rate_limit_window,
+            )
+        });
+        Abacus {
+            store: ctx.backends.store.clone(),
+            keys,
+            auth_enabled: c.abacus_auth_enabled,
+            limiter,
+            idempotency_required: c.abacus_idempotency_required,
+            idempotency_ttl: c.idempotency_ttl,
+            anonymous: Arc::from("anonymous"),
+        }
+    }
+}
+
+/// `GET /abacus/sum`, `POST /abacus/number` and `PUT /abacus/sum`, state applied. Without
+/// auth the rate limit is per client address, read from `ConnectInfo<SocketAddr>` when the
+/// server provides it (else one shared bucket).
+pub fn router(ctx: &AppContext) -> Router {
+    let app = Arc::new(Abacus::new(ctx));
+    Router::new()
+        .route(SUM, get(handlers::get_sum).put(handlers::reset_sum))
+        .route(NUMBER, post(handlers::add_number))
+        // Last added runs first: metrics see every outcome, auth runs before the limit.
+        .layer(from_fn_with_state(app.clone(), guard::rate_limit))
+        .layer(from_fn_with_state(app.clone(), guard::authenticate))
+        .layer(from_fn(telemetry::track))
+        .with_state(app)
+}

@@ -1,0 +1,135 @@
+//! The per-caller rate limit: 429 with headers, scoping, and the strict sliding window
+//! across two nodes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::{config, Env, Req, KEY2};
+
+pub async fn rate_limit_refuses_with_headers(env: Env) {
+    let node = env
+        .node(config(|c| {
+            c.abacus_rate_limit_enabled = true;
+            c.abacus_rate_limit_requests = 3;
+            c.abacus_rate_limit_window = Duration::from_secs(60);
+        }))
+        .await;
+    let reqs = [
+        Req::get(),
+        Req::add(Some("l1"), r#"{"number":1}"#),
+        Req::reset(None, r#"{"number":2}"#),
+    ];
+    for (i, req) in reqs.into_iter().enumerate() {
+        let r = node.send(req).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header_u64("ratelimit-limit"), 3);
+        assert_eq!(r.header_u64("ratelimit-remaining"), 2 - i as u64);
+        assert!((1..=60).contains(&r.header_u64("ratelimit-reset")), "{r:?}");
+    }
+    let r = node.send(Req::add(Some("l2"), r#"{"number":40}"#)).await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (429, r#"{"detail":"Rate limit exceeded."}"#)
+    );
+    assert!((1..=60).contains(&r.header_u64("retry-after")), "{r:?}");
+    assert_eq!(r.header_u64("ratelimit-remaining"), 0);
+    assert_eq!(r.header_u64("ratelimit-limit"), 3);
+    // The refused request changed nothing and left no record: another key is fine later.
+    let other = node.send(Req::get().key(Some(KEY2))).await;
+    assert_eq!(other.status, 200, "limits are per API key: {other:?}");
+    assert_eq!(other.json()["current_sum"], 2);
+    // Auth failures are answered before the limiter counts anything.
+    let r = node.send(Req::get().key(Some("wrong"))).await;
+    assert_eq!(r.status, 403, "{r:?}");
+}
+
+pub async fn rate_limit_per_client_address_without_auth(env: Env) {
+    let node = env
+        .node(config(|c| {
+            c.abacus_auth_enabled = false;
+            c.abacus_rate_limit_enabled = true;
+            c.abacus_rate_limit_requests = 2;
+            c.abacus_rate_limit_window = Duration::from_secs(60);
+        }))
+        .await;
+    // Different API keys, one address: one bucket.
+    assert_eq!(node.send(Req::get().key(None)).await.status, 200);
+    assert_eq!(node.send(Req::get().key(Some(KEY2))).await.status, 200);
+    let r = node.send(Req::get().key(Some("x"))).await;
+    assert_eq!(r.status, 429, "{r:?}");
+}
+
+pub async fn rate_limit_holds_across_two_nodes(env: Env) {
+    // Six clients alternate between two nodes for about 2.6 windows, one API key.
+    let (limit, window) = (20u32, Duration::from_secs(1));
+    let cfg = || {
+        config(|c| {
+            c.abacus_rate_limit_enabled = true;
+            c.abacus_rate_limit_requests = limit;
+            c.abacus_rate_limit_window = window;
+        })
+    };
+    let nodes = Arc::new([env.node(cfg()).await, env.node(cfg()).await]);
+    let run_for = window * 13 / 5;
+    let start = Instant::now();
+    let clients: Vec<_> = (0..6)
+        .map(|c| {
+            let nodes = nodes.clone();
+            tokio::spawn(async move {
+                let mut admitted = Vec::new();
+                let mut refused = 0u32;
+                let mut i = c;
+                while start.elapsed() < run_for {
+                    let sent = Instant::now();
+                    let r = nodes[i % 2].send(Req::get()).await;
+                    match r.status {
+                        200 => admitted.push((sent, Instant::now())),
+                        429 => {
+                            refused += 1;
+                            assert_eq!(r.header_u64("retry-after"), 1, "{r:?}");
+                        }
+                        _ => panic!("unexpected {r:?}"),
+                    }
+                    i += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                (admitted, refused)
+            })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for c in clients {
+        let (a, r) = c.await.expect("client task");
+        admitted.extend(a);
+        refused += r;
+    }
+    assert!(refused > 0, "the clients asked for more than the limit");
+    assert!(
+        admitted.len() >= 2 * limit as usize,
+        "slots come back as they leave the window: only {} admitted",
+        admitted.len()
+    );
+    assert_at_most_limit_in_any_window(admitted, limit as usize, window);
+}
+
+/// Admissions as (sent, answered): the store admitted each in between, so `limit + 1` of
+/// them truly within one window would show as a group with `max(answered) - min(sent)`
+/// under the window. Timing noise can only widen the groups, never fail a correct limiter.
+fn assert_at_most_limit_in_any_window(
+    mut admitted: Vec<(Instant, Instant)>,
+    limit: usize,
+    window: Duration,
+) {
+    admitted.sort();
+    for (i, group) in admitted.windows(limit + 1).enumerate() {
+        let first_sent = group[0].0;
+        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
+        assert!(
+            last_answered - first_sent >= window,
+            "admissions {i}..={} fit in {:?}",
+            i + limit,
+            last_answered - first_sent
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! A store wrapper for tests: puts every key under a per-test prefix (so tests share one
+//! Redis without seeing each other's sum) and injects failures on demand.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use floodgate_store::{
+    CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
+};
+
+/// Switches read by [`TestStore`]; shared with the test through an `Arc`.
+#[derive(Default)]
+pub struct Faults {
+    /// Every call fails with `Unavailable`, as if the backend were unreachable.
+    pub down: AtomicBool,
+    /// Every Nth `idempotent_apply` is applied but its reply "lost" (0 = never).
+    pub lose_reply_every: AtomicU64,
+    /// Every Nth `idempotent_apply` fails before reaching the store (0 = never).
+    pub fail_every: AtomicU64,
+    calls: AtomicU64,
+    /// How many replies were lost and how many calls failed early.
+    pub lost: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl Faults {
+    fn check_up(&self) -> StoreResult<()> {
+        if self.down.load(Ordering::Relaxed) {
+            Err(StoreError::Unavailable("test: store down".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn every(n: &AtomicU64, call: u64) -> bool {
+        let n = n.load(Ordering::Relaxed);
+        n > 0 && call % n == n - 1
+    }
+}
+
+pub struct TestStore {
+    inner: SharedStore,
+    prefix: String,
+    pub faults: Arc<Faults>,
+}
+
+impl TestStore {
+    pub fn new(inner: SharedStore, prefix: &str) -> Self {
+        TestStore {
+            inner,
+            prefix: prefix.to_string(),
+            faults: Arc::new(Faults::default()),
+        }
+    }
+
+    fn k(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+#[async_trait]
+impl Store for TestStore {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.faults.check_up()?;
+        self.inner.ping().await
+    }
+
+    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
+        self.faults.check_up()?;
+        self.inner.get(&self.k(key)).await
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
+        self.faults.check_up()?;
+        self.inner.set(&self.k(key), value, ttl).await
+    }
+
+    async fn set_nx(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool> {
+        self.faults.check_up()?;
+        self.inner.set_nx(&self.k(key), value, ttl).await
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Bytes,
+        ttl: Option<Duration>,
+    ) -> StoreResult<bool> {
+        self.faults.check_up()?;
+        self.inner
+            .compare_and_set(&self.k(key), expected, new, ttl)
+            .await
+    }
+
+    async fn del(&self, key: &str) -> StoreResult<bool> {
+        self.faults.check_up()?;
+        self.inner.del(&self.k(key)).await
+    }
+
+    async fn incr_by(&self, key: &str, delta: i64) -> StoreResult<i64> {
+        self.faults.check_up()?;
+        self.inner.incr_by(&self.k(key), delta).await
+    }
+
+    async fn get_i64(&self, key: &str) -> StoreResult<i64> {
+        self.faults.check_up()?;
+        self.inner.get_i64(&self.k(key)).await
+    }
+
+    async fn idempotent_apply(
+        &self,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<IdemOutcome> {
+        self.faults.check_up()?;
+        let call = self.faults.calls.fetch_add(1, Ordering::Relaxed);
+        if Faults::every(&self.faults.fail_every, call) {
+            self.faults.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Unavailable(
+                "test: failed before applying".into(),
+            ));
+        }
+        let outcome = self
+            .inner
+            .idempotent_apply(&self.k(counter), op, &self.k(idem_key), fingerprint, ttl)
+            .await?;
+        if Faults::every(&self.faults.lose_reply_every, call) {
+            self.faults.lost.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Unavailable("test: reply lost".into()));
+        }
+        Ok(outcome)
+    }
+
+    async fn lease_acquire(
+        &self,
+        pool: &str,
+        holder: &str,
+        capacity: u32,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        self.faults.check_up()?;
+        self.inner
+            .lease_acquire(&self.k(pool), holder, capacity, ttl)
+            .await
+    }
+
+    async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()> {
+        self.faults.check_up()?;
+        self.inner.lease_release(&self.k(pool), holder).await
+    }
+
+    async fn lease_count(&self, pool: &str) -> StoreResult<u32> {
+        self.faults.check_up()?;
+        self.inner.lease_count(&self.k(pool)).await
+    }
+
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision> {
+        self.faults.check_up()?;
+        self.inner.rate_limit(&self.k(key), limit, window).await
+    }
+}

@@ -1,0 +1,134 @@
+//! Abacus: add random numbers with idempotency keys, then check the sum moved by exactly
+//! what was acknowledged. Needs the sum to itself while it runs.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use super::{clients, each, latency_line, send_retrying, status_line, ScenarioReport};
+use crate::args::BenchArgs;
+use crate::client::Client;
+use crate::error::BenchError;
+use crate::request::Rng;
+
+const DEFAULT_REQUESTS: u64 = 100;
+
+enum Outcome {
+    /// Acknowledged with 200: the number was added.
+    Added(i64, Duration),
+    /// Refused with a 4xx: nothing was added.
+    Refused(u16),
+    /// No definitive answer after every retry: it may or may not have been added.
+    Unknown(i64, String),
+}
+
+pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
+    let count = args.requests.unwrap_or(DEFAULT_REQUESTS);
+    let concurrency = args.connections.min(count as usize).max(1);
+    let key = args.api_key.as_str();
+    let mut clients = clients(args, concurrency).await?;
+    let Some(first) = clients.first_mut() else {
+        return Err(BenchError::Option("no base URL".into()));
+    };
+    let initial = read_sum(first, key, args.retries).await?;
+
+    let started = Instant::now();
+    let outcomes = each(&mut clients, count, async |client: &mut Client, _| {
+        let mut rng = Rng::seeded();
+        let number = rng.range(-1000, 1000);
+        let idempotency = uuid::Uuid::new_v4().to_string();
+        let headers = [
+            ("X-API-Key", key),
+            ("Idempotency-Key", idempotency.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let body = format!("{{\"number\":{number}}}");
+        let sent = Instant::now();
+        let request = ("POST", "/abacus/number");
+        match send_retrying(client, request, &headers, body.as_bytes(), args.retries).await {
+            Ok(reply) if reply.status == 200 => Outcome::Added(number, sent.elapsed()),
+            Ok(reply) => Outcome::Refused(reply.status),
+            Err(unanswered) => Outcome::Unknown(number, unanswered.0),
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+
+    let Some(first) = clients.first_mut() else {
+        return Err(BenchError::Option("no base URL".into()));
+    };
+    let last = read_sum(first, key, args.retries).await?;
+    let mut sent: i128 = 0;
+    let mut latencies = Vec::new();
+    let mut refused = Vec::new();
+    let mut unknown = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Added(number, latency) => {
+                sent += i128::from(number);
+                latencies.push(latency);
+            }
+            Outcome::Refused(status) => refused.push(status),
+            Outcome::Unknown(number, why) => unknown.push((number, why)),
+        }
+    }
+    let expected = i128::from(initial) + sent;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "scenario     abacus, {count} POSTs at concurrency {concurrency}"
+    );
+    let _ = writeln!(
+        text,
+        "requests     {} added, {} refused ({}), {} unanswered, {:.1} req/s",
+        latencies.len(),
+        refused.len(),
+        status_line(refused.iter().copied()),
+        unknown.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    text.push_str(&latency_line(latencies));
+    let _ = writeln!(
+        text,
+        "sum          initial {initial}, sent {sent}, expected {expected}, final {last}"
+    );
+    for (number, why) in unknown.iter().take(5) {
+        let _ = writeln!(text, "unanswered   number {number}: {why}");
+    }
+    let sum_ok = i128::from(last) == expected;
+    if !sum_ok {
+        let _ = writeln!(
+            text,
+            "check        the final sum is off by {}",
+            i128::from(last) - expected
+        );
+    }
+    Ok(ScenarioReport {
+        passed: sum_ok && refused.is_empty() && unknown.is_empty(),
+        text,
+        stats: serde_json::json!({"scenario": "abacus"}),
+    })
+}
+
+async fn read_sum(client: &mut Client, key: &str, attempts: u32) -> Result<i64, BenchError> {
+    let url = client.url("/abacus/sum");
+    let failed = |why: String| BenchError::Request {
+        url: url.clone(),
+        why,
+    };
+    let reply = send_retrying(
+        client,
+        ("GET", "/abacus/sum"),
+        &[("X-API-Key", key)],
+        b"",
+        attempts,
+    )
+    .await
+    .map_err(|e| failed(e.0))?;
+    if reply.status != 200 {
+        return Err(failed(format!("status {}", reply.status)));
+    }
+    reply
+        .json()
+        .and_then(|v| v.get("current_sum")?.as_i64())
+        .ok_or_else(|| failed("no integer current_sum in the response".into()))
+}

@@ -1,0 +1,605 @@
+//! Kafka-protocol bus on librdkafka (works with Apache Kafka, Redpanda, Tansu, ...).
+//!
+//! Nothing here talks to the broker at construction time: the server must start, and report
+//! not-ready, while the broker is down. Every call that needs the broker is bounded in time
+//! and reports `Unavailable` instead of hanging.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+use rdkafka::{Message as _, Offset, TopicPartitionList};
+use tokio::sync::{oneshot, watch};
+
+use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
+
+/// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub brokers: String,
+    /// Partitions for topics this bus creates.
+    pub partitions: i32,
+    /// Replication factor for topics this bus creates; -1 = the broker's default.
+    pub replication: i32,
+    /// How long `publish` waits for the durable ack before reporting `Unavailable`.
+    pub message_timeout: Duration,
+    /// Producer idempotence (no duplicates from librdkafka's own retries). Off by default:
+    /// a broker that forgets producer ids (Tansu with memory storage, after a restart)
+    /// answers UNKNOWN_PRODUCER_ID forever and librdkafka never recovers. Without it,
+    /// one request in flight per connection keeps per-key order across retries.
+    pub idempotence: bool,
+    /// Extra librdkafka properties, applied last (producer, consumer and admin alike).
+    pub overrides: Vec<(String, String)>,
+}
+
+pub const DEFAULT_PARTITIONS: i32 = 8;
+
+impl KafkaConfig {
+    pub fn new(brokers: &str) -> Self {
+        KafkaConfig {
+            brokers: brokers.to_string(),
+            partitions: DEFAULT_PARTITIONS,
+            replication: -1,
+            message_timeout: Duration::from_secs(5),
+            idempotence: false,
+            overrides: Vec::new(),
+        }
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut cfg = ClientConfig::new();
+        cfg.set("bootstrap.servers", &self.brokers)
+            .set("client.id", "floodgate")
+            // A broker restart should be noticed in about a second, not ten.
+            .set("reconnect.backoff.ms", "100")
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("log.connection.close", "false")
+            // Bounds how long a request to a vanished broker can hold anything up.
+            .set("socket.timeout.ms", "10000")
+            .set_log_level(RDKafkaLogLevel::Warning);
+        cfg
+    }
+
+    fn finish(&self, mut cfg: ClientConfig) -> ClientConfig {
+        for (k, v) in &self.overrides {
+            cfg.set(k, v);
+        }
+        cfg
+    }
+
+    fn producer(&self) -> ClientConfig {
+        let ms = self.message_timeout.as_millis().to_string();
+        let mut cfg = self.base();
+        cfg.set("acks", "all")
+            .set("enable.idempotence", self.idempotence.to_string())
+            .set(
+                "max.in.flight.requests.per.connection",
+                if self.idempotence { "5" } else { "1" },
+            )
+            .set("message.timeout.ms", &ms)
+            .set("request.timeout.ms", &ms)
+            .set("linger.ms", "1");
+        self.finish(cfg)
+    }
+
+    fn consumer(&self, group: &str) -> ClientConfig {
+        let mut cfg = self.base();
+        cfg.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            // Some brokers (Tansu) hold every fetch for the full wait even when messages
+            // arrive; librdkafka's 500 ms default would then add half a second per hop.
+            .set("fetch.wait.max.ms", "10")
+            // A subscribed topic that does not exist yet is picked up within seconds.
+            .set("topic.metadata.refresh.interval.ms", "5000");
+        self.finish(cfg)
+    }
+}
+
+/// Routes librdkafka's own logging into `tracing`, one level quieter: it reports every
+/// failed reconnect, which would flood the logs while the broker is down.
+#[derive(Clone, Default)]
+struct Ctx;
+
+impl ClientContext for Ctx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        // FAIL = a broker connection failed; repeats every reconnect while it is down.
+        let level = if fac == "FAIL" {
+            RDKafkaLogLevel::Warning
+        } else {
+            level
+        };
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+                tracing::error!(target: "librdkafka", "{fac}: {msg}")
+            }
+            RDKafkaLogLevel::Error => tracing::warn!(target: "librdkafka", "{fac}: {msg}"),
+            RDKafkaLogLevel::Warning => tracing::info!(target: "librdkafka", "{fac}: {msg}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::debug!(target: "librdkafka", "{fac}: {msg}")
+            }
+            RDKafkaLogLevel::Debug => tracing::trace!(target: "librdkafka", "{fac}: {msg}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_transient(&error) {
+            tracing::debug!(target: "librdkafka", "{error}: {reason}");
+        } else {
+            tracing::warn!(target: "librdkafka", "{error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {}
+
+pub struct KafkaBus {
+    cfg: KafkaConfig,
+    producer: FutureProducer<Ctx>,
+    admin: AdminClient<Ctx>,
+    /// Topics known to exist, so `publish` asks the broker to create each one only once.
+    known: Mutex<HashSet<String>>,
+    /// Flips to true at shutdown; every consumer's `recv` watches it.
+    closed: watch::Sender<bool>,
+}
+
+impl KafkaBus {
+    /// Never contacts the broker; fails only on a malformed configuration.
+    pub fn connect(brokers: &str) -> BusResult<Self> {
+        Self::connect_with(KafkaConfig::new(brokers))
+    }
+
+    pub fn connect_with(cfg: KafkaConfig) -> BusResult<Self> {
+        if cfg.brokers.trim().is_empty() {
+            return Err(BusError::Other("empty Kafka broker list".into()));
+        }
+        let producer = cfg
+            .producer()
+            .create_with_context(Ctx)
+            .map_err(config_error)?;
+        let admin = cfg.finish(cfg.base()).create_with_context(Ctx);
+        Ok(KafkaBus {
+            producer,
+            admin: admin.map_err(config_error)?,
+            known: Mutex::new(HashSet::new()),
+            closed: watch::Sender::new(false),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &KafkaConfig {
+        &self.cfg
+    }
+
+    fn is_known(&self, topic: &str) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(topic)
+    }
+
+    fn set_known(&self, topic: &str, known: bool) {
+        let mut set = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known {
+            set.insert(topic.to_string());
+        } else {
+            set.remove(topic);
+        }
+    }
+
+    /// Creates `topic` unless it exists. `Unavailable` when the broker does not answer.
+    async fn create_topic(&self, topic: &str, partitions: i32) -> BusResult<()> {
+        let new = NewTopic::new(
+            topic,
+            partitions,
+            TopicReplication::Fixed(self.cfg.replication),
+        );
+        let opts = AdminOptions::new()
+            .request_timeout(Some(self.cfg.message_timeout))
+            .operation_timeout(Some(self.cfg.message_timeout));
+        let results = self
+            .admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(unavailable)?;
+        for res in results {
+            match res {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) if is_transient_code(code) => {
+                    return Err(BusError::Unavailable(format!(
+                        "create topic {name}: {code}"
+                    )))
+                }
+                // E.g. not authorised to create: the topic may well exist (provisioned by
+                // an operator), so go on and let produce/consume tell.
+                Err((name, code)) => {
+                    tracing::warn!(topic = %name, "cannot create topic: {code}");
+                }
+            }
+        }
+        self.set_known(topic, true);
+        Ok(())
+    }
+
+    async fn ensure_known(&self, topic: &str) -> BusResult<()> {
+        if self.is_known(topic) {
+            return Ok(());
+        }
+        self.create_topic(topic, self.cfg.partitions).await
+    }
+
+    async fn send(&self, msg: &Outgoing<'_>) -> Result<(), KafkaError> {
+        let mut headers = OwnedHeaders::new_with_capacity(msg.headers.len());
+        for (key, value) in msg.headers {
+            headers = headers.insert(Header {
+                key,
+                value: Some(*value),
+            });
+        }
+        let mut rec = FutureRecord::<[u8], [u8]>::to(msg.topic)
+            .payload(msg.payload)
+            .headers(headers);
+        if let Some(key) = msg.key {
+            rec = rec.key(key);
+        }
+        // Delivery fails by itself after message.timeout.ms; the outer timeout is a backstop.
+        let fut = self
+            .producer
+            .send(rec, Timeout::After(self.cfg.message_timeout));
+        match tokio::time::timeout(self.cfg.message_timeout.saturating_mul(2), fut).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(e),
+            Err(_) => Err(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageTimedOut,
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for KafkaBus {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    async fn ping(&self) -> BusResult<()> {
+        let producer = self.producer.clone();
+        let timeout = self.cfg.message_timeout.min(Duration::from_millis(1500));
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+        .await
+        .map_err(|e| BusError::Other(format!("ping task: {e}")))?
+    }
+
+    async fn publish(&self, msg: Outgoing<'_>) -> BusResult<()> {
+        self.ensure_known(msg.topic).await?;
+        match self.send(&msg).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The broker may have lost the topic (restarted without storage; a missing
+                // topic shows up as a plain timeout): ask again on the next publish.
+                self.set_known(msg.topic, false);
+                Err(map_error(e))
+            }
+        }
+    }
+
+    async fn subscribe(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
+        // A broker that is down must not stop workers from starting: the consumer joins
+        // once it is back, and publishers create the topic too.
+        if let Err(e) = self.ensure_known(topic).await {
+            tracing::warn!(topic, "topic not ensured before subscribing: {e}");
+        }
+        let consumer: StreamConsumer<Ctx> = self
+            .cfg
+            .consumer(group)
+            .create_with_context(Ctx)
+            .map_err(config_error)?;
+        consumer.subscribe(&[topic]).map_err(map_error)?;
+        Ok(Box::new(KafkaConsumer {
+            inner: Some(consumer),
+            pending: HashMap::new(),
+            closed: self.closed.subscribe(),
+        }))
+    }
+
+    async fn flush(&self) -> BusResult<()> {
+        let producer = self.producer.clone();
+        let timeout = self.cfg.message_timeout;
+        tokio::task::spawn_blocking(move || producer.flush(timeout).map_err(map_error))
+            .await
+            .map_err(|e| BusError::Other(format!("flush task: {e}")))?
+    }
+
+    async fn ensure_topic(&self, topic: &str, partitions: i32) -> BusResult<()> {
+        self.create_topic(topic, partitions).await
+    }
+
+    fn close(&self) {
+        self.closed.send_replace(true);
+    }
+}
+
+/// A member of a consumer group. Commits are asynchronous; the last committed offsets are
+/// committed again synchronously when the consumer is closed or dropped, so nothing
+/// acknowledged is redelivered after a clean shutdown.
+pub struct KafkaConsumer {
+    inner: Option<StreamConsumer<Ctx>>,
+    /// (topic, partition) → next offset to read, as last committed.
+    pending: HashMap<(String, i32), i64>,
+    closed: watch::Receiver<bool>,
+}
+
+/// How long `close` waits for librdkafka to commit and leave the group.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl KafkaConsumer {
+    /// Commits and leaves the group on a thread of its own: librdkafka blocks there, for
+    /// minutes when the coordinator is unreachable, and a detached thread neither stalls the
+    /// async workers nor keeps the runtime from shutting down.
+    fn start_close(&mut self) -> Option<oneshot::Receiver<()>> {
+        let consumer = self.inner.take()?;
+        let pending = std::mem::take(&mut self.pending);
+        let (done, rx) = oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("bus-consumer-close".into())
+            .spawn(move || {
+                final_commit(&consumer, &pending);
+                drop(consumer);
+                let _ = done.send(());
+            });
+        match spawned {
+            Ok(_) => Some(rx),
+            // The closure, and with it the consumer, was dropped here: closed inline.
+            Err(e) => {
+                tracing::warn!("cannot start consumer close thread: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Resolves once the bus is closed; never if the bus was dropped without closing (this
+/// consumer keeps working on its own).
+async fn bus_closed(closed: &mut watch::Receiver<bool>) {
+    if closed.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn final_commit(consumer: &StreamConsumer<Ctx>, pending: &HashMap<(String, i32), i64>) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), next) in pending {
+        if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
+            tracing::warn!(topic, partition, "final offset commit: {e}");
+        }
+    }
+    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+        tracing::warn!("final offset commit failed: {e}");
+    }
+}
+
+#[async_trait]
+impl Consumer for KafkaConsumer {
+    async fn recv(&mut self) -> BusResult<Message> {
+        let consumer = self.inner.as_ref().ok_or(BusError::Closed)?;
+        loop {
+            let res = tokio::select! {
+                biased;
+                _ = bus_closed(&mut self.closed) => return Err(BusError::Closed),
+                res = consumer.recv() => res,
+            };
+            match res {
+                Ok(msg) => return Ok(owned(&msg)),
+                // librdkafka reports broker trouble here but recovers by itself: keep waiting.
+                Err(e) if is_transient(&e) => tracing::debug!("consumer: {e}"),
+                Err(e) => return Err(map_error(e)),
+            }
+        }
+    }
+
+    async fn commit(&mut self, msg: &Message) -> BusResult<()> {
+        let consumer = self.inner.as_ref().ok_or(BusError::Closed)?;
+        let next = msg.offset + 1;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&msg.topic, msg.partition, Offset::Offset(next))
+            .map_err(map_error)?;
+        consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(map_error)?;
+        self.pending
+            .insert((msg.topic.clone(), msg.partition), next);
+        Ok(())
+    }
+
+    async fn close(&mut self) -> BusResult<()> {
+        let Some(done) = self.start_close() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(CLOSE_TIMEOUT, done).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(BusError::Unavailable(
+                "leaving the consumer group timed out".into(),
+            )),
+        }
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        let _ = self.start_close();
+    }
+}
+
+fn owned(msg: &BorrowedMessage<'_>) -> Message {
+    let headers = msg
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| {
+                    let value = h.value.map(Bytes::copy_from_slice).unwrap_or_default();
+                    (h.key.to_string(), value)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Message {
+        topic: msg.topic().to_string(),
+        partition: msg.partition(),
+        offset: msg.offset(),
+        key: msg.key().map(Bytes::copy_from_slice),
+        payload: msg
+            .payload()
+            .map(Bytes::copy_from_slice)
+            .unwrap_or_default(),
+        headers,
+    }
+}
+
+fn config_error(e: KafkaError) -> BusError {
+    BusError::Other(format!("invalid Kafka configuration: {e}"))
+}
+
+fn unavailable(e: KafkaError) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+/// Broker trouble (down, timing out, electing leaders) is `Unavailable`: the caller may
+/// retry. Only errors that retrying cannot fix are `Other`.
+fn map_error(e: KafkaError) -> BusError {
+    if is_transient(&e) {
+        BusError::Unavailable(e.to_string())
+    } else {
+        BusError::Other(e.to_string())
+    }
+}
+
+fn is_transient(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::AdminOp(code) => is_transient_code(*code),
+        KafkaError::Canceled => true,
+        other => other.rdkafka_error_code().is_none_or(is_transient_code),
+    }
+}
+
+fn is_transient_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    !matches!(
+        code,
+        C::InvalidMessage
+            | C::InvalidMessageSize
+            | C::MessageSizeTooLarge
+            | C::InvalidRecord
+            | C::InvalidTopic
+            | C::UnknownTopic
+            | C::InvalidArgument
+            | C::InvalidConfig
+            | C::InvalidReplicationFactor
+            | C::PolicyViolation
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::Authentication
+            | C::SaslAuthenticationFailed
+            | C::UnsupportedFeature
+            | C::Fatal
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+
+    /// The mock cluster does not answer CreateTopics: the topic is made on the mock and
+    /// marked as known.
+    fn bus_on(
+        mock: &MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+        topic: &str,
+        partitions: i32,
+    ) -> KafkaBus {
+        mock.create_topic(topic, partitions, 1).expect("topic");
+        let mut cfg = KafkaConfig::new(&mock.bootstrap_servers());
+        cfg.message_timeout = Duration::from_secs(2);
+        let bus = KafkaBus::connect_with(cfg).expect("config");
+        bus.set_known(topic, true);
+        bus
+    }
+
+    fn out<'a>(topic: &'a str, payload: &'a [u8]) -> Outgoing<'a> {
+        Outgoing {
+            topic,
+            key: Some(b"key"),
+            payload,
+            headers: &[("h", b"v")],
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mock_roundtrip_keeps_key_and_headers() {
+        let mock = MockCluster::new(1).expect("mock cluster");
+        let bus = bus_on(&mock, "t", 4);
+        bus.ping().await.expect("ping");
+        bus.publish(out("t", b"hello")).await.expect("publish");
+        let mut c = bus.subscribe("t", "g").await.expect("subscribe");
+        let m = tokio::time::timeout(Duration::from_secs(30), c.recv())
+            .await
+            .expect("message in time")
+            .expect("message");
+        assert_eq!(m.payload.as_ref(), b"hello");
+        assert_eq!(m.key.as_deref(), Some(&b"key"[..]));
+        assert_eq!(m.header("h"), Some(&b"v"[..]));
+        c.commit(&m).await.expect("commit");
+        c.close().await.expect("close");
+        assert!(matches!(c.recv().await, Err(BusError::Closed)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mock_broker_down_is_unavailable_then_recovers() {
+        let mock = MockCluster::new(1).expect("mock cluster");
+        let bus = bus_on(&mock, "t", 1);
+        bus.publish(out("t", b"one")).await.expect("publish");
+        mock.broker_down(1).expect("down");
+        let res = bus.publish(out("t", b"two")).await;
+        assert!(matches!(res, Err(BusError::Unavailable(_))), "{res:?}");
+        mock.broker_up(1).expect("up");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            // The failed publish made the bus forget the topic; the mock cannot recreate it.
+            bus.set_known("t", true);
+            match bus.publish(out("t", b"three")).await {
+                Ok(()) => break,
+                Err(e) => assert!(tokio::time::Instant::now() < deadline, "no recovery: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn broker_trouble_is_retryable_and_bad_input_is_not() {
+        let down = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        assert!(matches!(map_error(down), BusError::Unavailable(_)));
+        let big = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert!(matches!(map_error(big), BusError::Other(_)));
+        let admin = KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut);
+        assert!(matches!(map_error(admin), BusError::Unavailable(_)));
+    }
+}

@@ -1,0 +1,106 @@
+//! The message bus: durable publish, keyed ordering, consumer groups with at-least-once
+//! delivery. `memory` runs inside one process; `kafka` speaks to any Kafka-compatible broker.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub mod kafka;
+pub mod memory;
+
+pub use kafka::{KafkaBus, KafkaConfig};
+pub use memory::MemoryBus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The broker is unreachable, or did not acknowledge in time: retryable, maps to 503.
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    /// The consumer was closed (shutdown).
+    #[error("consumer closed")]
+    Closed,
+    #[error("bus error: {0}")]
+    Other(String),
+}
+
+pub type BusResult<T> = Result<T, BusError>;
+
+/// One delivered message. `partition`/`offset` identify it for `commit`.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Bytes>,
+    pub payload: Bytes,
+    pub headers: Vec<(String, Bytes)>,
+}
+
+impl Message {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// A message to publish. Messages with the same key keep their order.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing<'a> {
+    pub topic: &'a str,
+    pub key: Option<&'a [u8]>,
+    pub payload: &'a [u8],
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// "memory" or "kafka".
+    fn kind(&self) -> &'static str;
+    /// Asks the broker for metadata; `Err(Unavailable)` when it does not answer quickly.
+    async fn ping(&self) -> BusResult<()>;
+    /// Returns once the broker has durably accepted the message (acks=all for Kafka).
+    async fn publish(&self, msg: Outgoing<'_>) -> BusResult<()>;
+    /// Joins consumer group `group` on `topic`. Messages not committed by a consumer that
+    /// goes away are delivered again to the group (at least once).
+    async fn subscribe(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>>;
+    /// Waits for queued produce acknowledgements (used at shutdown).
+    async fn flush(&self) -> BusResult<()>;
+    /// Creates `topic` with `partitions` partitions unless it exists. `publish` and
+    /// `subscribe` create missing topics with a default count, so this is only needed to
+    /// choose the count.
+    async fn ensure_topic(&self, _topic: &str, _partitions: i32) -> BusResult<()> {
+        Ok(())
+    }
+    /// Shutdown: every `recv`, waiting or to come, returns `Closed`; commits and
+    /// `Consumer::close` still work. Kafka keeps accepting publishes (they are durable);
+    /// the in-process bus refuses them with `Unavailable`, as nothing would consume them.
+    fn close(&self) {}
+}
+
+#[async_trait]
+pub trait Consumer: Send {
+    /// The next message; waits until one arrives (the Kafka consumer rides out broker
+    /// outages inside `recv`). `Closed` is final. Cancel-safe: a `recv` dropped in a
+    /// `select!` loses no message.
+    async fn recv(&mut self) -> BusResult<Message>;
+    /// Marks `msg` (and everything before it on its partition) as processed.
+    async fn commit(&mut self, msg: &Message) -> BusResult<()>;
+    /// Leaves the group after making sure the commits made so far reached the broker
+    /// (shutdown). Dropping does the same in the background; `close` lets you wait for it.
+    async fn close(&mut self) -> BusResult<()> {
+        Ok(())
+    }
+}
+
+pub type SharedBus = Arc<dyn Bus>;
+
+/// Picks the backend: a broker list → Kafka, none → in-process.
+pub async fn connect(brokers: Option<&str>) -> BusResult<SharedBus> {
+    match brokers {
+        None | Some("") | Some("memory") | Some("memory://") => Ok(Arc::new(MemoryBus::new())),
+        Some(b) => Ok(Arc::new(KafkaBus::connect(b)?)),
+    }
+}

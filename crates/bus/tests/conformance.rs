@@ -1,0 +1,179 @@
+//! The same behaviour checked on every bus backend: in-process, and Kafka when
+//! FLOODGATE_TEST_KAFKA_BROKERS is set.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{payloads, publish, recv_n, recv_within, unique};
+use floodgate_bus::{BusError, KafkaBus, MemoryBus, Outgoing, SharedBus};
+
+fn memory_bus() -> Option<SharedBus> {
+    Some(Arc::new(MemoryBus::new()))
+}
+
+fn kafka_bus() -> Option<SharedBus> {
+    let brokers = common::service_env("FLOODGATE_TEST_KAFKA_BROKERS")?;
+    Some(Arc::new(
+        KafkaBus::connect(&brokers).expect("valid Kafka config"),
+    ))
+}
+
+/// Instantiates every listed case once per backend.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(bus) = super::memory_bus() {
+                        super::$case(bus).await;
+                    }
+                }
+            )*
+        }
+        mod kafka {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(bus) = super::kafka_bus() {
+                        super::$case(bus).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    key_and_headers_arrive_intact,
+    per_key_order_is_kept,
+    every_group_gets_every_message,
+    uncommitted_messages_are_redelivered,
+    committed_messages_are_not_redelivered,
+    ping_answers,
+    close_ends_waiting_recv,
+);
+
+async fn key_and_headers_arrive_intact(bus: SharedBus) {
+    let topic = unique("intact");
+    let mut c = bus.subscribe(&topic, &unique("g")).await.unwrap();
+    let binary = [0u8, 159, 255];
+    bus.publish(Outgoing {
+        topic: &topic,
+        key: Some(b"todo-42"),
+        payload: b"{\"hello\":1}",
+        headers: &[("correlation_id", b"abc-123"), ("bin", &binary)],
+    })
+    .await
+    .unwrap();
+    let m = recv_within(&mut c, common::WAIT).await.expect("message");
+    assert_eq!(m.topic, topic);
+    assert_eq!(m.key.as_deref(), Some(&b"todo-42"[..]));
+    assert_eq!(m.payload.as_ref(), b"{\"hello\":1}");
+    assert_eq!(m.header("correlation_id"), Some(&b"abc-123"[..]));
+    assert_eq!(m.header("bin"), Some(&binary[..]));
+    assert_eq!(m.header("missing"), None);
+    assert_eq!(m.headers.len(), 2);
+}
+
+async fn per_key_order_is_kept(bus: SharedBus) {
+    let topic = unique("order");
+    let keys = ["a", "b", "c", "d", "e"];
+    for seq in 0..200 {
+        let key = keys[seq % keys.len()];
+        publish(&*bus, &topic, key, &format!("{key}:{seq}")).await;
+    }
+    let mut c = bus.subscribe(&topic, &unique("g")).await.unwrap();
+    let got = recv_n(&mut c, 200).await;
+    let mut last: HashMap<String, i64> = HashMap::new();
+    for m in &got {
+        let text = String::from_utf8_lossy(&m.payload).into_owned();
+        let (key, seq) = text.split_once(':').expect("key:seq payload");
+        assert_eq!(m.key.as_deref(), Some(key.as_bytes()));
+        let seq: i64 = seq.parse().expect("number");
+        let prev = last.insert(key.to_string(), seq).unwrap_or(-1);
+        assert!(seq > prev, "key {key}: {seq} came after {prev}");
+    }
+    assert_eq!(payloads(&got).len(), 200, "no duplicates, nothing missing");
+}
+
+async fn every_group_gets_every_message(bus: SharedBus) {
+    let topic = unique("fanout");
+    let mut a = bus.subscribe(&topic, &unique("ga")).await.unwrap();
+    let mut b = bus.subscribe(&topic, &unique("gb")).await.unwrap();
+    for i in 0..20 {
+        publish(&*bus, &topic, &format!("k{i}"), &format!("m{i}")).await;
+    }
+    let want: std::collections::HashSet<String> = (0..20).map(|i| format!("m{i}")).collect();
+    assert_eq!(payloads(&recv_n(&mut a, 20).await), want);
+    assert_eq!(payloads(&recv_n(&mut b, 20).await), want);
+}
+
+async fn uncommitted_messages_are_redelivered(bus: SharedBus) {
+    let topic = unique("redeliver");
+    let group = unique("g");
+    for i in 0..10 {
+        publish(&*bus, &topic, &format!("k{i}"), &format!("m{i}")).await;
+    }
+    let mut first = bus.subscribe(&topic, &group).await.unwrap();
+    let seen = payloads(&recv_n(&mut first, 5).await);
+    drop(first);
+    let mut second = bus.subscribe(&topic, &group).await.unwrap();
+    let again = payloads(&recv_n(&mut second, 10).await);
+    assert!(
+        seen.is_subset(&again),
+        "uncommitted {seen:?} not all redelivered: {again:?}"
+    );
+    assert_eq!(again.len(), 10);
+}
+
+async fn committed_messages_are_not_redelivered(bus: SharedBus) {
+    let topic = unique("committed");
+    let group = unique("g");
+    for i in 0..10 {
+        publish(&*bus, &topic, &format!("k{i}"), &format!("m{i}")).await;
+    }
+    let mut first = bus.subscribe(&topic, &group).await.unwrap();
+    let got = recv_n(&mut first, 10).await;
+    // Within a partition messages arrive in order, so committing the first six received
+    // commits a prefix of each partition and nothing else.
+    for m in &got[..6] {
+        first.commit(m).await.unwrap();
+    }
+    first.close().await.unwrap();
+    drop(first);
+    let rest = payloads(&got[6..]);
+    let mut second = bus.subscribe(&topic, &group).await.unwrap();
+    assert_eq!(payloads(&recv_n(&mut second, 4).await), rest);
+    let extra = recv_within(&mut second, Duration::from_secs(2)).await;
+    assert!(
+        extra.is_none(),
+        "committed message delivered again: {extra:?}"
+    );
+}
+
+async fn ping_answers(bus: SharedBus) {
+    bus.ping().await.expect("ping");
+    assert!(["memory", "kafka"].contains(&bus.kind()));
+}
+
+async fn close_ends_waiting_recv(bus: SharedBus) {
+    let topic = unique("close");
+    let mut c = bus.subscribe(&topic, &unique("g")).await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let res = c.recv().await;
+        (res, c)
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    bus.close();
+    let (res, mut c) = tokio::time::timeout(common::WAIT, waiting)
+        .await
+        .expect("recv returns after close")
+        .unwrap();
+    assert!(matches!(res, Err(BusError::Closed)), "{res:?}");
+    assert!(matches!(c.recv().await, Err(BusError::Closed)));
+    c.close().await.unwrap();
+}

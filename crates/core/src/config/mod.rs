@@ -1,0 +1,306 @@
+//! Configuration: defaults < `floodgate.toml` < `.env` < environment < flags. Every setting
+//! is named in [`settings::SETTINGS`]; the seeds' variable names are accepted as aliases so a
+//! seed's `.env` keeps working. A bad value stops start-up with one line naming the setting.
+
+mod parse;
+pub mod reference;
+pub mod settings;
+mod sources;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use sources::{Layer, Source};
+
+use parse::{parse_bool, parse_duration_ms, parse_duration_secs, parse_positive, parse_u64};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid setting {setting}: {reason}")]
+    Invalid { setting: String, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("unknown setting {0}")]
+    Unknown(String),
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(setting: &str, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            setting: setting.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A secret value: never printed by `Debug` or `--print-config`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Where to look for the optional files, and the flag layer.
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// `--config`; default `./floodgate.toml` when it exists.
+    pub config_file: Option<PathBuf>,
+    /// `--env-file`; default `./.env` when it exists.
+    pub env_file: Option<PathBuf>,
+    /// Highest layer: `(setting name, value)` from command-line flags.
+    pub flags: Vec<(String, String)>,
+}
+
+/// The effective value of every setting and where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    values: HashMap<&'static str, (String, Source)>,
+}
+
+impl Resolved {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|(v, _)| v.as_str())
+    }
+    pub fn source(&self, name: &str) -> Option<Source> {
+        self.values.get(name).map(|(_, s)| *s)
+    }
+    fn get_nonempty(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().to_string())
+    }
+    fn req(&self, name: &str) -> &str {
+        // Every setting that reaches here has a default in the table.
+        self.get(name).unwrap_or("")
+    }
+
+    /// `NAME = value  # source` lines with secrets and URL passwords redacted.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for s in settings::SETTINGS {
+            let line = match self.values.get(s.name) {
+                Some((v, src)) => {
+                    let shown = if s.secret {
+                        "***".to_string()
+                    } else {
+                        redact_url(v)
+                    };
+                    format!("{} = {:?}  # {}\n", s.name, shown, src.as_str())
+                }
+                None => format!("{} = (unset)\n", s.name),
+            };
+            out.push_str(&line);
+        }
+        out
+    }
+}
+
+/// Hides the password in `scheme://user:password@host`.
+pub fn redact_url(v: &str) -> String {
+    if let Some((scheme, rest)) = v.split_once("://") {
+        if let Some((creds, host)) = rest.split_once('@') {
+            if let Some((user, _)) = creds.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    v.to_string()
+}
+
+/// Reads the files and the process environment, then resolves.
+pub fn load(opts: &LoadOptions) -> Result<(Config, Resolved), ConfigError> {
+    let layers = sources::read_layers(opts, std::env::vars())?;
+    let resolved = resolve(&layers)?;
+    let config = Config::from_resolved(&resolved)?;
+    Ok((config, resolved))
+}
+
+/// Merges layers in order (later wins; within a layer the canonical name beats an alias).
+pub fn resolve(layers: &[Layer]) -> Result<Resolved, ConfigError> {
+    let mut values = HashMap::new();
+    for s in settings::SETTINGS {
+        if let Some(d) = s.default {
+            values.insert(s.name, (d.to_string(), Source::Default));
+        }
+    }
+    for layer in layers {
+        for s in settings::SETTINGS {
+            let canonical = layer.values.get(s.name);
+            let alias = s.aliases.iter().find_map(|a| layer.values.get(*a));
+            if let Some(v) = canonical.or(alias) {
+                values.insert(s.name, (v.clone(), layer.source));
+            }
+        }
+    }
+    Ok(Resolved { values })
+}
+
+/// The typed configuration every part of the server reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub node_id: String,
+    pub redis_url: Option<String>,
+    pub kafka_brokers: Option<String>,
+    pub database_url: Option<String>,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub body_limit: usize,
+    pub log_json: bool,
+    pub log_filter: String,
+    pub otel_endpoint: Option<String>,
+    pub jwt_secret: Option<Secret>,
+    pub rate_limit_capacity: u32,
+    pub admission_wait: Duration,
+    pub gift_code_timeout: Duration,
+    pub tasks_topic: String,
+    pub results_topic: String,
+    pub primes_topic: String,
+    pub primes_max_n: u64,
+    pub primes_max_queued: u32,
+    pub primes_result_ttl: Duration,
+    pub todo_topic: String,
+    pub cache_ttl: Duration,
+    pub cache_staleness: Duration,
+    pub todos_max_limit: u64,
+    pub abacus_api_keys: Vec<Secret>,
+    pub abacus_auth_enabled: bool,
+    pub abacus_rate_limit_enabled: bool,
+    pub abacus_rate_limit_requests: u32,
+    pub abacus_rate_limit_window: Duration,
+    pub abacus_idempotency_required: bool,
+    pub idempotency_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_resolved(r: &Resolved) -> Result<Config, ConfigError> {
+        let listen = r.req("FLOODGATE_LISTEN");
+        let listen = listen.parse().map_err(|_| {
+            ConfigError::invalid(
+                "FLOODGATE_LISTEN",
+                format!("expected HOST:PORT like 0.0.0.0:8080, got {listen:?}"),
+            )
+        })?;
+        let log_format = r.req("FLOODGATE_LOG_FORMAT");
+        let log_json = match log_format {
+            "json" => true,
+            "text" => false,
+            other => {
+                return Err(ConfigError::invalid(
+                    "FLOODGATE_LOG_FORMAT",
+                    format!("expected json or text, got {other:?}"),
+                ))
+            }
+        };
+        let database_url = r.get_nonempty("FLOODGATE_DATABASE_URL");
+        if let Some(u) = &database_url {
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
+                return Err(ConfigError::invalid(
+                    "DATABASE_URL",
+                    format!(
+                        "expected postgres://… or sqlite://…, got {:?}",
+                        redact_url(u)
+                    ),
+                ));
+            }
+        }
+        let redis_url = r.get_nonempty("FLOODGATE_REDIS_URL");
+        if let Some(u) = &redis_url {
+            if !(u.starts_with("redis://")
+                || u.starts_with("rediss://")
+                || u.starts_with("unix://"))
+            {
+                return Err(ConfigError::invalid(
+                    "REDIS_URL",
+                    format!("expected redis://HOST:PORT/DB, got {:?}", redact_url(u)),
+                ));
+            }
+        }
+        let abacus_api_keys = r
+            .get("ABACUS_API_KEYS")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(Secret::new)
+            .collect();
+        Ok(Config {
+            listen,
+            node_id: r
+                .get_nonempty("FLOODGATE_NODE_ID")
+                .unwrap_or_else(default_node_id),
+            redis_url,
+            kafka_brokers: r.get_nonempty("FLOODGATE_KAFKA_BROKERS"),
+            database_url,
+            max_connections: parse_positive(r, "FLOODGATE_MAX_CONNECTIONS")? as usize,
+            header_timeout: parse_duration_ms(r, "FLOODGATE_HEADER_TIMEOUT_MS")?,
+            idle_timeout: parse_duration_ms(r, "FLOODGATE_IDLE_TIMEOUT_MS")?,
+            shutdown_timeout: parse_duration_ms(r, "FLOODGATE_SHUTDOWN_TIMEOUT_MS")?,
+            body_limit: parse_positive(r, "FLOODGATE_BODY_LIMIT_BYTES")? as usize,
+            log_json,
+            log_filter: r.req("RUST_LOG").to_string(),
+            otel_endpoint: r.get_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            jwt_secret: r.get_nonempty("JWT_SECRET").map(Secret::new),
+            rate_limit_capacity: parse_positive(r, "RATE_LIMIT_CAPACITY")? as u32,
+            admission_wait: Duration::from_millis(parse_u64(r, "ADMISSION_WAIT_MS")?),
+            gift_code_timeout: parse_duration_secs(r, "KAFKA_GIFT_CODE_TIMEOUT")?,
+            tasks_topic: r.req("TASKS_TOPIC").to_string(),
+            results_topic: r.req("RESULTS_TOPIC").to_string(),
+            primes_topic: r.req("PRIMES_TOPIC").to_string(),
+            primes_max_n: parse_positive(r, "PRIMES_MAX_N")?,
+            primes_max_queued: parse_positive(r, "PRIMES_MAX_QUEUED")? as u32,
+            primes_result_ttl: parse_duration_secs(r, "PRIMES_RESULT_TTL_SECONDS")?,
+            todo_topic: r.req("KAFKA_TODO_TOPIC").to_string(),
+            cache_ttl: parse_duration_secs(r, "CACHE_TTL_SEC")?,
+            cache_staleness: parse_duration_ms(r, "CACHE_STALENESS_MS")?,
+            todos_max_limit: parse_positive(r, "TODOS_MAX_LIMIT")?,
+            abacus_api_keys,
+            abacus_auth_enabled: parse_bool(r, "ABACUS_AUTH_ENABLED")?,
+            abacus_rate_limit_enabled: parse_bool(r, "ABACUS_RATE_LIMIT_ENABLED")?,
+            abacus_rate_limit_requests: parse_positive(r, "ABACUS_RATE_LIMIT_REQUESTS")? as u32,
+            abacus_rate_limit_window: parse_duration_secs(r, "ABACUS_RATE_LIMIT_WINDOW_SECONDS")?,
+            abacus_idempotency_required: parse_bool(r, "ABACUS_IDEMPOTENCY_REQUIRED")?,
+            idempotency_ttl: parse_duration_secs(r, "IDEMPOTENCY_TTL_SECONDS")?,
+        })
+    }
+
+    /// Defaults only (no files, no environment): for tests and embedded use.
+    pub fn defaults() -> Config {
+        let resolved = resolve(&[]).unwrap_or_default();
+        match Config::from_resolved(&resolved) {
+            Ok(c) => c,
+            Err(e) => unreachable!("built-in defaults are valid: {e}"),
+        }
+    }
+}
+
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,53 @@
+//! Typed parsing of resolved values; each error names the setting and what was expected.
+
+use std::time::Duration;
+
+use super::{ConfigError, Resolved};
+
+fn raw<'a>(r: &'a Resolved, name: &str) -> &'a str {
+    r.get(name).unwrap_or("").trim()
+}
+
+pub fn parse_u64(r: &Resolved, name: &str) -> Result<u64, ConfigError> {
+    let v = raw(r, name);
+    v.parse::<u64>()
+        .map_err(|_| ConfigError::invalid(name, format!("expected a whole number, got {v:?}")))
+}
+
+pub fn parse_positive(r: &Resolved, name: &str) -> Result<u64, ConfigError> {
+    let v = raw(r, name);
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 && n <= u32::MAX as u64 => Ok(n),
+        _ => Err(ConfigError::invalid(
+            name,
+            format!("expected a positive integer, got {v:?}"),
+        )),
+    }
+}
+
+pub fn parse_duration_ms(r: &Resolved, name: &str) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(parse_positive(r, name)?))
+}
+
+/// Seconds, fractions allowed (the seeds write `KAFKA_GIFT_CODE_TIMEOUT=10` or `2.5`).
+pub fn parse_duration_secs(r: &Resolved, name: &str) -> Result<Duration, ConfigError> {
+    let v = raw(r, name);
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(ConfigError::invalid(
+            name,
+            format!("expected a positive number of seconds, got {v:?}"),
+        )),
+    }
+}
+
+pub fn parse_bool(r: &Resolved, name: &str) -> Result<bool, ConfigError> {
+    match raw(r, name).to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(ConfigError::invalid(
+            name,
+            format!("expected true or false, got {other:?}"),
+        )),
+    }
+}

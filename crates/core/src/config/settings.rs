@@ -1,0 +1,238 @@
+//! Every setting floodgate reads: its canonical name, the seed names honoured for it, its
+//! default, and whether it is a secret. One table, so `--print-config`, the docs check and
+//! the loader cannot drift apart.
+
+pub struct Setting {
+    /// Canonical name (`FLOODGATE_…` for floodgate's own settings, the seed name otherwise).
+    pub name: &'static str,
+    /// Other names accepted for the same setting (the seeds' `.env` names).
+    pub aliases: &'static [&'static str],
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub help: &'static str,
+}
+
+const fn s(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    default: Option<&'static str>,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        aliases,
+        default,
+        secret: false,
+        help,
+    }
+}
+
+const fn secret(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    help: &'static str,
+) -> Setting {
+    Setting {
+        name,
+        aliases,
+        default: None,
+        secret: true,
+        help,
+    }
+}
+
+pub const SETTINGS: &[Setting] = &[
+    s(
+        "FLOODGATE_LISTEN",
+        &[],
+        Some("0.0.0.0:8080"),
+        "address the HTTP server binds",
+    ),
+    s(
+        "FLOODGATE_NODE_ID",
+        &[],
+        None,
+        "name of this node in metrics, logs and reply routing (default: host-pid)",
+    ),
+    s(
+        "FLOODGATE_REDIS_URL",
+        &["REDIS_URL"],
+        None,
+        "Redis URL; unset = in-memory store",
+    ),
+    s(
+        "FLOODGATE_KAFKA_BROKERS",
+        &["KAFKA_BROKERS", "KAFKA_BOOTSTRAP_SERVERS"],
+        None,
+        "Kafka bootstrap servers; unset = in-process bus",
+    ),
+    s(
+        "FLOODGATE_DATABASE_URL",
+        &["DATABASE_URL"],
+        None,
+        "postgres:// or sqlite:// URL; unset = sqlite://data/floodgate.db",
+    ),
+    s(
+        "FLOODGATE_MAX_CONNECTIONS",
+        &[],
+        Some("20000"),
+        "open client connections at most",
+    ),
+    s(
+        "FLOODGATE_HEADER_TIMEOUT_MS",
+        &[],
+        Some("10000"),
+        "time a client has to send request headers",
+    ),
+    s(
+        "FLOODGATE_IDLE_TIMEOUT_MS",
+        &[],
+        Some("60000"),
+        "keep-alive connection closed after this much silence",
+    ),
+    s(
+        "FLOODGATE_SHUTDOWN_TIMEOUT_MS",
+        &[],
+        Some("30000"),
+        "drain time on SIGTERM before exit",
+    ),
+    s(
+        "FLOODGATE_BODY_LIMIT_BYTES",
+        &[],
+        Some("65536"),
+        "request bodies above this get 413",
+    ),
+    s("FLOODGATE_LOG_FORMAT", &[], Some("json"), "json | text"),
+    s("RUST_LOG", &[], Some("info"), "log filter"),
+    s(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        &[],
+        None,
+        "OTLP endpoint for traces",
+    ),
+    secret(
+        "JWT_SECRET",
+        &["FLOODGATE_JWT_SECRET"],
+        "HS256 secret for todo writes",
+    ),
+    s(
+        "RATE_LIMIT_CAPACITY",
+        &["FLOODGATE_RATE_LIMIT_CAPACITY"],
+        Some("100"),
+        "/queue requests in flight across the cluster",
+    ),
+    s(
+        "ADMISSION_WAIT_MS",
+        &["FLOODGATE_ADMISSION_WAIT_MS"],
+        Some("0"),
+        "how long /queue may wait for a slot before 429",
+    ),
+    s(
+        "KAFKA_GIFT_CODE_TIMEOUT",
+        &["FLOODGATE_GIFT_CODE_TIMEOUT"],
+        Some("10"),
+        "seconds to wait for a gift-code reply (504 after)",
+    ),
+    s("TASKS_TOPIC", &[], Some("tasks"), "gift-code request topic"),
+    s(
+        "RESULTS_TOPIC",
+        &[],
+        Some("results"),
+        "gift-code reply topic",
+    ),
+    s(
+        "PRIMES_TOPIC",
+        &["FLOODGATE_PRIMES_TOPIC"],
+        Some("prime-jobs"),
+        "prime job topic",
+    ),
+    s(
+        "PRIMES_MAX_N",
+        &["FLOODGATE_PRIMES_MAX_N"],
+        Some("1000000"),
+        "largest n accepted by /generate",
+    ),
+    s(
+        "PRIMES_MAX_QUEUED",
+        &["FLOODGATE_PRIMES_MAX_QUEUED"],
+        Some("10000"),
+        "unfinished prime jobs across the cluster before /generate answers 503",
+    ),
+    s(
+        "PRIMES_RESULT_TTL_SECONDS",
+        &["FLOODGATE_PRIMES_RESULT_TTL_SECONDS"],
+        Some("86400"),
+        "how long job results live",
+    ),
+    s(
+        "KAFKA_TODO_TOPIC",
+        &[],
+        Some("todo-commands"),
+        "todo command topic",
+    ),
+    s(
+        "CACHE_TTL_SEC",
+        &[],
+        Some("300"),
+        "todo list cache entry lifetime",
+    ),
+    s(
+        "CACHE_STALENESS_MS",
+        &["FLOODGATE_CACHE_STALENESS_MS"],
+        Some("100"),
+        "longest a node serves an old todo list after a write",
+    ),
+    s(
+        "TODOS_MAX_LIMIT",
+        &["FLOODGATE_TODOS_MAX_LIMIT"],
+        Some("10000"),
+        "largest list /todos returns",
+    ),
+    secret(
+        "ABACUS_API_KEYS",
+        &[],
+        "comma-separated API keys for /abacus",
+    ),
+    s(
+        "ABACUS_AUTH_ENABLED",
+        &[],
+        Some("true"),
+        "require X-API-Key on /abacus",
+    ),
+    s(
+        "ABACUS_RATE_LIMIT_ENABLED",
+        &[],
+        Some("true"),
+        "rate-limit /abacus per API key",
+    ),
+    s(
+        "ABACUS_RATE_LIMIT_REQUESTS",
+        &[],
+        Some("600"),
+        "requests per window per API key",
+    ),
+    s(
+        "ABACUS_RATE_LIMIT_WINDOW_SECONDS",
+        &[],
+        Some("60"),
+        "rate-limit window",
+    ),
+    s(
+        "ABACUS_IDEMPOTENCY_REQUIRED",
+        &[],
+        Some("true"),
+        "POST /abacus/number requires Idempotency-Key",
+    ),
+    s(
+        "IDEMPOTENCY_TTL_SECONDS",
+        &["ABACUS_IDEMPOTENCY_TTL_SECONDS"],
+        Some("86400"),
+        "how long idempotency records live",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS
+        .iter()
+        .find(|s| s.name == name || s.aliases.contains(&name))
+}

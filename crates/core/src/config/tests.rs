@@ -1,0 +1,149 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn layer(source: Source, pairs: &[(&str, &str)]) -> Layer {
+    Layer::new(
+        source,
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
+#[test]
+fn later_layers_win() {
+    let layers = [
+        layer(
+            Source::File,
+            &[("RATE_LIMIT_CAPACITY", "10"), ("CACHE_TTL_SEC", "7")],
+        ),
+        layer(
+            Source::DotEnv,
+            &[("RATE_LIMIT_CAPACITY", "20"), ("TASKS_TOPIC", "t-env")],
+        ),
+        layer(Source::Env, &[("RATE_LIMIT_CAPACITY", "30")]),
+        layer(Source::Flag, &[("TASKS_TOPIC", "t-flag")]),
+    ];
+    let r = resolve(&layers).unwrap();
+    assert_eq!(r.get("RATE_LIMIT_CAPACITY"), Some("30"));
+    assert_eq!(r.source("RATE_LIMIT_CAPACITY"), Some(Source::Env));
+    assert_eq!(r.get("CACHE_TTL_SEC"), Some("7"));
+    assert_eq!(r.get("TASKS_TOPIC"), Some("t-flag"));
+    assert_eq!(r.get("RESULTS_TOPIC"), Some("results"));
+    assert_eq!(r.source("RESULTS_TOPIC"), Some(Source::Default));
+    let c = Config::from_resolved(&r).unwrap();
+    assert_eq!(c.rate_limit_capacity, 30);
+    assert_eq!(c.cache_ttl, Duration::from_secs(7));
+}
+
+#[test]
+fn seed_names_are_aliases_and_the_canonical_name_wins_within_a_layer() {
+    let r = resolve(&[layer(
+        Source::Env,
+        &[("KAFKA_BOOTSTRAP_SERVERS", "k1:9092")],
+    )])
+    .unwrap();
+    assert_eq!(
+        Config::from_resolved(&r).unwrap().kafka_brokers.as_deref(),
+        Some("k1:9092")
+    );
+    let r = resolve(&[layer(
+        Source::Env,
+        &[
+            ("REDIS_URL", "redis://alias:1/0"),
+            ("FLOODGATE_REDIS_URL", "redis://canon:1/0"),
+        ],
+    )])
+    .unwrap();
+    assert_eq!(
+        Config::from_resolved(&r).unwrap().redis_url.as_deref(),
+        Some("redis://canon:1/0")
+    );
+    // An alias in a higher layer still beats the canonical name in a lower one.
+    let r = resolve(&[
+        layer(Source::File, &[("FLOODGATE_REDIS_URL", "redis://file:1/0")]),
+        layer(Source::Env, &[("REDIS_URL", "redis://env:1/0")]),
+    ])
+    .unwrap();
+    assert_eq!(
+        Config::from_resolved(&r).unwrap().redis_url.as_deref(),
+        Some("redis://env:1/0")
+    );
+}
+
+#[test]
+fn bad_values_name_the_setting() {
+    let cases: HashMap<&str, &str> = [
+        ("RATE_LIMIT_CAPACITY", "0"),
+        ("FLOODGATE_LISTEN", "nowhere"),
+        ("ABACUS_AUTH_ENABLED", "maybe"),
+        ("KAFKA_GIFT_CODE_TIMEOUT", "-1"),
+        ("FLOODGATE_DATABASE_URL", "mysql://x"),
+        ("FLOODGATE_REDIS_URL", "localhost:6379"),
+    ]
+    .into_iter()
+    .collect();
+    for (name, value) in cases {
+        let r = resolve(&[layer(Source::Env, &[(name, value)])]).unwrap();
+        let err = Config::from_resolved(&r).expect_err(name).to_string();
+        let shown = settings::find(name).unwrap();
+        assert!(
+            err.contains(name) || shown.aliases.iter().any(|a| err.contains(a)),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn defaults_are_valid_and_embedded() {
+    let c = Config::defaults();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+    assert!(c.redis_url.is_none() && c.kafka_brokers.is_none() && c.database_url.is_none());
+    assert_eq!(c.rate_limit_capacity, 100);
+    assert_eq!(c.gift_code_timeout, Duration::from_secs(10));
+    assert_eq!(c.body_limit, 64 * 1024);
+}
+
+#[test]
+fn render_redacts_secrets_and_url_passwords() {
+    let r = resolve(&[layer(
+        Source::Env,
+        &[
+            ("JWT_SECRET", "hunter2"),
+            ("ABACUS_API_KEYS", "k1,k2"),
+            ("DATABASE_URL", "postgres://app:appsecret@db:5432/x"),
+        ],
+    )])
+    .unwrap();
+    let text = r.render();
+    assert!(
+        !text.contains("hunter2") && !text.contains("k1,k2") && !text.contains("appsecret"),
+        "{text}"
+    );
+    assert!(text.contains("postgres://app:***@db:5432/x"), "{text}");
+    let c = Config::from_resolved(&r).unwrap();
+    assert!(!format!("{c:?}").contains("hunter2"));
+    assert_eq!(c.abacus_api_keys.len(), 2);
+}
+
+#[test]
+fn toml_accepts_short_names_and_rejects_typos() {
+    let dir = std::env::temp_dir().join(format!("fg-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "listen = \"127.0.0.1:9\"\nrate_limit_capacity = 5\nABACUS_AUTH_ENABLED = false\n",
+    )
+    .unwrap();
+    let pairs = sources::read_toml(&good).unwrap();
+    let r = resolve(&[Layer::new(Source::File, pairs)]).unwrap();
+    let c = Config::from_resolved(&r).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9");
+    assert_eq!(c.rate_limit_capacity, 5);
+    assert!(!c.abacus_auth_enabled);
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "rate_limit_capacty = 5\n").unwrap();
+    let err = sources::read_toml(&bad).unwrap_err().to_string();
+    assert!(err.contains("rate_limit_capacty"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

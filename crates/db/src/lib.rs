@@ -1,0 +1,157 @@
+//! The database: a SQLite file (default `./data/floodgate.db`, WAL) or PostgreSQL, behind
+//! one `sqlx::AnyPool` so each query is written once. Migrations are safe to run from
+//! several nodes at once.
+
+pub mod migrate;
+
+pub use migrate::{Migration, MIGRATIONS};
+
+/// How many migrations this build knows.
+pub const MIGRATIONS_LEN: usize = MIGRATIONS.len();
+
+use std::time::Duration;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Query(String),
+    #[error("invalid database url: {0}")]
+    BadUrl(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                DbError::Unavailable(e.to_string())
+            }
+            other => DbError::Query(other.to_string()),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+/// WAL lets readers run while a writer commits; busy_timeout makes concurrent writers
+/// (other nodes, migrations) wait instead of failing.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA synchronous=NORMAL",
+];
+
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://data/floodgate.db";
+
+impl Db {
+    /// Opens the database named by `url` (None → the SQLite default). The pool is lazy for
+    /// PostgreSQL so a server can start while the database is still coming up; /ready tells.
+    pub async fn connect(url: Option<&str>) -> DbResult<Db> {
+        sqlx::any::install_default_drivers();
+        let url = match url {
+            None | Some("") => DEFAULT_SQLITE_URL,
+            Some(u) => u,
+        };
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DbKind::Postgres
+        } else {
+            return Err(DbError::BadUrl(
+                "expected sqlite://PATH or postgres://... (DATABASE_URL)".into(),
+            ));
+        };
+        let pool = match kind {
+            DbKind::Sqlite => {
+                let url = sqlite_url_with_create(url)?;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            for pragma in SQLITE_PRAGMAS {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            DbKind::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(3))
+                .connect_lazy(url)?,
+        };
+        Ok(Db { pool, kind })
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
+        }
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// One round trip; `Err(Unavailable)` when the database does not answer.
+    pub async fn ping(&self) -> DbResult<()> {
+        let fut = sqlx::query("SELECT 1").execute(&self.pool);
+        match tokio::time::timeout(Duration::from_secs(2), fut).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(DbError::Unavailable(e.to_string())),
+            Err(_) => Err(DbError::Unavailable("timed out".into())),
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Makes sure the SQLite file and its folder can be created on first start.
+fn sqlite_url_with_create(url: &str) -> DbResult<String> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" {
+        return Ok(url.to_string());
+    }
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbError::BadUrl(format!("cannot create {}: {e}", dir.display())))?;
+        }
+    }
+    if url.contains("mode=") {
+        Ok(url.to_string())
+    } else if url.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}

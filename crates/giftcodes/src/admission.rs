@@ -1,0 +1,153 @@
+//! The in-flight limit: at most `capacity` requests at once across every node. With a shared
+//! store each request holds a lease (one atomic script to take it, one to give it back) that
+//! expires by itself, so a node killed with -9 cannot keep its slots for longer than the
+//! lease. With the in-memory store the limit is one process's, kept in a single atomic.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floodgate_core::stats::STATS;
+use floodgate_store::{SharedStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdmissionError {
+    #[error("capacity reached")]
+    Full,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct Admission {
+    store: SharedStore,
+    pool: String,
+    capacity: u32,
+    lease_ttl: Duration,
+    wait: Duration,
+    /// Used instead of leases when the store is this process's own memory.
+    local: Option<AtomicU32>,
+}
+
+/// A held slot; dropping it gives the slot back.
+pub struct Permit {
+    admission: Arc<Admission>,
+    holder: Option<String>,
+}
+
+impl Admission {
+    pub fn new(
+        store: SharedStore,
+        pool: &str,
+        capacity: u32,
+        lease_ttl: Duration,
+        wait: Duration,
+    ) -> Self {
+        let local = (store.kind() == "memory").then(|| AtomicU32::new(0));
+        Admission {
+            store,
+            pool: pool.to_string(),
+            capacity,
+            lease_ttl,
+            wait,
+            local,
+        }
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Takes a slot, waiting up to `ADMISSION_WAIT_MS` for one when the pool is full.
+    pub async fn acquire(self: &Arc<Self>) -> Result<Permit, AdmissionError> {
+        let deadline = Instant::now() + self.wait;
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match self.try_acquire().await {
+                Err(AdmissionError::Full) if Instant::now() < deadline => {
+                    tokio::time::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(AdmissionError::Full) => {
+                    metrics::counter!("admission_rejected_total", "pool" => self.pool.clone())
+                        .increment(1);
+                    STATS.admission_rejected();
+                    return Err(AdmissionError::Full);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_acquire(self: &Arc<Self>) -> Result<Permit, AdmissionError> {
+        if let Some(local) = &self.local {
+            let taken = local.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            });
+            return match taken {
+                Ok(_) => Ok(Permit {
+                    admission: self.clone(),
+                    holder: None,
+                }),
+                Err(_) => Err(AdmissionError::Full),
+            };
+        }
+        let holder = uuid::Uuid::new_v4().to_string();
+        if self
+            .store
+            .lease_acquire(&self.pool, &holder, self.capacity, self.lease_ttl)
+            .await?
+        {
+            Ok(Permit {
+                admission: self.clone(),
+                holder: Some(holder),
+            })
+        } else {
+            Err(AdmissionError::Full)
+        }
+    }
+
+    /// Slots in use right now (cluster-wide with a shared store).
+    pub async fn in_use(&self) -> Result<u32, StoreError> {
+        match &self.local {
+            Some(n) => Ok(n.load(Ordering::Acquire)),
+            None => self.store.lease_count(&self.pool).await,
+        }
+    }
+}
+
+impl Permit {
+    /// Gives the slot back now (one round trip with a shared store), so the caller's next
+    /// request finds it free; dropping instead releases in the background.
+    pub async fn release(mut self) {
+        if let (None, Some(holder)) = (&self.admission.local, self.holder.take()) {
+            let a = &self.admission;
+            if let Err(e) = a.store.lease_release(&a.pool, &holder).await {
+                tracing::debug!(error = %e, "lease release failed; it will expire");
+            }
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let a = &self.admission;
+        match (&a.local, self.holder.take()) {
+            (Some(n), _) => {
+                n.fetch_sub(1, Ordering::AcqRel);
+            }
+            (None, Some(holder)) => {
+                let (store, pool) = (a.store.clone(), a.pool.clone());
+                // Release off the request path; if it fails, the lease still expires.
+                tokio::spawn(async move {
+                    if let Err(e) = store.lease_release(&pool, &holder).await {
+                        tracing::debug!(error = %e, "lease release failed; it will expire");
+                    }
+                });
+            }
+            (None, None) => {}
+        }
+    }
+}

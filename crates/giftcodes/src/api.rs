@@ -1,0 +1,132 @@
+//! `GET /` and `POST /queue`.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use floodgate_bus::Outgoing;
+use serde::Serialize;
+
+use crate::wire::{Request, ACTION};
+use crate::{GiftCodes, GiftError};
+
+/// How long a failed publish marks the bus as down before the next attempt.
+const BUS_DOWN_FOR: Duration = Duration::from_secs(1);
+const HELLO: &[u8] = br#"{"Hello":"World"}"#;
+const LANDING: &str = include_str!("landing.html");
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(root, queue), components(schemas(QueueResponse)), tags((name = "giftcodes", description = "Gift codes over request-reply")))]
+pub struct ApiDoc;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueResponse {
+    #[schema(example = "GIFT-9F86D081884C7D659A2FEAA0C55AD015")]
+    gift_code: String,
+    #[schema(example = "5f1d7c4e-8a35-4ac7-9f0e-2f8c7b7f4a10")]
+    request_id: String,
+}
+
+/// `{"Hello":"World"}`, or a landing page for browsers.
+#[utoipa::path(get, path = "/", tag = "giftcodes", responses((status = 200, description = "Greeting", body = Object, example = json!({"Hello": "World"}))))]
+pub async fn root(headers: HeaderMap) -> Response {
+    let wants_html = headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(prefers_html)
+        .unwrap_or(false);
+    if wants_html {
+        ([(CONTENT_TYPE, "text/html; charset=utf-8")], LANDING).into_response()
+    } else {
+        ([(CONTENT_TYPE, "application/json")], HELLO).into_response()
+    }
+}
+
+/// True when `text/html` is listed before any JSON type (how browsers ask).
+fn prefers_html(accept: &str) -> bool {
+    let html = accept.find("text/html");
+    let json = accept.find("application/json");
+    match (html, json) {
+        (Some(h), Some(j)) => h < j,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+/// Asks a worker for a gift code and waits for its reply.
+#[utoipa::path(post, path = "/queue", tag = "giftcodes", responses(
+    (status = 200, description = "A fresh gift code", body = QueueResponse),
+    (status = 429, description = "Too many requests in flight across the cluster (Retry-After)"),
+    (status = 503, description = "Bus unavailable (Retry-After)"),
+    (status = 504, description = "No reply within KAFKA_GIFT_CODE_TIMEOUT")))]
+pub async fn queue(State(g): State<GiftCodes>) -> Result<axum::Json<QueueResponse>, GiftError> {
+    let started = Instant::now();
+    let now_ms = g.epoch.elapsed().as_millis() as u64;
+    if now_ms < g.bus_down_until.load(Ordering::Relaxed) {
+        return Err(GiftError::BusDown("recently unreachable".into()));
+    }
+    let permit = g.admission.acquire().await?;
+    let result = ask(&g, started).await;
+    permit.release().await;
+    result
+}
+
+async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse>, GiftError> {
+    let reply_to = g
+        .replies
+        .topic()
+        .ok_or_else(|| GiftError::BusDown("reply listener not ready".into()))?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut waiting = g.replies.wait_for(&id);
+    let req = Request {
+        action: ACTION.to_string(),
+        correlation_id: id.clone(),
+        reply_to: Some(reply_to.to_string()),
+    };
+    let payload = serde_json::to_vec(&req).map_err(|e| GiftError::BusDown(e.to_string()))?;
+    let out = Outgoing {
+        topic: &g.ctx.config.tasks_topic,
+        key: Some(id.as_bytes()),
+        payload: &payload,
+        headers: &[],
+    };
+    if let Err(e) = g.ctx.backends.bus.publish(out).await {
+        let until = g.epoch.elapsed() + BUS_DOWN_FOR;
+        g.bus_down_until
+            .store(until.as_millis() as u64, Ordering::Relaxed);
+        return Err(GiftError::BusDown(e.to_string()));
+    }
+    let left = g
+        .ctx
+        .config
+        .gift_code_timeout
+        .saturating_sub(started.elapsed());
+    match tokio::time::timeout(left, &mut waiting.rx).await {
+        Ok(Ok(code)) => Ok(axum::Json(QueueResponse {
+            gift_code: code,
+            request_id: id,
+        })),
+        _ => {
+            metrics::counter!("giftcode_timeouts_total").increment(1);
+            Err(GiftError::Timeout)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefers_html;
+
+    #[test]
+    fn browsers_get_html_and_api_clients_json() {
+        assert!(prefers_html(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        assert!(!prefers_html("application/json"));
+        assert!(!prefers_html("*/*"));
+        assert!(!prefers_html("application/json, text/html"));
+    }
+}

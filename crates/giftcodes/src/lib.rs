@@ -1,0 +1,68 @@
+//! Gift codes (seeds 000/001): `POST /queue` publishes a request on the bus, a worker
+//! answers with a code, and the reply is routed back to the node that asked. At most
+//! `RATE_LIMIT_CAPACITY` requests are in flight across the cluster (see `admission`).
+
+pub mod admission;
+mod api;
+mod error;
+mod replies;
+pub mod wire;
+mod worker;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use floodgate_core::AppContext;
+
+pub use api::ApiDoc;
+pub use error::GiftError;
+pub use replies::Replies;
+pub use worker::{new_gift_code, run_worker};
+
+/// Per-node state: the admission limiter and the table of requests awaiting replies.
+#[derive(Clone)]
+pub struct GiftCodes {
+    pub(crate) ctx: AppContext,
+    pub(crate) admission: Arc<admission::Admission>,
+    pub(crate) replies: Replies,
+    /// After a failed publish the bus counts as down until this instant (ms since start), so
+    /// an outage costs one slow request, not one per client.
+    pub(crate) bus_down_until: Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) epoch: std::time::Instant,
+}
+
+impl GiftCodes {
+    /// Starts the node's reply listener (it runs until `stop`).
+    pub fn start(ctx: &AppContext, stop: tokio_util::sync::CancellationToken) -> GiftCodes {
+        let timeout = ctx.config.gift_code_timeout;
+        // A lease outlives the longest legitimate request, then frees a crashed node's slot.
+        let lease = timeout + (timeout / 2).max(std::time::Duration::from_secs(1));
+        let admission = Arc::new(admission::Admission::new(
+            ctx.backends.store.clone(),
+            &format!("giftcodes:inflight:{}", ctx.config.tasks_topic),
+            ctx.config.rate_limit_capacity,
+            lease,
+            ctx.config.admission_wait,
+        ));
+        let replies = Replies::start(ctx, stop);
+        GiftCodes {
+            ctx: ctx.clone(),
+            admission,
+            replies,
+            bus_down_until: Default::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(api::root))
+            .route("/queue", post(api::queue))
+            .with_state(self.clone())
+    }
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
+}

@@ -1,0 +1,142 @@
+//! The gift-code worker: takes requests from `tasks`, answers each on the topic the asking
+//! node named (or `results`, as the seed's worker does), and commits only after the replies
+//! are acknowledged, so a worker killed mid-batch leaves its requests to be answered again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use floodgate_bus::{BusError, Consumer, Message, Outgoing};
+use floodgate_core::AppContext;
+use rand::RngCore;
+use tokio_util::sync::CancellationToken;
+
+use crate::wire::{Reply, Request, ACTION};
+
+const GROUP: &str = "floodgate-giftcodes";
+const MAX_BATCH: usize = 256;
+
+/// `GIFT-` and 128 random bits in hex: unique across nodes and restarts in practice.
+pub fn new_gift_code() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut s = String::with_capacity(5 + 32);
+    s.push_str("GIFT-");
+    for b in bytes {
+        s.push(char::from(b"0123456789ABCDEF"[(b >> 4) as usize]));
+        s.push(char::from(b"0123456789ABCDEF"[(b & 15) as usize]));
+    }
+    s
+}
+
+pub async fn run_worker(ctx: AppContext, stop: CancellationToken) {
+    let bus = &ctx.backends.bus;
+    let topic = ctx.config.tasks_topic.clone();
+    let mut consumer = loop {
+        match bus.subscribe(&topic, GROUP).await {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = %e, "gift-code worker cannot subscribe yet");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        let first = tokio::select! {
+            _ = stop.cancelled() => break,
+            m = consumer.recv() => m,
+        };
+        let first = match first {
+            Ok(m) => m,
+            Err(BusError::Closed) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "gift-code worker receive failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let batch = drain(&mut consumer, first).await;
+        answer(&ctx, &batch, &stop).await;
+        commit_last_per_partition(&mut consumer, &batch).await;
+    }
+    let _ = consumer.close().await;
+}
+
+/// Takes what is already waiting, up to a batch, without waiting for more.
+async fn drain(consumer: &mut Box<dyn Consumer>, first: Message) -> Vec<Message> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match tokio::time::timeout(Duration::from_millis(1), consumer.recv()).await {
+            Ok(Ok(m)) => batch.push(m),
+            _ => break,
+        }
+    }
+    batch
+}
+
+/// Publishes every reply concurrently; retries until acknowledged or told to stop.
+async fn answer(ctx: &AppContext, batch: &[Message], stop: &CancellationToken) {
+    let replies = batch.iter().filter_map(|m| reply_for(ctx, m));
+    let sends = replies.map(|(topic, id, payload)| async move {
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let out = Outgoing {
+                topic: &topic,
+                key: Some(id.as_bytes()),
+                payload: &payload,
+                headers: &[],
+            };
+            match ctx.backends.bus.publish(out).await {
+                Ok(()) => {
+                    metrics::counter!("giftcode_codes_issued_total").increment(1);
+                    return;
+                }
+                Err(e) if !stop.is_cancelled() => {
+                    tracing::warn!(error = %e, "reply publish failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    futures::future::join_all(sends).await;
+}
+
+/// The reply (topic, correlation id, bytes) for one request; None for a malformed one.
+fn reply_for(ctx: &AppContext, m: &Message) -> Option<(String, String, Vec<u8>)> {
+    let req: Request = match serde_json::from_slice(&m.payload) {
+        Ok(r) => r,
+        Err(_) => {
+            metrics::counter!("giftcode_requests_malformed_total").increment(1);
+            return None;
+        }
+    };
+    if req.action != ACTION {
+        metrics::counter!("giftcode_requests_malformed_total").increment(1);
+        return None;
+    }
+    let reply = Reply {
+        correlation_id: req.correlation_id,
+        result: Some(new_gift_code()),
+    };
+    let payload = serde_json::to_vec(&reply).ok()?;
+    let topic = req
+        .reply_to
+        .unwrap_or_else(|| ctx.config.results_topic.clone());
+    Some((topic, reply.correlation_id, payload))
+}
+
+async fn commit_last_per_partition(consumer: &mut Box<dyn Consumer>, batch: &[Message]) {
+    let mut last: HashMap<i32, &Message> = HashMap::new();
+    for m in batch {
+        last.insert(m.partition, m);
+    }
+    for m in last.values() {
+        if let Err(e) = consumer.commit(m).await {
+            tracing::debug!(error = %e, "commit failed; the batch may be answered again");
+        }
+    }
+}

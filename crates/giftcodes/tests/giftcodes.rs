@@ -1,0 +1,397 @@
+//! Gift codes end to end on the embedded backends and on Redis + Kafka (Tansu): the seed's
+//! three user scenarios, the cluster-wide in-flight cap, two nodes sharing it, and leases of
+//! a crashed node expiring.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use floodgate_bus::{Bus, Outgoing, SharedBus};
+use floodgate_core::{AppContext, Backends, Config};
+use floodgate_giftcodes::wire::{Reply, Request};
+use floodgate_giftcodes::{new_gift_code, run_worker, GiftCodes};
+use floodgate_store::SharedStore;
+use tokio_util::sync::CancellationToken;
+
+use floodgate_testkit::skip;
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// The backends one test's nodes share: `real` = Redis + Kafka from the environment.
+#[derive(Clone)]
+struct Shared {
+    store: SharedStore,
+    bus: SharedBus,
+    config: Config,
+}
+
+async fn shared(real: bool, capacity: u32) -> Option<Shared> {
+    let mut config = Config::defaults();
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    config.tasks_topic = format!("tasks-{tag}");
+    config.results_topic = format!("results-{tag}");
+    config.rate_limit_capacity = capacity;
+    config.gift_code_timeout = Duration::from_secs(10);
+    let (store, bus) = if real {
+        let (Some(r), Some(k)) = (
+            env("FLOODGATE_TEST_REDIS_URL"),
+            env("FLOODGATE_TEST_KAFKA_BROKERS"),
+        ) else {
+            skip("FLOODGATE_TEST_REDIS_URL / FLOODGATE_TEST_KAFKA_BROKERS");
+            return None;
+        };
+        (
+            floodgate_store::connect(Some(&r)).await.unwrap(),
+            floodgate_bus::connect(Some(&k)).await.unwrap(),
+        )
+    } else {
+        (
+            floodgate_store::connect(None).await.unwrap(),
+            floodgate_bus::connect(None).await.unwrap(),
+        )
+    };
+    Some(Shared { store, bus, config })
+}
+
+struct Node {
+    addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn node(s: &Shared, with_worker: bool) -> Node {
+    let db = floodgate_db::Db::connect(Some("sqlite::memory:"))
+        .await
+        .unwrap();
+    let backends = Backends {
+        store: s.store.clone(),
+        bus: s.bus.clone(),
+        db,
+        migrated: Default::default(),
+    };
+    let mut config = s.config.clone();
+    config.node_id = format!("node-{}", uuid::Uuid::new_v4().simple());
+    let ctx = AppContext::new(config, backends);
+    let stop = CancellationToken::new();
+    let router = GiftCodes::start(&ctx, stop.clone()).router();
+    if with_worker {
+        tokio::spawn(run_worker(ctx.clone(), stop.clone()));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .ok();
+    });
+    Node { addr, stop }
+}
+
+/// Waits until `POST /queue` answers 200 once (reply listeners and consumer groups ready).
+async fn warm(http: &reqwest::Client, node: &Node) {
+    for _ in 0..120 {
+        if let Ok(r) = http
+            .post(format!("http://{}/queue", node.addr))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("node never answered /queue");
+}
+
+/// Sends `users` POST /queue at `concurrency`, round-robin over `nodes`; returns
+/// (status counts, gift codes of the 200s).
+async fn users(nodes: &[&Node], users: usize, concurrency: usize) -> (Vec<u16>, Vec<String>) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = Vec::new();
+    for i in 0..users {
+        let (http, sem, addr) = (http.clone(), sem.clone(), addrs[i % addrs.len()]);
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            match http.post(format!("http://{addr}/queue")).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body: serde_json::Value = r.json().await.unwrap_or_default();
+                    (status, body["gift_code"].as_str().map(str::to_string))
+                }
+                Err(_) => (0, None),
+            }
+        }));
+    }
+    let mut statuses = Vec::new();
+    let mut codes = Vec::new();
+    for t in tasks {
+        let (s, c) = t.await.unwrap();
+        statuses.push(s);
+        codes.extend(c);
+    }
+    (statuses, codes)
+}
+
+fn assert_unique(codes: &[String]) {
+    let set: HashSet<&String> = codes.iter().collect();
+    assert_eq!(set.len(), codes.len(), "duplicate gift codes");
+    for c in codes {
+        assert!(c.starts_with("GIFT-") && c.len() == 37, "{c}");
+    }
+}
+
+async fn seed_scenarios(real: bool) {
+    let Some(s) = shared(real, 100).await else {
+        return;
+    };
+    let n = node(&s, true).await;
+    warm(&reqwest::Client::new(), &n).await;
+    for (count, conc, min_ok) in [(10, 10, 10), (200, 50, 198), (1000, 100, 990)] {
+        let (statuses, codes) = users(&[&n], count, conc).await;
+        let ok = statuses.iter().filter(|&&s| s == 200).count();
+        assert!(
+            ok >= min_ok,
+            "{count} users: only {ok} succeeded: {:?}",
+            histogram(&statuses)
+        );
+        assert_eq!(codes.len(), ok);
+        assert_unique(&codes);
+    }
+}
+
+fn histogram(statuses: &[u16]) -> Vec<(u16, usize)> {
+    let mut h = std::collections::BTreeMap::new();
+    for s in statuses {
+        *h.entry(*s).or_insert(0) += 1;
+    }
+    h.into_iter().collect()
+}
+
+/// A stand-in for the seed's worker that holds every request `delay` before answering, and
+/// records the most requests it ever held at once.
+fn slow_worker(s: &Shared, delay: Duration) -> (Arc<AtomicUsize>, CancellationToken) {
+    let max_seen = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let (bus, topic, max, token) = (
+        s.bus.clone(),
+        s.config.tasks_topic.clone(),
+        max_seen.clone(),
+        stop.clone(),
+    );
+    let holding = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        let mut c = bus.subscribe(&topic, "slow-worker").await.unwrap();
+        loop {
+            let m = tokio::select! { _ = token.cancelled() => break, m = c.recv() => m };
+            let Ok(m) = m else { continue };
+            let _ = c.commit(&m).await;
+            let req: Request = serde_json::from_slice(&m.payload).unwrap();
+            let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(now, Ordering::SeqCst);
+            let (bus, holding) = (bus.clone(), holding.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                holding.fetch_sub(1, Ordering::SeqCst);
+                let reply = Reply {
+                    correlation_id: req.correlation_id,
+                    result: Some(new_gift_code()),
+                };
+                let payload = serde_json::to_vec(&reply).unwrap();
+                let topic = req.reply_to.unwrap();
+                bus.publish(Outgoing {
+                    topic: &topic,
+                    key: None,
+                    payload: &payload,
+                    headers: &[],
+                })
+                .await
+                .unwrap();
+            });
+        }
+    });
+    (max_seen, stop)
+}
+
+async fn capacity_is_exact(real: bool) {
+    let capacity = 10;
+    let Some(s) = shared(real, capacity).await else {
+        return;
+    };
+    let n = node(&s, false).await;
+    let (_max, worker) = slow_worker(&s, Duration::from_millis(300));
+    warm(&reqwest::Client::new(), &n).await;
+    let (_max, _) = (_max, ());
+    drop(worker);
+    let (max_seen, worker) = slow_worker(&s, Duration::from_millis(1500));
+    let (statuses, codes) = users(&[&n], 5 * capacity as usize, 5 * capacity as usize).await;
+    worker.cancel();
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    let busy = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(ok, capacity as usize, "{:?}", histogram(&statuses));
+    assert_eq!(busy, 4 * capacity as usize, "{:?}", histogram(&statuses));
+    assert_unique(&codes);
+    assert!(max_seen.load(Ordering::SeqCst) <= capacity as usize);
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod memory { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(false).await })* }
+        mod real { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(true).await })* }
+    };
+}
+
+both!(seed_scenarios, capacity_is_exact);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_never_exceed_the_shared_capacity() {
+    let capacity = 8;
+    let Some(s) = shared(true, capacity).await else {
+        return;
+    };
+    let (a, b) = (node(&s, false).await, node(&s, false).await);
+    let (max_seen, worker) = slow_worker(&s, Duration::from_millis(400));
+    let http = reqwest::Client::new();
+    warm(&http, &a).await;
+    warm(&http, &b).await;
+    let (statuses, codes) = users(&[&a, &b], 200, 40).await;
+    worker.cancel();
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    assert!(ok >= capacity as usize, "{:?}", histogram(&statuses));
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 429),
+        "{:?}",
+        histogram(&statuses)
+    );
+    let max = max_seen.load(Ordering::SeqCst);
+    assert!(
+        max <= capacity as usize,
+        "worker saw {max} in flight, capacity {capacity}"
+    );
+    assert!(max >= 2, "load never overlapped");
+    assert_unique(&codes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_nodes_slots_come_back_by_lease_expiry() {
+    let capacity = 5;
+    let Some(mut s) = shared(true, capacity).await else {
+        return;
+    };
+    s.config.gift_code_timeout = Duration::from_secs(1);
+    let n = node(&s, true).await;
+    let http = reqwest::Client::new();
+    warm(&http, &n).await;
+    // A node that took every slot and was then killed -9: its leases are never released.
+    let pool = format!("giftcodes:inflight:{}", s.config.tasks_topic);
+    let lease = Duration::from_secs(2); // timeout 1 s + max(1 s, timeout/2), as the service sets
+    for i in 0..capacity {
+        assert!(s
+            .store
+            .lease_acquire(&pool, &format!("dead-{i}"), capacity, lease)
+            .await
+            .unwrap());
+    }
+    let r = http
+        .post(format!("http://{}/queue", n.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["detail"],
+        "Server busy, too many in-flight requests. Please try again later."
+    );
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    let (statuses, _) = users(&[&n], capacity as usize, capacity as usize).await;
+    assert!(
+        statuses.iter().all(|&s| s == 200),
+        "capacity did not return: {:?}",
+        histogram(&statuses)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_worker_means_504_after_the_timeout() {
+    let Some(mut s) = shared(false, 10).await else {
+        return;
+    };
+    s.config.gift_code_timeout = Duration::from_millis(500);
+    let n = node(&s, false).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/queue", n.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    // A late reply after the timeout is dropped quietly; the node keeps serving.
+    let (max, w) = slow_worker(&s, Duration::from_millis(10));
+    let (statuses, _) = users(&[&n], 3, 3).await;
+    w.cancel();
+    assert!(max.load(Ordering::SeqCst) >= 1);
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_replies_are_skipped_and_the_loop_keeps_going() {
+    let Some(s) = shared(false, 10).await else {
+        return;
+    };
+    let n = node(&s, true).await;
+    let http = reqwest::Client::new();
+    warm(&http, &n).await;
+    for junk in [
+        &b"not json"[..],
+        br#"{"correlation_id":"nobody","result":"GIFT-X"}"#,
+        br#"{"result":1}"#,
+    ] {
+        s.bus
+            .publish(Outgoing {
+                topic: &s.config.results_topic,
+                key: None,
+                payload: junk,
+                headers: &[],
+            })
+            .await
+            .unwrap();
+    }
+    let (statuses, codes) = users(&[&n], 20, 5).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    assert_unique(&codes);
+}
+
+#[test]
+fn gift_codes_carry_128_random_bits() {
+    let codes: HashSet<String> = (0..10_000).map(|_| new_gift_code()).collect();
+    assert_eq!(codes.len(), 10_000);
+    let c = codes.iter().next().unwrap();
+    assert!(
+        c.starts_with("GIFT-")
+            && c[5..].chars().all(|ch| ch.is_ascii_hexdigit())
+            && c.len() == 5 + 32
+    );
+}
+
+#[allow(dead_code)]
+fn _bus_is_object_safe(b: &dyn Bus) -> &dyn Bus {
+    b
+}

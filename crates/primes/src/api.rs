@@ -1,0 +1,167 @@
+//! `POST /generate` and `GET /status/{request_id}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use floodgate_bus::Outgoing;
+use floodgate_core::AppContext;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::queue::Reservation;
+use crate::{input, job, status, Options};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub ctx: AppContext,
+    pub opts: Arc<Options>,
+    /// The queue-bound pool of this node's topic.
+    pub pool: Arc<str>,
+}
+
+/// Body accepted instead of the `n` query parameter.
+#[derive(Serialize, ToSchema)]
+pub struct GenerateBody {
+    /// How many primes, from 1 to PRIMES_MAX_N.
+    pub n: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Submitted {
+    #[schema(value_type = String, example = "0b7c4c3e-8f5e-4d2a-9b1e-3f6a2d1c9e80")]
+    pub request_id: Uuid,
+}
+
+/// `pending`, `running`, `complete` (with `result`) or `failed` (with `error`).
+#[derive(Serialize, ToSchema)]
+pub struct JobStatus {
+    #[schema(example = "complete")]
+    pub status: String,
+    /// The first n primes, ascending; null until complete.
+    pub result: Option<Vec<u64>>,
+    /// Only when failed.
+    pub error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    pub detail: String,
+}
+
+/// FastAPI's validation error body.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrors {
+    pub detail: Vec<ValidationItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValidationItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub loc: Vec<String>,
+    pub msg: String,
+}
+
+/// Queue a job computing the first n primes.
+#[utoipa::path(
+    post,
+    path = "/generate",
+    tag = "primes",
+    params(("n" = Option<i64>, Query, description = "How many primes (1..=PRIMES_MAX_N); or send {\"n\":…}")),
+    request_body(content = Option<GenerateBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Queued", body = Submitted),
+        (status = 400, description = "n <= 0", body = Detail),
+        (status = 422, description = "n missing, not an integer, or above PRIMES_MAX_N", body = ValidationErrors),
+        (status = 503, description = "Queue full or backend down; see Retry-After", body = Detail),
+    )
+)]
+pub async fn generate(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let config = &state.ctx.config;
+    let n = input::requested_n(query.as_deref(), &body, config.primes_max_n)?;
+    let id = Uuid::new_v4();
+    let backends = &state.ctx.backends;
+    let slot = Reservation::take(
+        &backends.store,
+        &state.pool,
+        &id,
+        state.opts.max_queued,
+        state.opts.queue_lease,
+    )
+    .await?;
+    // Pending goes in before the job is published, so a fast worker always finds it.
+    let key = status::key(&id);
+    let written = backends
+        .store
+        .set(
+            &key,
+            Bytes::from_static(status::PENDING),
+            Some(config.primes_result_ttl),
+        )
+        .await;
+    if let Err(e) = written {
+        slot.undo().await;
+        return Err(e.into());
+    }
+    let payload = job::encode(&id, n);
+    let key_bytes = id.hyphenated().to_string();
+    let published = backends
+        .bus
+        .publish(Outgoing {
+            topic: &config.primes_topic,
+            key: Some(key_bytes.as_bytes()),
+            payload: payload.as_bytes(),
+            headers: &[],
+        })
+        .await;
+    if let Err(e) = published {
+        slot.undo().await;
+        return Err(e.into());
+    }
+    slot.keep();
+    metrics::counter!("prime_jobs_submitted_total").increment(1);
+    Ok(json(Bytes::from(format!(
+        r#"{{"request_id":"{}"}}"#,
+        id.hyphenated()
+    ))))
+}
+
+/// The status of a job, and its result once complete.
+#[utoipa::path(
+    get,
+    path = "/status/{request_id}",
+    tag = "primes",
+    params(("request_id" = String, Path, description = "The id returned by POST /generate")),
+    responses(
+        (status = 200, description = "Current status", body = JobStatus),
+        (status = 404, description = "Unknown or expired request_id", body = Detail),
+        (status = 503, description = "Store down; see Retry-After", body = Detail),
+    )
+)]
+pub async fn job_status(
+    State(state): State<ApiState>,
+    Path(request_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&request_id).map_err(|_| ApiError::UnknownRequest)?;
+    match state.ctx.backends.store.get(&status::key(&id)).await? {
+        Some(record) => Ok(json(record)),
+        None => Err(ApiError::UnknownRequest),
+    }
+}
+
+fn json(body: Bytes) -> Response {
+    let mut resp = body.into_response();
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

@@ -1,0 +1,97 @@
+//! Every failure a prime route can answer with, mapped to the seed's JSON bodies in one place.
+
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::input::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 422 in FastAPI's shape `{"detail":[{"type","loc","msg","input"}]}`.
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    /// 400 `{"detail":"n must be a positive integer"}` (the seed's own check).
+    #[error("n must be a positive integer")]
+    NotPositive,
+    /// 404 `{"detail":"Unknown request_id"}`: never issued, expired, or not a UUID.
+    #[error("unknown request_id")]
+    UnknownRequest,
+    /// 503: the backlog of queued jobs is at its bound; retry shortly.
+    #[error("too many queued jobs")]
+    QueueFull,
+    /// 503: the store or the bus did not answer.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<floodgate_store::StoreError> for ApiError {
+    fn from(e: floodgate_store::StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<floodgate_bus::BusError> for ApiError {
+    fn from(e: floodgate_bus::BusError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn detail(status: StatusCode, text: &str) -> Response {
+    json_response(status, json!({ "detail": text }).to_string())
+}
+
+fn retry_after(mut resp: Response, secs: &'static str) -> Response {
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(secs));
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Validation(errors) => {
+                let detail: Vec<_> = errors.iter().map(FieldError::to_json).collect();
+                json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({ "detail": detail }).to_string(),
+                )
+            }
+            ApiError::NotPositive => {
+                detail(StatusCode::BAD_REQUEST, "n must be a positive integer")
+            }
+            ApiError::UnknownRequest => detail(StatusCode::NOT_FOUND, "Unknown request_id"),
+            ApiError::QueueFull => {
+                metrics::counter!("prime_jobs_rejected_total", "reason" => "queue_full")
+                    .increment(1);
+                retry_after(
+                    detail(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Too many prime jobs queued. Please try again later.",
+                    ),
+                    "1",
+                )
+            }
+            ApiError::Unavailable(why) => {
+                tracing::warn!(error = %why, "prime jobs backend unavailable");
+                metrics::counter!("prime_jobs_rejected_total", "reason" => "unavailable")
+                    .increment(1);
+                retry_after(
+                    detail(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Prime job service temporarily unavailable. Please try again later.",
+                    ),
+                    "5",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Reading `n` from `?n=` or a JSON body `{"n":…}`, with FastAPI's (pydantic v2) error
+//! shapes, so clients of the seed see the same 422 bodies.
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+
+/// One entry of FastAPI's `{"detail":[…]}` validation body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub loc: Vec<&'static str>,
+    pub kind: &'static str,
+    pub msg: String,
+    pub input: Value,
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    fn new(loc: &[&'static str], kind: &'static str, msg: &str, input: Value) -> Self {
+        FieldError {
+            loc: loc.to_vec(),
+            kind,
+            msg: msg.to_string(),
+            input,
+            ctx: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut v =
+            json!({"type": self.kind, "loc": self.loc, "msg": self.msg, "input": self.input});
+        if let (Some(ctx), Some(obj)) = (&self.ctx, v.as_object_mut()) {
+            obj.insert("ctx".into(), ctx.clone());
+        }
+        v
+    }
+}
+
+const QUERY: &[&str] = &["query", "n"];
+const BODY: &[&str] = &["body", "n"];
+
+/// The requested count, checked against `max`: the query parameter wins over the body.
+pub fn requested_n(query: Option<&str>, body: &[u8], max: u64) -> Result<u64, ApiError> {
+    let (n, loc, input) = match query_n(query) {
+        Some(raw) => (parse_query(&raw)?, QUERY, Value::String(raw)),
+        None if body.iter().all(u8::is_ascii_whitespace) => {
+            return Err(invalid(FieldError::new(
+                QUERY,
+                "missing",
+                "Field required",
+                Value::Null,
+            )))
+        }
+        None => {
+            let input = body_n(body)?;
+            (parse_json(&input)?, BODY, input)
+        }
+    };
+    if n > i128::from(max) {
+        let mut e = FieldError::new(
+            loc,
+            "less_than_equal",
+            &format!("Input should be less than or equal to {max}"),
+            input,
+        );
+        e.ctx = Some(json!({ "le": max }));
+        return Err(invalid(e));
+    }
+    if n <= 0 {
+        return Err(ApiError::NotPositive);
+    }
+    // 0 < n <= max, so it fits.
+    u64::try_from(n).map_err(|_| ApiError::NotPositive)
+}
+
+fn invalid(e: FieldError) -> ApiError {
+    ApiError::Validation(vec![e])
+}
+
+fn query_n(query: Option<&str>) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
+    pairs.into_iter().find(|(k, _)| k == "n").map(|(_, v)| v)
+}
+
+/// An integer in decimal; out-of-range values saturate (they fail the bounds anyway).
+fn parse_query(raw: &str) -> Result<i128, ApiError> {
+    let s = raw.trim();
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(FieldError::new(
+            QUERY,
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+            Value::String(raw.to_string()),
+        )));
+    }
+    Ok(s.parse::<i128>().unwrap_or(if s.starts_with('-') {
+        i128::MIN
+    } else {
+        i128::MAX
+    }))
+}
+
+/// The `n` member of a JSON object body.
+fn body_n(body: &[u8]) -> Result<Value, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        invalid(FieldError::new(
+            &["body"],
+            "json_invalid",
+            "JSON decode error",
+            json!({ "error": e.to_string() }),
+        ))
+    })?;
+    match value {
+        Value::Object(mut map) => map.remove("n").ok_or_else(|| {
+            invalid(FieldError::new(
+                BODY,
+                "missing",
+                "Field required",
+                Value::Object(map),
+            ))
+        }),
+        other => Err(invalid(FieldError::new(
+            &["body"],
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+            other,
+        ))),
+    }
+}
+
+/// A JSON integer; strings, booleans and floats are refused (no silent coercion).
+fn parse_json(v: &Value) -> Result<i128, ApiError> {
+    if let Some(i) = v.as_i64() {
+        return Ok(i128::from(i));
+    }
+    if let Some(u) = v.as_u64() {
+        return Ok(i128::from(u));
+    }
+    let fractional = v.as_f64().is_some_and(|f| f.fract() != 0.0);
+    let (kind, msg) = if fractional {
+        (
+            "int_from_float",
+            "Input should be a valid integer, got a number with a fractional part",
+        )
+    } else {
+        ("int_type", "Input should be a valid integer")
+    };
+    Err(invalid(FieldError::new(BODY, kind, msg, v.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(r: Result<u64, ApiError>) -> String {
+        match r {
+            Ok(n) => format!("ok {n}"),
+            Err(ApiError::Validation(e)) => format!("422 {} {}", e[0].loc.join("."), e[0].kind),
+            Err(ApiError::NotPositive) => "400".into(),
+            Err(other) => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn query_values() {
+        let q = |s: &str| kind(requested_n(Some(s), b"", 100));
+        assert_eq!(q("n=10"), "ok 10");
+        assert_eq!(q("n=+7"), "ok 7");
+        assert_eq!(q("x=1&n=100"), "ok 100");
+        assert_eq!(q("n=0"), "400");
+        assert_eq!(q("n=-3"), "400");
+        assert_eq!(q("n=-99999999999999999999999999"), "400");
+        assert_eq!(q("n=101"), "422 query.n less_than_equal");
+        assert_eq!(
+            q("n=99999999999999999999999999"),
+            "422 query.n less_than_equal"
+        );
+        assert_eq!(q("n=abc"), "422 query.n int_parsing");
+        assert_eq!(q("n=1.5"), "422 query.n int_parsing");
+        assert_eq!(q("n="), "422 query.n int_parsing");
+        assert_eq!(q("m=3"), "422 query.n missing");
+        assert_eq!(kind(requested_n(None, b"  ", 100)), "422 query.n missing");
+    }
+
+    #[test]
+    fn body_values() {
+        let b = |s: &str| kind(requested_n(None, s.as_bytes(), 100));
+        assert_eq!(b(r#"{"n":10}"#), "ok 10");
+        assert_eq!(b(r#"{"n":0}"#), "400");
+        assert_eq!(b(r#"{"n":-1}"#), "400");
+        assert_eq!(b(r#"{"n":1000}"#), "422 body.n less_than_equal");
+        assert_eq!(b(r#"{"n":"10"}"#), "422 body.n int_type");
+        assert_eq!(b(r#"{"n":1.5}"#), "422 body.n int_from_float");
+        assert_eq!(b(r#"{"n":true}"#), "422 body.n int_type");
+        assert_eq!(b(r#"{"m":1}"#), "422 body.n missing");
+        assert_eq!(b("[1]"), "422 body model_attributes_type");
+        assert_eq!(b("{"), "422 body json_invalid");
+        // The query wins when both are given.
+        assert_eq!(kind(requested_n(Some("n=3"), br#"{"n":"x"}"#, 100)), "ok 3");
+    }
+}

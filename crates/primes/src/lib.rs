@@ -1,0 +1,114 @@
+//! Prime jobs (SPEC section 3, seed 002): `POST /generate` queues a job on the bus,
+//! workers compute the first n primes with a segmented sieve, `GET /status/{id}` serves
+//! the stored, pre-encoded answer.
+
+mod api;
+mod commits;
+mod error;
+mod input;
+mod job;
+mod queue;
+mod sieve;
+mod status;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use floodgate_core::AppContext;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+pub use error::ApiError;
+pub use sieve::{first_primes, nth_prime_upper_bound};
+
+/// The consumer group every node's workers join.
+pub const GROUP: &str = "floodgate-primes";
+/// Default bound on jobs queued and not yet finished, cluster-wide.
+pub const DEFAULT_MAX_QUEUED: u32 = 10_000;
+
+/// Tunables beyond `Config` (tests use small values).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Submissions beyond this many unfinished jobs get 503 with Retry-After.
+    pub max_queued: u32,
+    /// How long a queued job counts against `max_queued` at most (see `queue`).
+    pub queue_lease: Duration,
+    /// Consumer group of the workers.
+    pub group: String,
+    /// Jobs computed at once per node.
+    pub concurrency: usize,
+    /// At shutdown, how long running jobs may take to finish before they are left
+    /// uncommitted (and redelivered to another worker).
+    pub drain_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_queued: DEFAULT_MAX_QUEUED,
+            queue_lease: Duration::from_secs(15 * 60),
+            group: GROUP.to_string(),
+            concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Options {
+    /// The defaults with the bounds `Config` sets (`PRIMES_MAX_QUEUED`).
+    pub fn from_config(config: &floodgate_core::Config) -> Self {
+        Options {
+            max_queued: config.primes_max_queued,
+            ..Options::default()
+        }
+    }
+}
+
+/// `POST /generate` and `GET /status/{request_id}`, state applied.
+pub fn router(ctx: &AppContext) -> Router {
+    router_with(ctx, Options::from_config(&ctx.config))
+}
+
+pub fn router_with(ctx: &AppContext, opts: Options) -> Router {
+    let state = api::ApiState {
+        ctx: ctx.clone(),
+        pool: status::queue_key(&ctx.config.primes_topic).into(),
+        opts: Arc::new(opts),
+    };
+    Router::new()
+        .route("/generate", post(api::generate))
+        .route("/status/{request_id}", get(api::job_status))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(api::generate, api::job_status),
+    components(schemas(
+        api::GenerateBody,
+        api::Submitted,
+        api::JobStatus,
+        api::Detail,
+        api::ValidationErrors,
+        api::ValidationItem
+    )),
+    tags((name = "primes", description = "Asynchronous prime generation (seed 002)"))
+)]
+struct ApiDoc;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Consumes `prime-jobs` in group `floodgate-primes` until `stop`, then lets running jobs
+/// finish (or leaves them uncommitted for redelivery) and returns.
+pub async fn run_workers(ctx: AppContext, stop: CancellationToken) {
+    run_workers_with(ctx, Options::default(), stop).await
+}
+
+pub async fn run_workers_with(ctx: AppContext, opts: Options, stop: CancellationToken) {
+    worker::run(ctx, opts, stop).await
+}

@@ -1,0 +1,144 @@
+//! The shared store: cached bytes, exact counters, leases, rate limits and idempotency
+//! records, each with a TTL. `memory` serves one process; `redis` makes every guarantee
+//! hold across nodes (each compound step is one Lua script, so one round trip and atomic).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub mod memory;
+pub mod redis;
+
+mod text;
+mod window;
+
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+/// What can go wrong talking to the store. Callers map these to HTTP statuses in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend is unreachable or timed out: retryable, maps to 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// An exact integer operation would leave the signed 64-bit range.
+    #[error("integer overflow")]
+    Overflow,
+    /// The stored value is not of the expected kind (e.g. INCR on non-integer bytes).
+    #[error("wrong value type at {0}")]
+    WrongType(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An arithmetic step applied to a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterOp {
+    Add(i64),
+    Set(i64),
+}
+
+/// Outcome of [`Store::idempotent_apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemOutcome {
+    /// First time this key was seen: the op was applied; the counter is now this value.
+    Applied(i64),
+    /// The key was seen with the same fingerprint: nothing applied, original result returned.
+    Replayed(i64),
+    /// The key was seen with a different fingerprint (different body): nothing applied.
+    Mismatch,
+    /// The op would overflow: nothing applied, no record written.
+    Overflow,
+}
+
+/// Outcome of a rate-limit check ([`Store::rate_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests still allowed right now (0 when refused).
+    pub remaining: u64,
+    /// When refused: how long until one request would be allowed (rounded up to ms).
+    pub retry_after: Duration,
+    /// How long until every recorded request has left the window (for `RateLimit-Reset`).
+    pub reset_after: Duration,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// "memory" or "redis", for /ready and logs.
+    fn kind(&self) -> &'static str;
+
+    /// Round trip to the backend; `Err(Unavailable)` when it does not answer.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>>;
+    /// Sets `key`; `ttl` None keeps it forever.
+    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()>;
+    /// Sets `key` only when absent; true when it was set.
+    async fn set_nx(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool>;
+    /// Sets `key` to `new` only when its current value equals `expected` (None = absent).
+    /// True when swapped.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Bytes,
+        ttl: Option<Duration>,
+    ) -> StoreResult<bool>;
+    /// Deletes `key`; true when it existed.
+    async fn del(&self, key: &str) -> StoreResult<bool>;
+
+    /// Exact 64-bit add; a missing key counts as 0. Overflow → `Err(Overflow)`, no change.
+    async fn incr_by(&self, key: &str, delta: i64) -> StoreResult<i64>;
+    /// Reads a counter written by `incr_by` (missing → 0).
+    async fn get_i64(&self, key: &str) -> StoreResult<i64>;
+
+    /// Applies `op` to the counter at `counter` at most once per `idem_key`: the change and
+    /// the record `(fingerprint, result)` are committed in one atomic step. The record lives
+    /// `ttl`.
+    async fn idempotent_apply(
+        &self,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<IdemOutcome>;
+
+    /// Takes one of `capacity` slots in `pool` for `holder`, as a lease that expires after
+    /// `ttl` unless released. False when the pool is full.
+    async fn lease_acquire(
+        &self,
+        pool: &str,
+        holder: &str,
+        capacity: u32,
+        ttl: Duration,
+    ) -> StoreResult<bool>;
+    /// Gives back `holder`'s slot (a no-op when it already expired).
+    async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()>;
+    /// Live (unexpired) leases in `pool`.
+    async fn lease_count(&self, pool: &str) -> StoreResult<u32>;
+
+    /// Sliding-window-log limiter: admits a request for `key` only while fewer than `limit`
+    /// were admitted in the last `window`, so at most `limit` pass in ANY window-long span
+    /// (never the 2x of a fixed window across its boundary). An admission is recorded, a
+    /// refusal is not. One atomic step; Redis uses its own clock so all nodes agree.
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Picks the backend: a `redis://` URL → Redis, none → in-memory.
+pub async fn connect(url: Option<&str>) -> StoreResult<SharedStore> {
+    match url {
+        None | Some("") | Some("memory") | Some("memory://") => Ok(Arc::new(MemoryStore::new())),
+        Some(u) => Ok(Arc::new(RedisStore::connect(u).await?)),
+    }
+}

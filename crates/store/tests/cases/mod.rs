@@ -1,0 +1,13 @@
+//! Backend-independent behaviour. Every case takes the store and a unique key prefix.
+
+mod counters;
+mod idempotency;
+mod kv;
+mod leases;
+mod rate;
+
+pub use counters::*;
+pub use idempotency::*;
+pub use kv::*;
+pub use leases::*;
+pub use rate::*;

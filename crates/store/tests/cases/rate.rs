@@ -1,0 +1,176 @@
+//! Sliding-window rate limiting against the real clock. Bounds come from measured elapsed
+//! time, so a slow machine widens them instead of failing the test.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use floodgate_store::{RateDecision, SharedStore};
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Calls until refused (at most `cap` times): (allowed count, the refusal).
+async fn drain(
+    s: &SharedStore,
+    k: &str,
+    limit: u32,
+    window: Duration,
+    cap: u32,
+) -> (u32, Option<RateDecision>) {
+    let mut allowed = 0;
+    for _ in 0..cap {
+        let d = s.rate_limit(k, limit, window).await.unwrap();
+        if !d.allowed {
+            return (allowed, Some(d));
+        }
+        allowed += 1;
+    }
+    (allowed, None)
+}
+
+/// Admissions as (sent, answered) instants. The store admitted each somewhere in between,
+/// so `limit + 1` of them whose true times span less than `window` would show up as a
+/// group with `max(answered) - min(sent) < window` (the check can only be loosened by
+/// timing noise, never tightened).
+pub fn assert_at_most_limit_in_any_window(
+    mut admitted: Vec<(Instant, Instant)>,
+    limit: usize,
+    window: Duration,
+) {
+    admitted.sort();
+    for (i, group) in admitted.windows(limit + 1).enumerate() {
+        let first_sent = group[0].0;
+        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
+        assert!(
+            last_answered - first_sent >= window,
+            "admissions {i}..={} ({} of them) fit in {:?} < {window:?}",
+            i + limit,
+            limit + 1,
+            last_answered - first_sent
+        );
+    }
+}
+
+pub async fn rate_limit_burst_exact(s: SharedStore, p: String) {
+    // A long window, so nothing leaves it while the test runs.
+    let (k, window) = (format!("{p}rl"), Duration::from_secs(60));
+    let start = Instant::now();
+    let mut remaining = Vec::new();
+    for _ in 0..5 {
+        let d = s.rate_limit(&k, 5, window).await.unwrap();
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(d.retry_after, Duration::ZERO);
+        assert!(d.reset_after <= window + MS, "{d:?}");
+        remaining.push(d.remaining);
+    }
+    assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
+    let refused = s.rate_limit(&k, 5, window).await.unwrap();
+    let elapsed = start.elapsed();
+    assert!(!refused.allowed);
+    assert_eq!(refused.remaining, 0);
+    // The first admission leaves one window after it was made.
+    assert!(refused.retry_after <= window + MS, "{refused:?}");
+    assert!(
+        refused.retry_after + elapsed + MS >= window,
+        "{refused:?} after {elapsed:?}"
+    );
+    assert!(refused.reset_after >= refused.retry_after, "{refused:?}");
+    assert!(refused.reset_after <= window + MS, "{refused:?}");
+    for _ in 0..20 {
+        assert!(!s.rate_limit(&k, 5, window).await.unwrap().allowed);
+    }
+}
+
+pub async fn rate_limit_retry_after_is_enough(s: SharedStore, p: String) {
+    let (k, window) = (format!("{p}rl"), Duration::from_secs(1));
+    let start = Instant::now();
+    let (burst, refused) = drain(&s, &k, 5, window, 50).await;
+    let refused = refused.expect("the limiter refuses eventually");
+    if start.elapsed() < window {
+        assert_eq!(burst, 5);
+    }
+    assert!(refused.retry_after <= window + MS, "{refused:?}");
+
+    tokio::time::sleep(refused.retry_after).await;
+    let (again, _) = drain(&s, &k, 5, window, 50).await;
+    assert!(again >= 1, "waiting retry_after is enough");
+    assert!(again <= 5, "{again} passed: more than the limit");
+}
+
+pub async fn rate_limit_no_double_burst(s: SharedStore, p: String) {
+    let (k, window) = (format!("{p}rl"), Duration::from_secs(1));
+    let first_start = Instant::now();
+    let (first, _) = drain(&s, &k, 10, window, 40).await;
+    let first_end = Instant::now();
+    if first_end - first_start < window {
+        assert_eq!(first, 10);
+    }
+
+    // Half a window later nothing has left the window yet: a fixed window that rolled over,
+    // or a GCRA refilling evenly, would admit more here.
+    tokio::time::sleep(window / 2).await;
+    let (second, _) = drain(&s, &k, 10, window, 40).await;
+    if first_start.elapsed() < window {
+        assert_eq!(second, 0, "admitted within one window of a full burst");
+    }
+
+    // A full window after the burst every slot is back, and only those.
+    tokio::time::sleep((first_end + window).saturating_duration_since(Instant::now())).await;
+    let third_start = Instant::now();
+    let (third, _) = drain(&s, &k, 10, window, 40).await;
+    if third_start.elapsed() < window {
+        assert_eq!(third + second, 10, "second {second}, third {third}");
+    }
+}
+
+pub async fn rate_limit_strict_in_any_window(s: SharedStore, p: String) {
+    // Four clients share one key for three windows and a bit, calling every few ms.
+    let (limit, window) = (10u32, Duration::from_millis(500));
+    let key = Arc::new(format!("{p}rl"));
+    let run_for = window * 3 + window / 5;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (s, key) = (s.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut admitted = Vec::new();
+                while start.elapsed() < run_for {
+                    let sent = Instant::now();
+                    let d = s.rate_limit(&key, limit, window).await.unwrap();
+                    if d.allowed {
+                        admitted.push((sent, Instant::now()));
+                    } else {
+                        assert!(d.retry_after > Duration::ZERO, "{d:?}");
+                        assert!(d.retry_after <= window + MS, "{d:?}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+                admitted
+            })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for t in tasks {
+        admitted.extend(t.await.expect("client task"));
+    }
+    // Liveness: the limiter frees slots as they leave the window (at least two refills).
+    assert!(
+        admitted.len() >= 2 * limit as usize,
+        "only {} admitted",
+        admitted.len()
+    );
+    assert_at_most_limit_in_any_window(admitted, limit as usize, window);
+}
+
+pub async fn rate_limit_keys_and_zero_limit(s: SharedStore, p: String) {
+    let (a, b) = (format!("{p}a"), format!("{p}b"));
+    let window = Duration::from_secs(60);
+    assert!(s.rate_limit(&a, 1, window).await.unwrap().allowed);
+    assert!(!s.rate_limit(&a, 1, window).await.unwrap().allowed);
+    assert!(
+        s.rate_limit(&b, 1, window).await.unwrap().allowed,
+        "keys are independent"
+    );
+    let zero = s.rate_limit(&format!("{p}z"), 0, window).await.unwrap();
+    assert!(!zero.allowed);
+    assert_eq!(zero.remaining, 0);
+}

@@ -1,0 +1,94 @@
+//! Test plumbing every crate's tests share (a dev-dependency only):
+//! - the rule for a missing service: skip with a message, or fail when
+//!   `FLOODGATE_REQUIRE_SERVICES=1` (as `scripts/test` sets);
+//! - child processes the test owns (redis-server, Tansu) that it can kill, restart on the
+//!   same port, freeze and thaw, without disturbing other tests;
+//! - a fresh, empty PostgreSQL database per test.
+
+mod process;
+
+pub use process::Process;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+/// Handles a missing service: panics when CI demands services, otherwise says so.
+pub fn skip(what: &str) {
+    let msg = format!("skipped: {what} not set");
+    if std::env::var("FLOODGATE_REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("{msg}");
+    }
+    eprintln!("{msg}");
+}
+
+/// The value of a service variable such as `FLOODGATE_TEST_REDIS_URL`, or `skip` and None.
+pub fn env_or_skip(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            skip(var);
+            None
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// A redis-server of the test's own on a free port, with `extra` arguments (e.g. an
+/// append-only file), running; None (after `skip`) when redis-server is not installed.
+pub fn redis_server(extra: &[&str]) -> Option<Process> {
+    let mut p = redis_server_stopped(extra)?;
+    p.restart();
+    Some(p)
+}
+
+/// Like [`redis_server`] but not started yet (to test clients created while it is down).
+pub fn redis_server_stopped(extra: &[&str]) -> Option<Process> {
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        skip("redis-server on PATH");
+        return None;
+    }
+    let port = free_port();
+    let mut cmd: Vec<String> = [
+        "redis-server",
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !extra.contains(&"--appendonly") {
+        cmd.extend(["--save", "", "--appendonly", "no"].map(String::from));
+    }
+    cmd.extend(extra.iter().map(|s| s.to_string()));
+    Some(Process::stopped(cmd, port, std::env::temp_dir()))
+}
+
+/// Creates an empty database on the PostgreSQL server at `admin_url` and returns its URL,
+/// so "first start" (migrations, empty tables) is real in every test.
+pub async fn fresh_pg_database(admin_url: &str) -> String {
+    let admin = floodgate_db::Db::connect(Some(admin_url))
+        .await
+        .expect("connect admin");
+    let name = format!("fg_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(admin.pool())
+        .await
+        .expect("create database");
+    admin.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(admin_url);
+    format!("{base}/{name}")
+}

@@ -1,0 +1,210 @@
+//! Applying a batch of commands in one transaction, idempotently: each command id is
+//! recorded in `todo_applied_commands` in the same transaction, so a redelivered command
+//! changes nothing. Commands run in batch order (the bus keeps per-todo order).
+
+use std::collections::HashSet;
+
+use floodgate_db::{Db, DbResult};
+use sqlx::{Any, Row, Transaction};
+
+use crate::model::{format_stamp, now_stamp, Action, Command};
+use crate::repo::begin_write;
+
+/// Bind parameters per statement stay far below SQLite's and PostgreSQL's limits.
+const IN_CHUNK: usize = 250;
+
+/// A parsed command and the id it is deduplicated by.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub cmd: Command,
+    pub command_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Seen before (redelivery): nothing changed.
+    Duplicate,
+    /// Update/delete of a todo that does not exist.
+    Missing,
+    /// Update/delete of another user's todo.
+    Forbidden,
+    /// Create of an id that exists.
+    Conflict,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Missing => "missing",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Conflict => "conflict",
+        }
+    }
+}
+
+/// Applies `batch` in one transaction; with `clear_outbox`, also deletes the commands'
+/// outbox rows in it. Returns one outcome per command.
+pub async fn apply_batch(
+    db: &Db,
+    batch: &[Incoming],
+    clear_outbox: bool,
+) -> DbResult<Vec<Outcome>> {
+    let mut tx = begin_write(db).await?;
+    let ids: Vec<&str> = batch.iter().map(|i| i.command_id.as_str()).collect();
+    let mut seen = applied_among(&mut tx, &ids).await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut fresh = Vec::new();
+    for item in batch {
+        if !seen.insert(item.command_id.clone()) {
+            outcomes.push(Outcome::Duplicate);
+            continue;
+        }
+        outcomes.push(apply_one(&mut tx, &item.cmd).await?);
+        fresh.push(item.command_id.as_str());
+    }
+    record_applied(&mut tx, &fresh).await?;
+    if clear_outbox {
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "DELETE FROM todo_outbox WHERE command_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Deletes dedup records older than `cutoff` (an RFC 3339 stamp); returns how many.
+pub async fn prune_applied(db: &Db, cutoff: &str) -> DbResult<u64> {
+    let r = sqlx::query("DELETE FROM todo_applied_commands WHERE applied_at < $1")
+        .bind(cutoff)
+        .execute(db.pool())
+        .await?;
+    Ok(r.rows_affected())
+}
+
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn applied_among(
+    tx: &mut Transaction<'static, Any>,
+    ids: &[&str],
+) -> DbResult<HashSet<String>> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT command_id FROM todo_applied_commands WHERE command_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            found.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(found)
+}
+
+async fn record_applied(tx: &mut Transaction<'static, Any>, ids: &[&str]) -> DbResult<()> {
+    let now = now_stamp();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO todo_applied_commands (command_id, applied_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in chunk {
+            q = q.bind(*id).bind(&now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `requested_at` in the fixed-precision form the lists are ordered by (producers other
+/// than ours may send any RFC 3339 form; `Command::validate` checked it parses).
+fn stamp_of(cmd: &Command) -> String {
+    time::OffsetDateTime::parse(
+        &cmd.requested_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(format_stamp)
+    .unwrap_or_else(|_| now_stamp())
+}
+
+async fn apply_one(tx: &mut Transaction<'static, Any>, cmd: &Command) -> DbResult<Outcome> {
+    let at = stamp_of(cmd);
+    let changed = match cmd.action {
+        Action::Create => {
+            let r = sqlx::query(
+                "INSERT INTO todos (id, title, description, completed, user_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&cmd.id)
+            .bind(cmd.title.clone().unwrap_or_default())
+            .bind(cmd.description.clone().unwrap_or_default())
+            .bind(cmd.completed.unwrap_or(false))
+            .bind(&cmd.user_id)
+            .bind(&at)
+            .bind(&at)
+            .execute(&mut **tx)
+            .await?;
+            return Ok(if r.rows_affected() > 0 {
+                Outcome::Applied
+            } else {
+                Outcome::Conflict
+            });
+        }
+        Action::Update => sqlx::query(
+            "UPDATE todos SET title = COALESCE($1, title), description = COALESCE($2, description),
+                 completed = COALESCE($3, completed), updated_at = $4
+             WHERE id = $5 AND user_id = $6",
+        )
+        .bind(cmd.title.clone())
+        .bind(cmd.description.clone())
+        .bind(cmd.completed)
+        .bind(&at)
+        .bind(&cmd.id)
+        .bind(&cmd.user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+        Action::Delete => sqlx::query("DELETE FROM todos WHERE id = $1 AND user_id = $2")
+            .bind(&cmd.id)
+            .bind(&cmd.user_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    };
+    if changed > 0 {
+        return Ok(Outcome::Applied);
+    }
+    // Only the unhappy path pays for finding out why.
+    let owner = sqlx::query("SELECT user_id FROM todos WHERE id = $1")
+        .bind(&cmd.id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(if owner.is_some() {
+        Outcome::Forbidden
+    } else {
+        Outcome::Missing
+    })
+}

@@ -1,0 +1,71 @@
+//! The todos service (SPEC section 4): lists served from a near-cache of pre-encoded bytes,
+//! writes queued durably over the bus and applied by workers in idempotent batches.
+//!
+//! Wiring: [`router`] for HTTP, [`run_workers`] for the appliers, [`openapi`] for docs,
+//! [`mint_token`] for `floodgate token`, [`seed`] for `floodgate seed todos`.
+
+mod apply;
+mod auth;
+mod cache;
+mod docs;
+mod error;
+mod model;
+mod outbox;
+mod publish;
+mod read;
+mod repo;
+mod state;
+mod worker;
+mod write;
+
+use axum::routing::get;
+use axum::Router;
+use floodgate_core::AppContext;
+use floodgate_db::{Db, DbError};
+use tokio_util::sync::CancellationToken;
+
+pub use auth::{mint_token, TokenError};
+pub use cache::Keys;
+pub use error::ApiError;
+pub use model::{Action, Command, Todo};
+pub use repo::seed_id;
+pub use worker::{group_for, GROUP};
+
+/// The todo routes with their state applied. Must be called inside a Tokio runtime (it
+/// starts the cache's version poller and, in embedded mode, the outbox committer, which
+/// both stop once the router is dropped). Install the metrics recorder first
+/// (`floodgate_core::metrics::install`) so the cache counters are live.
+pub fn router(ctx: &AppContext) -> Router {
+    let state = state::Shared::new(ctx);
+    Router::new()
+        .route("/todos", get(read::list).post(write::create))
+        .route(
+            "/todos/{id}",
+            get(read::one).put(write::update).delete(write::delete),
+        )
+        .with_state(state)
+}
+
+/// The OpenAPI description of the todo routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    docs::openapi()
+}
+
+/// Runs the command appliers until `stop` is cancelled; the batch in progress is applied
+/// and committed before it returns.
+pub async fn run_workers(ctx: AppContext, stop: CancellationToken) {
+    worker::run(ctx, stop).await
+}
+
+/// Inserts `count` seed todos (`Todo N` / `Description for todo N`, user `seed-user`) with
+/// deterministic ids; existing ones are left alone. Returns how many were inserted.
+/// Running servers see them after the next [`invalidate`] (or applied write).
+pub async fn seed(db: &Db, count: u64) -> Result<u64, DbError> {
+    repo::seed(db, count).await
+}
+
+/// Bumps the shared list version so every node refills (after seeding, say).
+pub async fn invalidate(ctx: &AppContext) -> Result<(), floodgate_store::StoreError> {
+    let keys = Keys::for_topic(&ctx.config.todo_topic);
+    cache::bump(&ctx.backends.store, &keys).await.map(|_| ())
+}

@@ -1,0 +1,172 @@
+//! Embedded durability. The in-process bus forgets everything on `kill -9`, so with it a
+//! command is first committed to the `todo_outbox` table (several concurrent writers share
+//! one transaction: group commit) and only then answered 202 and handed to the bus. The
+//! worker deletes outbox rows in the same transaction that applies them; whatever is still
+//! there when a node starts is handed to the bus again, oldest first, before any new
+//! command (so per-todo order survives a crash). Redelivery is harmless: commands are
+//! deduplicated by `command_id`.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use floodgate_bus::{Outgoing, SharedBus};
+use floodgate_db::{Db, DbResult};
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::repo::begin_write;
+
+/// Commands committed together at most; more waiting writers form the next group.
+const GROUP_MAX: usize = 256;
+/// Writers waiting for a group commit at most; more wait to enqueue.
+const QUEUE: usize = 4096;
+/// A writer gives up (503) when its command is not committed within this.
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One command on its way to the outbox.
+pub struct Entry {
+    pub command_id: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+struct Pending {
+    entry: Entry,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Outbox {
+    /// Starts the committer task (which first replays rows left by a previous run).
+    pub fn start(db: Db, bus: SharedBus, topic: String) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(committer(db, bus, topic, rx));
+        Outbox { tx }
+    }
+
+    /// Returns once the command is committed to the database.
+    pub async fn submit(&self, entry: Entry) -> Result<(), ApiError> {
+        let (done, wait) = oneshot::channel();
+        let work = async {
+            self.tx
+                .send(Pending { entry, done })
+                .await
+                .map_err(|_| "outbox committer stopped".to_string())?;
+            wait.await
+                .map_err(|_| "outbox committer stopped".to_string())?
+        };
+        match tokio::time::timeout(SUBMIT_TIMEOUT, work).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::Unavailable(e)),
+            Err(_) => Err(ApiError::Unavailable("outbox commit timed out".into())),
+        }
+    }
+}
+
+/// Ordering key for replay: microseconds since the epoch, strictly increasing per process.
+fn next_seq() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
+async fn committer(db: Db, bus: SharedBus, topic: String, mut rx: mpsc::Receiver<Pending>) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match replay(&db, &bus, &topic).await {
+            Ok(0) => break,
+            Ok(n) => {
+                tracing::info!(commands = n, "todo commands replayed from the outbox");
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox replay failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let mut group = Vec::with_capacity(GROUP_MAX);
+    while let Some(first) = rx.recv().await {
+        group.push(first);
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let result = insert(&db, &group).await;
+        for p in group.drain(..) {
+            let answer = match &result {
+                Ok(()) => {
+                    publish(&bus, &topic, &p.entry).await;
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = p.done.send(answer);
+        }
+    }
+}
+
+async fn insert(db: &Db, group: &[Pending]) -> DbResult<()> {
+    let mut tx = begin_write(db).await?;
+    for p in group {
+        sqlx::query(
+            "INSERT INTO todo_outbox (command_id, seq, todo_id, payload) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&p.entry.command_id)
+        .bind(next_seq())
+        .bind(&p.entry.key)
+        .bind(String::from_utf8_lossy(&p.entry.payload).into_owned())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Hands a committed command to the bus. A failure loses nothing: the row stays in the
+/// outbox and is replayed when the node starts again.
+async fn publish(bus: &SharedBus, topic: &str, e: &Entry) {
+    let msg = Outgoing {
+        topic,
+        key: Some(e.key.as_bytes()),
+        payload: &e.payload,
+        headers: &[],
+    };
+    if let Err(err) = bus.publish(msg).await {
+        tracing::warn!(error = %err, command_id = %e.command_id, "committed todo command not handed to the bus; it is replayed at next start");
+    }
+}
+
+/// Publishes every row left in the outbox, oldest first; returns how many.
+async fn replay(db: &Db, bus: &SharedBus, topic: &str) -> DbResult<usize> {
+    let rows = sqlx::query("SELECT command_id, todo_id, payload FROM todo_outbox ORDER BY seq")
+        .fetch_all(db.pool())
+        .await?;
+    for row in &rows {
+        let entry = Entry {
+            command_id: row.try_get("command_id")?,
+            key: row.try_get("todo_id")?,
+            payload: row.try_get::<String, _>("payload")?.into_bytes(),
+        };
+        publish(bus, topic, &entry).await;
+    }
+    Ok(rows.len())
+}

@@ -1,0 +1,59 @@
+//! What every todo handler shares, built once per router.
+
+use std::sync::Arc;
+
+use floodgate_core::AppContext;
+use floodgate_db::Db;
+
+use crate::auth::Verifier;
+use crate::cache::{Keys, ListCache};
+use crate::outbox::Outbox;
+use crate::publish::Publisher;
+
+/// Behind one `Arc`: axum clones the state for every request, and the hot path should pay
+/// one reference-count increment for it, not a clone of every field.
+pub type AppState = Arc<Shared>;
+
+pub struct Shared {
+    pub cache: Arc<ListCache>,
+    pub db: Db,
+    pub verifier: Verifier,
+    pub publisher: Publisher,
+    pub max_limit: u64,
+}
+
+impl Shared {
+    /// Spawns the cache poller (and, with the in-process bus, the outbox committer), so it
+    /// must be called inside a Tokio runtime.
+    pub fn new(ctx: &AppContext) -> AppState {
+        let cfg = &ctx.config;
+        let b = &ctx.backends;
+        let keys = Keys::for_topic(&cfg.todo_topic);
+        let cache = Arc::new(ListCache::new(
+            b.db.clone(),
+            b.store.clone(),
+            keys,
+            cfg.cache_ttl,
+        ));
+        cache.start_poller(cfg.cache_staleness);
+        let publisher = if b.bus.kind() == "memory" {
+            Publisher::Outbox(Outbox::start(
+                b.db.clone(),
+                b.bus.clone(),
+                cfg.todo_topic.clone(),
+            ))
+        } else {
+            Publisher::Broker {
+                bus: b.bus.clone(),
+                topic: cfg.todo_topic.clone(),
+            }
+        };
+        Arc::new(Shared {
+            cache,
+            db: b.db.clone(),
+            verifier: Verifier::new(cfg.jwt_secret.as_ref().map(|s| s.expose())),
+            publisher,
+            max_limit: cfg.todos_max_limit,
+        })
+    }
+}

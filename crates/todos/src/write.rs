@@ -1,0 +1,199 @@
+//! `POST /todos`, `PUT /todos/{id}`, `DELETE /todos/{id}`: authenticate, validate, queue the
+//! command durably, answer 202. The worker applies it later.
+
+use axum::extract::{Path, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::ApiError;
+use crate::model::{now_stamp, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTodo {
+    /// Required, 1 to 500 characters.
+    pub title: Option<String>,
+    /// Up to 5000 characters; default empty.
+    pub description: Option<String>,
+}
+
+/// At least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateTodo {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub completed: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    pub id: String,
+    #[schema(example = "Todo creation queued")]
+    pub message: &'static str,
+}
+
+fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(raw).map_err(|e| ApiError::Invalid(format!("body: {e}")))
+}
+
+fn check_title(title: &str) -> Result<(), ApiError> {
+    if title.trim().is_empty() {
+        return Err(ApiError::Invalid("title must not be empty".into()));
+    }
+    if title.chars().count() > MAX_TITLE {
+        return Err(ApiError::Invalid(format!(
+            "title must be at most {MAX_TITLE} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_description(d: &str) -> Result<(), ApiError> {
+    if d.chars().count() > MAX_DESCRIPTION {
+        return Err(ApiError::Invalid(format!(
+            "description must be at most {MAX_DESCRIPTION} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Todo ids are UUIDs; the canonical form keys the bus, so one todo is one partition.
+fn todo_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::Invalid("id must be a UUID".into()))
+}
+
+fn command(action: Action, id: String, user_id: String) -> Command {
+    Command {
+        action,
+        id,
+        title: None,
+        description: None,
+        completed: None,
+        user_id,
+        requested_at: now_stamp(),
+        command_id: Some(uuid::Uuid::now_v7().to_string()),
+    }
+}
+
+async fn queue(s: &AppState, cmd: Command, message: &'static str) -> Result<Response, ApiError> {
+    s.publisher.send(&cmd).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            id: cmd.id,
+            message,
+        }),
+    )
+        .into_response())
+}
+
+/// Queue a new todo.
+#[utoipa::path(
+    post,
+    path = "/todos",
+    tag = "todos",
+    request_body = CreateTodo,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued", body = Queued),
+        (status = 400, description = "Invalid request"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
+    )
+)]
+pub async fn create(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
+    let user = s.verifier.user(headers.get(AUTHORIZATION))?;
+    let b: CreateTodo = body(&raw)?;
+    let title = b
+        .title
+        .ok_or_else(|| ApiError::Invalid("title is required".into()))?;
+    check_title(&title)?;
+    let description = b.description.unwrap_or_default();
+    check_description(&description)?;
+    let mut cmd = command(Action::Create, uuid::Uuid::now_v7().to_string(), user);
+    cmd.title = Some(title);
+    cmd.description = Some(description);
+    queue(&s, cmd, "Todo creation queued").await
+}
+
+/// Queue a change to one's own todo.
+#[utoipa::path(
+    put,
+    path = "/todos/{id}",
+    tag = "todos",
+    params(("id" = String, Path, description = "Todo id (UUID)")),
+    request_body = UpdateTodo,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued (applied only if the todo exists and is yours)", body = Queued),
+        (status = 400, description = "Invalid request"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
+    )
+)]
+pub async fn update(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
+    let user = s.verifier.user(headers.get(AUTHORIZATION))?;
+    let id = todo_id(&id)?;
+    let b: UpdateTodo = body(&raw)?;
+    if b.title.is_none() && b.description.is_none() && b.completed.is_none() {
+        return Err(ApiError::Invalid(
+            "give at least one of title, description, completed".into(),
+        ));
+    }
+    if let Some(t) = &b.title {
+        check_title(t)?;
+    }
+    if let Some(d) = &b.description {
+        check_description(d)?;
+    }
+    let mut cmd = command(Action::Update, id, user);
+    cmd.title = b.title;
+    cmd.description = b.description;
+    cmd.completed = b.completed;
+    queue(&s, cmd, "Todo update queued").await
+}
+
+/// Queue deletion of one's own todo.
+#[utoipa::path(
+    delete,
+    path = "/todos/{id}",
+    tag = "todos",
+    params(("id" = String, Path, description = "Todo id (UUID)")),
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "Queued (applied only if the todo exists and is yours)", body = Queued),
+        (status = 400, description = "Invalid id"),
+        (status = 401, description = "Missing or invalid token"),
+        (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
+    )
+)]
+pub async fn delete(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user = s.verifier.user(headers.get(AUTHORIZATION))?;
+    let id = todo_id(&id)?;
+    queue(
+        &s,
+        command(Action::Delete, id, user),
+        "Todo deletion queued",
+    )
+    .await
+}

@@ -1,0 +1,11 @@
+//! Behavioural cases, each run once per backend set (see `todos.rs`).
+
+mod auth;
+mod pipeline;
+mod reads;
+mod writes;
+
+pub use auth::*;
+pub use pipeline::*;
+pub use reads::*;
+pub use writes::*;

@@ -1,0 +1,171 @@
+//! Start-up and shutdown of one node: connect backends, migrate, mount every router, start
+//! workers, serve; on shutdown drain HTTP first, then stop workers, flush the bus and close
+//! the database.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use floodgate_core::backends::BackendError;
+use floodgate_core::http::server::{serve, ServerOptions};
+use floodgate_core::http::{apply_middleware, core_router, Readiness};
+use floodgate_core::{AppContext, Backends, Config};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+use crate::workers;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StartOptions {
+    /// Run the service workers in this process (`serve` default; off with `--no-workers`).
+    pub workers: bool,
+    /// Serve the service APIs (off for `floodgate worker`, which still serves /health,
+    /// /ready, /metrics and /dashboard so it can be probed and scraped).
+    pub http: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            workers: true,
+            http: true,
+        }
+    }
+}
+
+/// A started node. Cancel `shutdown` (or send SIGTERM to the binary) to stop it; `done`
+/// finishes when everything has drained.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub readiness: Readiness,
+    pub ctx: AppContext,
+    pub done: JoinHandle<()>,
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "floodgate",
+    description = "Gift codes, prime jobs, todos and a running sum, served fast."
+))]
+struct ApiDoc;
+
+/// One OpenAPI document for every route the node serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(floodgate_core::http::openapi());
+    doc.merge(floodgate_giftcodes::openapi());
+    doc.merge(floodgate_primes::openapi());
+    doc.merge(floodgate_todos::openapi());
+    doc.merge(floodgate_abacus::openapi());
+    doc
+}
+
+/// What a worker-only process serves: probes, metrics and the dashboard.
+pub fn ops_routes(ctx: &AppContext, readiness: Readiness) -> Router {
+    Router::new()
+        .merge(core_router(readiness, floodgate_core::http::openapi()))
+        .merge(floodgate_dashboard::router(&ctx.config.node_id))
+}
+
+/// Everything the node serves, before middleware. Listeners the routes depend on (e.g. gift
+/// code replies) run until `stop`.
+pub fn routes(ctx: &AppContext, readiness: Readiness, stop: &CancellationToken) -> Router {
+    Router::new()
+        .merge(core_router(readiness, openapi()))
+        .merge(floodgate_giftcodes::GiftCodes::start(ctx, stop.clone()).router())
+        .merge(floodgate_dashboard::router(&ctx.config.node_id))
+        .merge(floodgate_primes::router(ctx))
+        .merge(floodgate_todos::router(ctx))
+        .merge(floodgate_abacus::router(ctx))
+}
+
+pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartError> {
+    let backends = Backends::connect(&config).await?;
+    let ctx = AppContext::new(config, backends);
+    let shutdown = CancellationToken::new();
+    let workers_stop = CancellationToken::new();
+    floodgate_core::metrics::install();
+    tokio::spawn(floodgate_core::metrics::upkeep_loop());
+    {
+        let b = ctx.backends.clone();
+        let stop = workers_stop.clone();
+        tokio::spawn(async move { b.migrate_until_done(stop).await });
+    }
+    let readiness = Readiness::new(ctx.backends.clone());
+    let listen = ctx.config.listen;
+    let listener = Some(
+        TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: listen,
+                source,
+            })?,
+    );
+    let addr = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .unwrap_or(listen);
+    let routes = if opts.http {
+        routes(&ctx, readiness.clone(), &workers_stop)
+    } else {
+        ops_routes(&ctx, readiness.clone())
+    };
+    let router = apply_middleware(routes, ctx.config.body_limit);
+    let server_opts = ServerOptions {
+        max_connections: ctx.config.max_connections,
+        header_timeout: ctx.config.header_timeout,
+        idle_timeout: ctx.config.idle_timeout,
+        shutdown_timeout: ctx.config.shutdown_timeout,
+    };
+    let worker_tasks = if opts.workers {
+        workers::spawn_all(&ctx, &workers_stop)
+    } else {
+        Vec::new()
+    };
+    let done = {
+        let (shutdown, readiness, ctx) = (shutdown.clone(), readiness.clone(), ctx.clone());
+        tokio::spawn(async move {
+            {
+                let (shutdown, readiness) = (shutdown.clone(), readiness.clone());
+                tokio::spawn(async move {
+                    shutdown.cancelled().await;
+                    readiness.begin_shutdown();
+                });
+            }
+            match listener {
+                Some(l) => serve(l, router, server_opts, shutdown).await,
+                None => shutdown.cancelled().await,
+            }
+            // Requests have drained: now workers finish their batch and commit offsets.
+            workers_stop.cancel();
+            workers::join_all(worker_tasks, ctx.config.shutdown_timeout).await;
+            if let Err(e) = ctx.backends.bus.flush().await {
+                tracing::warn!(error = %e, "bus flush at shutdown failed");
+            }
+            ctx.backends.db.close().await;
+            tracing::info!("shutdown complete");
+        })
+    };
+    let b = &ctx.backends;
+    tracing::info!(%addr, node = %ctx.config.node_id, store = b.store.kind(), bus = b.bus.kind(), db = b.db.kind_name(), workers = opts.workers, "floodgate started");
+    Ok(Running {
+        addr,
+        shutdown,
+        readiness,
+        ctx,
+        done,
+    })
+}

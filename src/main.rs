@@ -1,0 +1,184 @@
+//! The `floodgate` binary: parses the command line and hands over to the library.
+//! Errors become one line on stderr; a bad setting exits with code 2.
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use floodgate::cli::{Cli, Command, ConfigArgs, SeedWhat};
+use floodgate::StartOptions;
+use floodgate_core::config::ConfigError;
+use floodgate_core::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    runtime.block_on(run(cli))
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("floodgate: {e:#}");
+    ExitCode::from(1)
+}
+
+fn load(args: &ConfigArgs) -> Result<Config, ExitCode> {
+    args.load().map(|(c, _)| c).map_err(config_exit)
+}
+
+fn config_exit(e: ConfigError) -> ExitCode {
+    eprintln!("floodgate: {e}");
+    ExitCode::from(2)
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve {
+            config,
+            no_workers,
+            print_config,
+        } => {
+            if print_config {
+                return match config.load() {
+                    Ok((_, resolved)) => {
+                        print!("{}", resolved.render());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => config_exit(e),
+                };
+            }
+            let cfg = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            node(
+                cfg,
+                StartOptions {
+                    workers: !no_workers,
+                    http: true,
+                },
+            )
+            .await
+        }
+        Command::Worker { config } => match load(&config) {
+            Ok(cfg) => {
+                node(
+                    cfg,
+                    StartOptions {
+                        workers: true,
+                        http: false,
+                    },
+                )
+                .await
+            }
+            Err(code) => code,
+        },
+        Command::Migrate { config } => match load(&config) {
+            Ok(cfg) => result(migrate(cfg).await),
+            Err(code) => code,
+        },
+        Command::Bench { args } => floodgate_bench::run(args).await,
+        Command::Seed {
+            what: SeedWhat::Todos { count, config },
+        } => match load(&config) {
+            Ok(cfg) => result(seed_todos(cfg, count).await),
+            Err(code) => code,
+        },
+        Command::Token { sub, ttl, config } => match load(&config) {
+            Ok(cfg) => token(&cfg, &sub, &ttl),
+            Err(code) => code,
+        },
+    }
+}
+
+/// `24h`, `30m`, `45s` or plain seconds.
+fn parse_ttl(s: &str) -> Option<std::time::Duration> {
+    let (num, unit) = s.trim().split_at(
+        s.trim()
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(s.trim().len()),
+    );
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    (secs > 0).then(|| std::time::Duration::from_secs(secs))
+}
+
+fn token(cfg: &Config, sub: &str, ttl: &str) -> ExitCode {
+    let Some(secret) = &cfg.jwt_secret else {
+        return config_exit(ConfigError::Invalid {
+            setting: "JWT_SECRET".into(),
+            reason: "must be set to mint a token".into(),
+        });
+    };
+    let Some(ttl) = parse_ttl(ttl) else {
+        return config_exit(ConfigError::Invalid {
+            setting: "--ttl".into(),
+            reason: format!("expected e.g. 24h, 30m or 3600s, got {ttl:?}"),
+        });
+    };
+    match floodgate_todos::mint_token(secret.expose(), sub, ttl) {
+        Ok(t) => {
+            println!("{t}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&anyhow::anyhow!("{e}")),
+    }
+}
+
+async fn seed_todos(cfg: Config, count: u64) -> anyhow::Result<()> {
+    floodgate_core::telemetry::init(cfg.log_json, "warn");
+    let backends = floodgate_core::Backends::connect(&cfg).await?;
+    backends.db.migrate().await?;
+    let inserted = floodgate_todos::seed(&backends.db, count).await?;
+    let ctx = floodgate_core::AppContext::new(cfg, backends);
+    // Running nodes drop their cached lists when the version moves.
+    floodgate_todos::invalidate(&ctx).await?;
+    println!(
+        "seeded todos: {inserted} inserted, {} already present",
+        count - inserted
+    );
+    Ok(())
+}
+
+fn result(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn node(cfg: Config, opts: StartOptions) -> ExitCode {
+    floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter);
+    let signals = floodgate_core::shutdown::Signals::install();
+    let running = match floodgate::start(cfg, opts).await {
+        Ok(r) => r,
+        Err(e) => return fail(&e.into()),
+    };
+    signals.cancel_on_signal(running.shutdown.clone());
+    match running.done.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&anyhow::anyhow!("server task failed: {e}")),
+    }
+}
+
+async fn migrate(cfg: Config) -> anyhow::Result<()> {
+    floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter);
+    let db = floodgate_db::Db::connect(cfg.database_url.as_deref()).await?;
+    let n = db.migrate().await?;
+    println!("applied {n} migration(s); schema is up to date");
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The binary itself: subcommands, configuration errors and precedence, SIGTERM.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, TempDir};
+
+fn floodgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_floodgate"));
+    // Keep the developer's own environment out of these checks.
+    for var in [
+        "REDIS_URL",
+        "DATABASE_URL",
+        "KAFKA_BROKERS",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "JWT_SECRET",
+        "RATE_LIMIT_CAPACITY",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
+#[test]
+fn help_lists_every_subcommand() {
+    let out = floodgate().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "worker", "bench", "seed", "token", "migrate"] {
+        assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
+    }
+}
+
+#[test]
+fn a_bad_setting_stops_startup_with_one_line_and_exit_2() {
+    let dir = TempDir::new();
+    let out = floodgate()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RATE_LIMIT_CAPACITY", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("RATE_LIMIT_CAPACITY"), "{err}");
+    assert!(err.contains("lots"), "{err}");
+}
+
+#[test]
+fn print_config_shows_precedence_and_hides_secrets() {
+    let dir = TempDir::new();
+    std::fs::write(
+        dir.path().join("floodgate.toml"),
+        "rate_limit_capacity = 10\nlisten = \"127.0.0.1:1111\"\ncache_ttl_sec = 7\n",
+    )
+    .unwrap();
+    // The seed's .env names keep working.
+    std::fs::write(
+        dir.path().join(".env"),
+        "RATE_LIMIT_CAPACITY=20\nJWT_SECRET=super-secret-value\nDATABASE_URL=postgres://app:appsecret@db:5432/million_rps\nUNRELATED=1\n",
+    )
+    .unwrap();
+    let out = floodgate()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--print-config",
+            "--set",
+            "KAFKA_GIFT_CODE_TIMEOUT=3",
+        ])
+        .env("FLOODGATE_LISTEN", "127.0.0.1:2222")
+        .env("KAFKA_GIFT_CODE_TIMEOUT", "9")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} =")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        line("CACHE_TTL_SEC").contains("\"7\"") && line("CACHE_TTL_SEC").contains("floodgate.toml"),
+        "{text}"
+    );
+    assert!(
+        line("RATE_LIMIT_CAPACITY").contains("\"20\"")
+            && line("RATE_LIMIT_CAPACITY").contains(".env"),
+        "{text}"
+    );
+    assert!(
+        line("FLOODGATE_LISTEN").contains("127.0.0.1:2222")
+            && line("FLOODGATE_LISTEN").contains("environment"),
+        "{text}"
+    );
+    assert!(
+        line("KAFKA_GIFT_CODE_TIMEOUT").contains("\"3\"")
+            && line("KAFKA_GIFT_CODE_TIMEOUT").contains("flag"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("super-secret-value"),
+        "secret printed: {text}"
+    );
+    assert!(
+        !text.contains("appsecret"),
+        "database password printed: {text}"
+    );
+    assert!(line("JWT_SECRET").contains("***"), "{text}");
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let mut child = floodgate()
+        .current_dir(dir.path())
+        // No workers, so a /queue request stays in flight until its 1.5 s timeout.
+        .args([
+            "serve",
+            "--no-workers",
+            "--set",
+            "KAFKA_GIFT_CODE_TIMEOUT=1.5",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    // Wait for the JSON start-up line.
+    let started = lines
+        .by_ref()
+        .take(20)
+        .map_while(Result::ok)
+        .any(|l| l.contains("floodgate started"));
+    assert!(started, "no start-up log line");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"POST /queue HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not exit within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    // The request in flight at SIGTERM got its whole answer before the process left.
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1000),
+        "exited before the in-flight request finished"
+    );
+    let mut answer = String::new();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = std::io::Read::read_to_string(&mut conn, &mut answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 504"),
+        "in-flight request was cut off: {answer:?}"
+    );
+    assert!(
+        answer.contains("Timed out waiting for a gift code."),
+        "{answer}"
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("shutdown complete")),
+        "{rest:?}"
+    );
+    // Every log line is one JSON object.
+    for l in &rest {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(l).is_ok(),
+            "not JSON: {l}"
+        );
+    }
+}
+
+#[test]
+fn token_mints_a_jwt_and_needs_a_secret() {
+    let dir = TempDir::new();
+    let out = floodgate()
+        .current_dir(dir.path())
+        .args(["token", "--sub", "alice", "--ttl", "1h"])
+        .env("JWT_SECRET", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(token.split('.').count(), 3, "{token}");
+    let out = floodgate()
+        .current_dir(dir.path())
+        .args(["token", "--sub", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
+}
+
+#[test]
+fn seed_todos_is_idempotent() {
+    let dir = TempDir::new();
+    let db = format!("sqlite://{}/seed.db", dir.path().display());
+    let run = || {
+        let out = floodgate()
+            .current_dir(dir.path())
+            .args(["seed", "todos", "--count", "50", "--database-url", &db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(run().contains("50 inserted"));
+    assert!(run().contains("0 inserted, 50 already present"));
+}
+
+#[test]
+fn worker_serves_probes_and_metrics_but_not_the_apis() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let mut child = floodgate()
+        .current_dir(dir.path())
+        .args(["worker", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+                s.write_all(req.as_bytes()).unwrap();
+                let mut out = String::new();
+                let _ = std::io::Read::read_to_string(&mut s, &mut out);
+                return out;
+            }
+            assert!(Instant::now() < deadline, "worker never listened");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(get("/health").starts_with("HTTP/1.1 200"));
+    assert!(get("/metrics").starts_with("HTTP/1.1 200"));
+    assert!(
+        get("/todos").starts_with("HTTP/1.1 404"),
+        "a worker must not serve the APIs"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

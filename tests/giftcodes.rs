@@ -1,0 +1,153 @@
+//! Gift codes through a real broker that goes away and comes back, with no restart of the
+//! node: 503 with Retry-After while it is down, 200 again after.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_outage_gives_503_then_recovers() {
+    let dir = TempDir::new();
+    let Some(broker) = tansu(&dir) else { return };
+    let mut cfg = embedded_config(&dir);
+    cfg.kafka_brokers = Some(format!("127.0.0.1:{}", broker.port));
+    let node = start(cfg).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let queue = url(&node, "/queue");
+    let ok = eventually(Duration::from_secs(60), || async {
+        http.post(&queue)
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(ok, "never got a gift code through Tansu");
+
+    broker.pause();
+    let t0 = Instant::now();
+    let r = http.post(&queue).send().await.unwrap();
+    let took = t0.elapsed();
+    assert_eq!(
+        r.status(),
+        503,
+        "broker down must be 503, got {}",
+        r.status()
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(took < Duration::from_secs(10), "503 took {took:?}");
+    // Once the outage is known, further requests fail at once instead of waiting.
+    let t1 = Instant::now();
+    let r = http.post(&queue).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(
+        t1.elapsed() < Duration::from_millis(500),
+        "second 503 took {:?}",
+        t1.elapsed()
+    );
+
+    broker.resume();
+    let back = eventually(Duration::from_secs(90), || async {
+        http.post(&queue)
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(back, "no gift code after the broker came back");
+    node.shutdown.cancel();
+}
+
+/// A node killed with -9 while holding admission slots: the cluster gets them back once the
+/// leases expire, without anyone releasing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
+    let Some(redis) = redis() else { return };
+    let dir = TempDir::new();
+    let redis_url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let capacity = 4;
+    // Node A: the real binary, sharing Redis; no workers, so its /queue requests hang on.
+    let port_a = free_port();
+    let mut a = std::process::Command::new(env!("CARGO_BIN_EXE_floodgate"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--no-workers",
+            "--listen",
+            &format!("127.0.0.1:{port_a}"),
+        ])
+        .args([
+            "--redis-url",
+            &redis_url,
+            "--set",
+            &format!("RATE_LIMIT_CAPACITY={capacity}"),
+        ])
+        .args(["--set", "KAFKA_GIFT_CODE_TIMEOUT=2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let a_url = format!("http://127.0.0.1:{port_a}");
+    assert!(
+        until_status(
+            &http,
+            &format!("{a_url}/health"),
+            200,
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    // Node B: same Redis and topics, with a worker.
+    let mut cfg = embedded_config(&dir);
+    cfg.redis_url = Some(redis_url);
+    cfg.rate_limit_capacity = capacity;
+    cfg.gift_code_timeout = Duration::from_secs(2);
+    let b = start(cfg).await;
+    // Give A's reply listener a moment to claim its slot (until then A answers 503 at once).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Fill every slot on A.
+    let filled_at = Instant::now();
+    for _ in 0..capacity {
+        let (h, u) = (http.clone(), format!("{a_url}/queue"));
+        tokio::spawn(async move { h.post(u).send().await });
+    }
+    // B sends nothing while A fills up, so A's requests hold every slot.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = http.post(url(&b, "/queue")).send().await.unwrap();
+    assert_eq!(r.status(), 429, "node B did not see the slots A holds");
+    a.kill().unwrap();
+    let _ = a.wait();
+    let killed_at = Instant::now();
+    // A died while its requests were still waiting (their 2 s timeout had not passed), so
+    // nothing released the slots: B is still refused right after the kill.
+    assert!(
+        filled_at.elapsed() < Duration::from_millis(1800),
+        "too slow to kill A in time"
+    );
+    let r = http.post(url(&b, "/queue")).send().await.unwrap();
+    assert_eq!(r.status(), 429, "slots freed without lease expiry?");
+    // Leases last timeout × 1.5 at least timeout + 1 s: 3 s here.
+    let back = eventually(Duration::from_secs(10), || async {
+        http.post(url(&b, "/queue"))
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(back, "capacity never came back after kill -9");
+    assert!(killed_at.elapsed() < Duration::from_secs(10));
+    let r = http.post(url(&b, "/queue")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    b.shutdown.cancel();
+}

@@ -1,0 +1,144 @@
+//! Shared plumbing for the integration tests: start a node in-process on port 0, spawn our
+//! own Redis or Tansu processes (so stopping one never disturbs other tests), and the
+//! skip-or-fail rule for missing services.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use floodgate::{Running, StartOptions};
+use floodgate_core::Config;
+pub use floodgate_testkit::{free_port, skip, Process};
+
+/// Our own redis-server on a free port (no persistence).
+pub fn redis() -> Option<Process> {
+    floodgate_testkit::redis_server(&[])
+}
+
+/// Embedded defaults with a private SQLite file and an ephemeral port.
+pub fn embedded_config(dir: &TempDir) -> Config {
+    let mut c = Config::defaults();
+    c.listen = "127.0.0.1:0".parse().expect("addr");
+    c.database_url = Some(format!("sqlite://{}/fg.db", dir.path().display()));
+    c.node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
+    c
+}
+
+pub async fn start(config: Config) -> Running {
+    floodgate::start(config, StartOptions::default())
+        .await
+        .expect("node starts")
+}
+
+pub fn url(node: &Running, path: &str) -> String {
+    format!("http://{}{}", node.addr, path)
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("fg-it-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).expect("mkdir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tansu_binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("FLOODGATE_TANSU") {
+        return Some(PathBuf::from(p));
+    }
+    let tools = std::env::var("FLOODGATE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/floodgate/tools")
+        });
+    let p = tools.join("bin/tansu");
+    p.exists().then_some(p)
+}
+
+/// Our own Tansu broker (memory storage) on a free port.
+///
+/// Take it away with `pause`/`resume`, not `kill`/`restart`: a memory-storage Tansu comes
+/// back empty, and its answers about the vanished topics crash librdkafka 2.12 (a null topic
+/// name in `rd_kafka_metadata_update_op`) in processes with live consumers. A real Kafka
+/// keeps its topics across restarts and never sends those answers.
+pub fn tansu(dir: &TempDir) -> Option<Process> {
+    let Some(bin) = tansu_binary() else {
+        skip("tansu binary (scripts/install-deps)");
+        return None;
+    };
+    let port = free_port();
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let cmd = vec![
+        bin.display().to_string(),
+        "broker".into(),
+        "--listener-url".into(),
+        listener.clone(),
+        "--advertised-listener-url".into(),
+        listener,
+        "--storage-engine".into(),
+        "memory://tansu/".into(),
+    ];
+    Some(Process::start(cmd, port, dir.path().to_path_buf()))
+}
+
+/// Waits until GET `url` answers `code` (0 = connection failed); true when it did.
+pub async fn until_status(http: &reqwest::Client, url: &str, code: u16, timeout: Duration) -> bool {
+    eventually(timeout, || async {
+        let got = http
+            .get(url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0);
+        got == code
+    })
+    .await
+}
+
+pub async fn post_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.post(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json body")
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json body")
+}
