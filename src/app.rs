@@ -97,8 +97,10 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
     let ctx = AppContext::new(config, backends);
     let shutdown = CancellationToken::new();
     let workers_stop = CancellationToken::new();
-    floodgate_core::metrics::install();
-    tokio::spawn(floodgate_core::metrics::upkeep_loop());
+    if ctx.config.metrics {
+        floodgate_core::metrics::install();
+        tokio::spawn(floodgate_core::metrics::upkeep_loop());
+    }
     {
         let b = ctx.backends.clone();
         let stop = workers_stop.clone();
@@ -123,7 +125,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
     } else {
         ops_routes(&ctx, readiness.clone())
     };
-    let router = apply_middleware(routes, ctx.config.body_limit);
+    let router = apply_middleware(routes, ctx.config.body_limit, ctx.config.metrics);
     let server_opts = ServerOptions {
         max_connections: ctx.config.max_connections,
         header_timeout: ctx.config.header_timeout,

@@ -140,7 +140,7 @@ fn token(cfg: &Config, sub: &str, ttl: &str) -> ExitCode {
 }
 
 async fn seed_todos(cfg: Config, count: u64) -> anyhow::Result<()> {
-    floodgate_core::telemetry::init(cfg.log_json, "warn");
+    let telemetry = floodgate_core::telemetry::init(cfg.log_json, "warn", None);
     let backends = floodgate_core::Backends::connect(&cfg).await?;
     backends.db.migrate().await?;
     let inserted = floodgate_todos::seed(&backends.db, count).await?;
@@ -151,6 +151,7 @@ async fn seed_todos(cfg: Config, count: u64) -> anyhow::Result<()> {
         "seeded todos: {inserted} inserted, {} already present",
         count - inserted
     );
+    telemetry.shutdown();
     Ok(())
 }
 
@@ -162,21 +163,25 @@ fn result(r: anyhow::Result<()>) -> ExitCode {
 }
 
 async fn node(cfg: Config, opts: StartOptions) -> ExitCode {
-    floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter);
+    let telemetry =
+        floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter, cfg.trace_export());
     let signals = floodgate_core::shutdown::Signals::install();
     let running = match floodgate::start(cfg, opts).await {
         Ok(r) => r,
         Err(e) => return fail(&e.into()),
     };
     signals.cancel_on_signal(running.shutdown.clone());
-    match running.done.await {
+    let done = running.done.await;
+    // The exporter flushes with blocking HTTP calls: keep them off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&anyhow::anyhow!("server task failed: {e}")),
     }
 }
 
 async fn migrate(cfg: Config) -> anyhow::Result<()> {
-    floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter);
+    let _telemetry = floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter, None);
     let db = floodgate_db::Db::connect(cfg.database_url.as_deref()).await?;
     let n = db.migrate().await?;
     println!("applied {n} migration(s); schema is up to date");

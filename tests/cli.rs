@@ -245,40 +245,67 @@ fn seed_todos_is_idempotent() {
     assert!(run().contains("0 inserted, 50 already present"));
 }
 
+/// GET `path` from a node on `port`, waiting up to 20 s for it to listen; the raw answer.
+fn get_raw(port: u16, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut out);
+            return out;
+        }
+        assert!(Instant::now() < deadline, "node never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn metrics_off_serves_the_apis_without_metrics() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let child = floodgate()
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("FLOODGATE_METRICS", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(get_raw(port, "/health").starts_with("HTTP/1.1 200"));
+    assert!(get_raw(port, "/todos?limit=1").starts_with("HTTP/1.1 200"));
+    let metrics = get_raw(port, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 404"), "{metrics}");
+    assert!(metrics.contains("FLOODGATE_METRICS=off"), "{metrics}");
+    stop(child);
+}
+
 #[test]
 fn worker_serves_probes_and_metrics_but_not_the_apis() {
     let dir = TempDir::new();
     let port = free_port();
-    let mut child = floodgate()
+    let child = floodgate()
         .current_dir(dir.path())
         .args(["worker", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let get = |path: &str| -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                s.write_all(req.as_bytes()).unwrap();
-                let mut out = String::new();
-                let _ = std::io::Read::read_to_string(&mut s, &mut out);
-                return out;
-            }
-            assert!(Instant::now() < deadline, "worker never listened");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let get = |path: &str| get_raw(port, path);
     assert!(get("/health").starts_with("HTTP/1.1 200"));
     assert!(get("/metrics").starts_with("HTTP/1.1 200"));
     assert!(
         get("/todos").starts_with("HTTP/1.1 404"),
         "a worker must not serve the APIs"
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    stop(child);
 }

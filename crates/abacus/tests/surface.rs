@@ -59,7 +59,7 @@ async fn metrics_have_the_seed_names_and_labels() {
     );
     assert_eq!(node.send(Req::get()).await.status, 429);
 
-    let text = floodgate_core::metrics::render();
+    let text = floodgate_core::metrics::render().expect("recorder installed");
     let expect = [
         (
             "abacus_request_total",

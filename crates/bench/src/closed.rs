@@ -1,6 +1,9 @@
-//! Closed model: each connection writes `-p` requests back-to-back, reads the `-p`
-//! responses, and starts again at once.
+//! Closed model: each connection keeps `-p` requests in flight. It writes `-p` back to
+//! back, and whenever responses arrive it writes as many new ones in a single write, so the
+//! server always has the next request waiting (wrk's pipelining script works in lock-step
+//! batches instead, leaving the connection idle while a batch's last answers travel).
 
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -8,6 +11,14 @@ use crate::conn::Conn;
 use crate::request::Rng;
 use crate::stats::{ErrorKind, Row};
 use crate::worker::{connect_backoff, micros_between, WorkerCtx};
+
+/// A request written and not yet answered.
+struct InFlight {
+    url: u16,
+    sent: Instant,
+    /// Sent after warm-up: counts in the results.
+    recorded: bool,
+}
 
 /// Drives one connection (global id `id`) until the run ends or the budget is spent.
 pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
@@ -18,17 +29,19 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
     let conn_id = u32::try_from(id).unwrap_or(u32::MAX);
     // Connections start at different URLs so several URLs interleave from the first batch.
     let mut next_url = (id / plan.hosts.len()) % urls.len();
-    // One URL without per-request keys: the whole batch is encoded once.
+    // One URL without per-request keys: a window's worth is encoded once.
     let first = &plan.templates[urls[0]];
     let fixed = (urls.len() == 1 && !first.needs_key()).then(|| first.bytes.repeat(p));
     let mut rng = Rng::seeded();
     let mut batch = Vec::new();
-    let mut batch_urls: Vec<u16> = Vec::with_capacity(p);
+    let mut window: VecDeque<InFlight> = VecDeque::with_capacity(p);
     let mut conn: Option<Conn> = None;
     let mut connect_failures = 0u32;
 
     loop {
-        if ctx.past_end(Instant::now()) {
+        let now = Instant::now();
+        let ending = ctx.past_end(now);
+        if ending && window.is_empty() {
             return;
         }
         let Some(c) = conn.as_mut() else {
@@ -54,85 +67,108 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
             continue;
         };
 
-        let sent = Instant::now();
-        let recording = ctx.recording(sent);
-        let k = if recording { ctx.take(p) } else { p };
-        if k == 0 {
-            return;
-        }
-        batch_urls.clear();
-        let bytes: &[u8] = match &fixed {
-            Some(all) => {
-                batch_urls.resize(k, urls[0] as u16);
-                &all[..k * first.bytes.len()]
-            }
-            None => {
-                batch.clear();
-                for _ in 0..k {
-                    let url = urls[next_url];
-                    next_url = (next_url + 1) % urls.len();
-                    plan.templates[url].append_to(&mut batch, &mut rng);
-                    batch_urls.push(url as u16);
+        // Refill the window.
+        let room = p - window.len();
+        if room > 0 && !ending {
+            let recorded = ctx.recording(now);
+            let k = if recorded { ctx.take(room) } else { room };
+            let bytes: &[u8] = match &fixed {
+                Some(all) => {
+                    window.extend((0..k).map(|_| InFlight {
+                        url: urls[0] as u16,
+                        sent: now,
+                        recorded,
+                    }));
+                    &all[..k * first.bytes.len()]
                 }
-                &batch
+                None => {
+                    batch.clear();
+                    for _ in 0..k {
+                        let url = urls[next_url];
+                        next_url = (next_url + 1) % urls.len();
+                        plan.templates[url].append_to(&mut batch, &mut rng);
+                        window.push_back(InFlight {
+                            url: url as u16,
+                            sent: now,
+                            recorded,
+                        });
+                    }
+                    &batch
+                }
+            };
+            if k > 0 {
+                if c.write(bytes).await.is_err() {
+                    abandon(&ctx, conn_id, &mut window, ErrorKind::Write);
+                    conn = None;
+                    continue;
+                }
+                if recorded {
+                    ctx.stats.borrow_mut().bytes_written += bytes.len() as u64;
+                }
             }
-        };
-        let row = recording.then_some((conn_id, batch_urls.as_slice(), sent));
-        if c.write(bytes).await.is_err() {
-            if recording {
-                ctx.fail(ErrorKind::Write, k, row);
-            }
-            conn = None;
-            continue;
+        }
+        if window.is_empty() {
+            // The budget is spent and every answer is in.
+            return;
         }
 
         let read_before = c.bytes_read;
-        let mut got = 0usize;
+        let mut answered = 0u64;
         let mut close = false;
-        let read = c.read_responses(
-            k,
+        let read = c.read_between(
+            1,
+            window.len(),
             |response, at| {
-                if recording {
-                    let mut stats = ctx.stats.borrow_mut();
-                    stats.record_response(response.status, at.saturating_duration_since(sent));
-                    if let Some(rows) = &mut stats.rows {
-                        rows.push(Row {
-                            at_us: micros_between(ctx.clock.start, sent),
-                            conn: conn_id,
-                            url: batch_urls.get(got).copied().unwrap_or(0),
-                            status: response.status,
-                            elapsed_us: micros_between(sent, at),
-                            error: None,
-                        });
-                    }
-                }
-                got += 1;
+                let Some(req) = window.pop_front() else {
+                    return;
+                };
                 close |= response.close;
+                if !req.recorded {
+                    return;
+                }
+                answered += 1;
+                let mut stats = ctx.stats.borrow_mut();
+                stats.record_response(response.status, at.saturating_duration_since(req.sent));
+                if let Some(rows) = &mut stats.rows {
+                    rows.push(Row {
+                        at_us: micros_between(ctx.clock.start, req.sent),
+                        conn: conn_id,
+                        url: req.url,
+                        status: response.status,
+                        elapsed_us: micros_between(req.sent, at),
+                        error: None,
+                    });
+                }
             },
             |_| {},
         );
         let result = tokio::time::timeout(plan.timeout, read).await;
-        if recording {
-            let mut stats = ctx.stats.borrow_mut();
-            stats.bytes_written += bytes.len() as u64;
-            stats.bytes_read += c.bytes_read - read_before;
-            drop(stats);
-            ctx.live.add(got as u64, 0);
+        if ctx.recording(now) || answered > 0 {
+            ctx.stats.borrow_mut().bytes_read += c.bytes_read - read_before;
+            ctx.live.add(answered, 0);
         }
         let failure = match result {
-            Ok(Ok(_)) if got == k => None,
-            // The server closed after answering only part of the batch.
-            Ok(Ok(_)) => Some(ErrorKind::Read),
+            // The server closed with requests still unanswered.
+            Ok(Ok(_)) if close && !window.is_empty() => Some(ErrorKind::Read),
+            Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(ErrorKind::from(&e)),
             Err(_) => Some(ErrorKind::Timeout),
         };
         if let Some(kind) = failure {
-            if recording {
-                ctx.fail(kind, k - got, row);
-            }
+            abandon(&ctx, conn_id, &mut window, kind);
             conn = None;
         } else if close {
             conn = None;
         }
     }
+}
+
+/// Counts every unanswered recorded request in `window` as failed with `kind`.
+fn abandon(ctx: &WorkerCtx, conn_id: u32, window: &mut VecDeque<InFlight>, kind: ErrorKind) {
+    let recorded: Vec<&InFlight> = window.iter().filter(|r| r.recorded).collect();
+    if let Some(oldest) = recorded.first() {
+        let urls: Vec<u16> = recorded.iter().map(|r| r.url).collect();
+        ctx.fail(kind, urls.len(), Some((conn_id, &urls, oldest.sent)));
+    }
+    window.clear();
 }

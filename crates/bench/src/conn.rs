@@ -73,9 +73,22 @@ impl Conn {
     pub async fn read_responses(
         &mut self,
         want: usize,
+        on_response: impl FnMut(Response, Instant),
+        on_body: impl FnMut(&[u8]),
+    ) -> Result<usize, ConnError> {
+        self.read_between(want, want, on_response, on_body).await
+    }
+
+    /// Like `read_responses`, but returns as soon as at least `min` responses completed,
+    /// taking up to `max` of those already received (a pipelining window refills then).
+    pub async fn read_between(
+        &mut self,
+        min: usize,
+        max: usize,
         mut on_response: impl FnMut(Response, Instant),
         mut on_body: impl FnMut(&[u8]),
     ) -> Result<usize, ConnError> {
+        let want = max;
         let mut got = 0;
         // Leftover bytes from an earlier read may already hold responses.
         let mut now = Instant::now();
@@ -96,7 +109,7 @@ impl Conn {
                     None => break,
                 }
             }
-            if got == want {
+            if got >= min {
                 return Ok(got);
             }
             self.make_room();

@@ -142,6 +142,50 @@ async fn pipelined_requests_arrive_before_any_response() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pipeline_window_refills_as_answers_arrive() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let refilled = Arc::new(Mutex::new(None));
+    let flag = refilled.clone();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let reply = common::encode(&Reply::ok("w"));
+        for _ in 0..4 {
+            common::read_request(&mut stream, &mut buf).await.unwrap();
+        }
+        // Answer one of the four; a refilling client sends a fifth while three are pending.
+        stream.write_all(&reply).await.unwrap();
+        let fifth = tokio::time::timeout(
+            Duration::from_secs(2),
+            common::read_request(&mut stream, &mut buf),
+        )
+        .await;
+        *flag.lock().unwrap() = Some(matches!(fifth, Ok(Some(_))));
+        let mut pending = 3 + usize::from(matches!(fifth, Ok(Some(_))));
+        loop {
+            for _ in 0..pending {
+                if stream.write_all(&reply).await.is_err() {
+                    return;
+                }
+            }
+            pending = match common::read_request(&mut stream, &mut buf).await {
+                Some(_) => 1,
+                None => return,
+            };
+        }
+    });
+    let summary = load(&["-n", "8", "-c", "1", "-p", "4", &url]).await;
+    assert_eq!(summary.stats.status(200), 8);
+    assert_eq!(
+        *refilled.lock().unwrap(),
+        Some(true),
+        "no request sent until the whole batch was answered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_framing_is_parsed_with_pipelining() {
     let server = serve(|r| {
         let body = format!("response number {}", r.index);

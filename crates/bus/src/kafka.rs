@@ -5,22 +5,26 @@
 //! and reports `Unavailable` instead of hanging.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use metrics::Counter;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
 
+use crate::meters::{self, LagShare, Op};
 use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
@@ -143,7 +147,15 @@ impl ClientContext for Ctx {
     }
 }
 
-impl ConsumerContext for Ctx {}
+impl ConsumerContext for Ctx {
+    // Asynchronous commits fail only here (served while `recv` polls).
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            meters::error(Op::Commit);
+            tracing::debug!("offset commit failed: {e}");
+        }
+    }
+}
 
 pub struct KafkaBus {
     cfg: KafkaConfig,
@@ -151,6 +163,8 @@ pub struct KafkaBus {
     admin: AdminClient<Ctx>,
     /// Topics known to exist, so `publish` asks the broker to create each one only once.
     known: Mutex<HashSet<String>>,
+    /// `bus_messages_produced_total` per topic, resolved once.
+    produced: Mutex<HashMap<String, Counter>>,
     /// Flips to true at shutdown; every consumer's `recv` watches it.
     closed: watch::Sender<bool>,
 }
@@ -174,6 +188,7 @@ impl KafkaBus {
             producer,
             admin: admin.map_err(config_error)?,
             known: Mutex::new(HashSet::new()),
+            produced: Mutex::new(HashMap::new()),
             closed: watch::Sender::new(false),
             cfg,
         })
@@ -196,6 +211,18 @@ impl KafkaBus {
             set.insert(topic.to_string());
         } else {
             set.remove(topic);
+        }
+    }
+
+    fn count_produced(&self, topic: &str) {
+        let mut map = self.produced.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(topic) {
+            Some(c) => c.increment(1),
+            None => {
+                let c = meters::produced(topic);
+                c.increment(1);
+                map.insert(topic.to_string(), c);
+            }
         }
     }
 
@@ -289,10 +316,17 @@ impl Bus for KafkaBus {
     }
 
     async fn publish(&self, msg: Outgoing<'_>) -> BusResult<()> {
-        self.ensure_known(msg.topic).await?;
+        if let Err(e) = self.ensure_known(msg.topic).await {
+            meters::error(Op::Publish);
+            return Err(e);
+        }
         match self.send(&msg).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.count_produced(msg.topic);
+                Ok(())
+            }
             Err(e) => {
+                meters::error(Op::Publish);
                 // The broker may have lost the topic (restarted without storage; a missing
                 // topic shows up as a plain timeout): ask again on the next publish.
                 self.set_known(msg.topic, false);
@@ -313,10 +347,13 @@ impl Bus for KafkaBus {
             .create_with_context(Ctx)
             .map_err(config_error)?;
         consumer.subscribe(&[topic]).map_err(map_error)?;
+        let consumer = Arc::new(consumer);
         Ok(Box::new(KafkaConsumer {
+            lag: LagPoller::spawn(consumer.clone(), LagShare::new(topic, group)),
             inner: Some(consumer),
             pending: HashMap::new(),
             closed: self.closed.subscribe(),
+            consumed: meters::consumed(topic, group),
         }))
     }
 
@@ -341,14 +378,114 @@ impl Bus for KafkaBus {
 /// committed again synchronously when the consumer is closed or dropped, so nothing
 /// acknowledged is redelivered after a clean shutdown.
 pub struct KafkaConsumer {
-    inner: Option<StreamConsumer<Ctx>>,
+    inner: Option<Arc<StreamConsumer<Ctx>>>,
     /// (topic, partition) → next offset to read, as last committed.
     pending: HashMap<(String, i32), i64>,
     closed: watch::Receiver<bool>,
+    lag: Option<LagPoller>,
+    consumed: Counter,
 }
 
 /// How long `close` waits for librdkafka to commit and leave the group.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often each consumer measures its lag, and how long one measurement may take.
+const LAG_INTERVAL: Duration = Duration::from_secs(1);
+const LAG_BUDGET: Duration = Duration::from_secs(2);
+
+/// Measures a consumer's lag on a thread of its own: the queries block on the broker, and
+/// `recv` must never wait for them.
+struct LagPoller {
+    /// Dropping it stops the thread.
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl LagPoller {
+    fn spawn(consumer: Arc<StreamConsumer<Ctx>>, mut share: LagShare) -> Option<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("bus-consumer-lag".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(LAG_INTERVAL) {
+                    // On failure (broker away) the last value stands.
+                    if let Some(lag) = measure_lag(&consumer, LAG_BUDGET) {
+                        share.set(lag);
+                    }
+                }
+            });
+        match spawned {
+            Ok(thread) => Some(LagPoller { stop, thread }),
+            Err(e) => {
+                tracing::warn!("cannot start consumer lag thread: {e}");
+                None
+            }
+        }
+    }
+
+    /// Tells the thread to stop; join the handle to know it let go of the consumer.
+    fn stop(self) -> JoinHandle<()> {
+        drop(self.stop);
+        self.thread
+    }
+}
+
+/// Lag of the partitions assigned to `consumer`: per partition, the high watermark minus the
+/// group's committed offset, or minus the log start when nothing is committed yet (offsets
+/// reset to earliest). Costs one OffsetFetch and one batched ListOffsets (two before the
+/// first commit). `None` when the broker did not answer within `budget`.
+fn measure_lag(consumer: &StreamConsumer<Ctx>, budget: Duration) -> Option<i64> {
+    let deadline = Instant::now() + budget;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let assigned = consumer.assignment().ok()?;
+    if assigned.count() == 0 {
+        return Some(0);
+    }
+    let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
+    let ends = list_offsets(consumer, &assigned, Offset::End, left())?;
+    let mut starts = None;
+    let mut lag = 0;
+    for c in committed.elements() {
+        c.error().ok()?;
+        let end = offset_in(&ends, c.topic(), c.partition())?;
+        let from = match c.offset() {
+            Offset::Offset(o) => o,
+            _ => {
+                if starts.is_none() {
+                    starts = Some(list_offsets(
+                        consumer,
+                        &assigned,
+                        Offset::Beginning,
+                        left(),
+                    )?);
+                }
+                offset_in(starts.as_ref()?, c.topic(), c.partition())?
+            }
+        };
+        lag += (end - from).max(0);
+    }
+    Some(lag)
+}
+
+/// ListOffsets for every partition of `tpl`: as a timestamp, `End` asks for the high
+/// watermark and `Beginning` for the log start, all partitions in one request per broker.
+fn list_offsets(
+    consumer: &StreamConsumer<Ctx>,
+    tpl: &TopicPartitionList,
+    at: Offset,
+    timeout: Duration,
+) -> Option<TopicPartitionList> {
+    let mut query = tpl.clone();
+    query.set_all_offsets(at).ok()?;
+    consumer.offsets_for_times(query, timeout).ok()
+}
+
+fn offset_in(tpl: &TopicPartitionList, topic: &str, partition: i32) -> Option<i64> {
+    let e = tpl.find_partition(topic, partition)?;
+    match (e.error(), e.offset()) {
+        (Ok(()), Offset::Offset(o)) => Some(o),
+        _ => None,
+    }
+}
 
 impl KafkaConsumer {
     /// Commits and leaves the group on a thread of its own: librdkafka blocks there, for
@@ -357,11 +494,16 @@ impl KafkaConsumer {
     fn start_close(&mut self) -> Option<oneshot::Receiver<()>> {
         let consumer = self.inner.take()?;
         let pending = std::mem::take(&mut self.pending);
+        let lag = self.lag.take().map(LagPoller::stop);
         let (done, rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("bus-consumer-close".into())
             .spawn(move || {
                 final_commit(&consumer, &pending);
+                // The lag thread holds the consumer too: the group is left on the last drop.
+                if let Some(lag) = lag {
+                    let _ = lag.join();
+                }
                 drop(consumer);
                 let _ = done.send(());
             });
@@ -395,6 +537,7 @@ fn final_commit(consumer: &StreamConsumer<Ctx>, pending: &HashMap<(String, i32),
         }
     }
     if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+        meters::error(Op::Commit);
         tracing::warn!("final offset commit failed: {e}");
     }
 }
@@ -410,10 +553,19 @@ impl Consumer for KafkaConsumer {
                 res = consumer.recv() => res,
             };
             match res {
-                Ok(msg) => return Ok(owned(&msg)),
+                Ok(msg) => {
+                    self.consumed.increment(1);
+                    return Ok(owned(&msg));
+                }
                 // librdkafka reports broker trouble here but recovers by itself: keep waiting.
-                Err(e) if is_transient(&e) => tracing::debug!("consumer: {e}"),
-                Err(e) => return Err(map_error(e)),
+                Err(e) if is_transient(&e) => {
+                    meters::error(Op::Consume);
+                    tracing::debug!("consumer: {e}");
+                }
+                Err(e) => {
+                    meters::error(Op::Consume);
+                    return Err(map_error(e));
+                }
             }
         }
     }
@@ -422,11 +574,13 @@ impl Consumer for KafkaConsumer {
         let consumer = self.inner.as_ref().ok_or(BusError::Closed)?;
         let next = msg.offset + 1;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&msg.topic, msg.partition, Offset::Offset(next))
-            .map_err(map_error)?;
-        consumer
-            .commit(&tpl, CommitMode::Async)
-            .map_err(map_error)?;
+        let res = tpl
+            .add_partition_offset(&msg.topic, msg.partition, Offset::Offset(next))
+            .and_then(|()| consumer.commit(&tpl, CommitMode::Async));
+        if let Err(e) = res {
+            meters::error(Op::Commit);
+            return Err(map_error(e));
+        }
         self.pending
             .insert((msg.topic.clone(), msg.partition), next);
         Ok(())
@@ -591,6 +745,58 @@ mod tests {
                 Err(e) => assert!(tokio::time::Instant::now() < deadline, "no recovery: {e}"),
             }
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mock_counts_and_lag_follow_commits() {
+        let rec = crate::meters::testing::TestRecorder::global();
+        let mock = MockCluster::new(1).expect("mock cluster");
+        let (topic, group) = ("mock-lagged", "mock-lag-group");
+        let bus = bus_on(&mock, topic, 2);
+        for i in 0..10u8 {
+            bus.publish(Outgoing {
+                topic,
+                key: Some(&[i]),
+                payload: &[i],
+                headers: &[],
+            })
+            .await
+            .expect("publish");
+        }
+        let produced = [("topic", topic)];
+        assert_eq!(rec.counter("bus_messages_produced_total", &produced), 10);
+
+        let mut c = bus.subscribe(topic, group).await.expect("subscribe");
+        // The group is joined (partitions assigned) only once the consumer polls.
+        let mut got = Vec::new();
+        while got.len() < 10 {
+            let m = tokio::time::timeout(Duration::from_secs(30), c.recv())
+                .await
+                .expect("message in time")
+                .expect("message");
+            got.push(m);
+        }
+        let consumed = [("topic", topic), ("group", group)];
+        assert_eq!(rec.counter("bus_messages_consumed_total", &consumed), 10);
+        // Received is not committed.
+        let wait = Duration::from_secs(10);
+        rec.wait_lag(topic, group, 10.0, wait).await;
+        // Per partition, the first 4 received are the lowest offsets: committing them
+        // leaves 6.
+        for m in &got[..4] {
+            c.commit(m).await.expect("commit");
+        }
+        rec.wait_lag(topic, group, 6.0, wait).await;
+        for m in &got[4..] {
+            c.commit(m).await.expect("commit");
+        }
+        rec.wait_lag(topic, group, 0.0, wait).await;
+
+        bus.publish(out(topic, b"late")).await.expect("publish");
+        rec.wait_lag(topic, group, 1.0, wait).await;
+        // A closed consumer observes nothing any more.
+        c.close().await.expect("close");
+        assert_eq!(rec.lag(topic, group), 0.0);
     }
 
     #[test]

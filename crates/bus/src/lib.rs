@@ -8,9 +8,11 @@ use bytes::Bytes;
 
 pub mod kafka;
 pub mod memory;
+mod meters;
 
 pub use kafka::{KafkaBus, KafkaConfig};
 pub use memory::MemoryBus;
+pub use meters::total_lag;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

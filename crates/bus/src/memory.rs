@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use metrics::Counter;
 use tokio::sync::Notify;
 
+use crate::meters::{self, LagShare, Op};
 use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
 
 /// How many messages a topic keeps for groups that have no live consumer (or for nobody,
@@ -95,15 +97,31 @@ struct Topic {
     log: VecDeque<Message>,
     groups: HashMap<String, Group>,
     notify: Arc<Notify>,
+    produced: Counter,
 }
 
 impl Topic {
-    fn new() -> Self {
+    fn new(name: &str) -> Self {
         Topic {
             base: 0,
             log: VecDeque::new(),
             groups: HashMap::new(),
             notify: Arc::new(Notify::new()),
+            produced: meters::produced(name),
+        }
+    }
+
+    /// Refreshes every group's lag gauge; called after each change to the log or a group.
+    /// A group with no live consumer reports nothing (its consumers' shares went with them).
+    fn report_lag(&mut self) {
+        let end = self.end();
+        for g in self.groups.values_mut() {
+            let lag = if g.members.is_empty() {
+                0
+            } else {
+                end - g.low_watermark()
+            };
+            g.lag.set(lag);
         }
     }
 
@@ -183,7 +201,6 @@ impl Topic {
     }
 }
 
-#[derive(Default)]
 struct Group {
     /// Next offset never looked at.
     cursor: i64,
@@ -192,6 +209,7 @@ struct Group {
     members: HashMap<u64, Member>,
     /// Key → (consumer holding uncommitted messages with it, how many).
     locks: HashMap<Bytes, (u64, usize)>,
+    lag: LagShare,
 }
 
 #[derive(Default)]
@@ -200,10 +218,13 @@ struct Member {
 }
 
 impl Group {
-    fn starting_at(cursor: i64) -> Self {
+    fn starting_at(cursor: i64, lag: LagShare) -> Self {
         Group {
             cursor,
-            ..Group::default()
+            skipped: BTreeSet::new(),
+            members: HashMap::new(),
+            locks: HashMap::new(),
+            lag,
         }
     }
 
@@ -289,12 +310,13 @@ impl Bus for MemoryBus {
 
     async fn publish(&self, msg: Outgoing<'_>) -> BusResult<()> {
         if self.inner.closed.load(Ordering::SeqCst) {
+            meters::error(Op::Publish);
             return Err(BusError::Unavailable("bus closed".into()));
         }
         let mut state = self.inner.lock();
         let topic = state
             .entry(msg.topic.to_string())
-            .or_insert_with(Topic::new);
+            .or_insert_with(|| Topic::new(msg.topic));
         let offset = topic.end();
         topic.log.push_back(Message {
             topic: msg.topic.to_string(),
@@ -309,6 +331,8 @@ impl Bus for MemoryBus {
                 .collect(),
         });
         topic.trim(self.inner.retain);
+        topic.report_lag();
+        topic.produced.increment(1);
         topic.notify.notify_waiters();
         Ok(())
     }
@@ -319,13 +343,16 @@ impl Bus for MemoryBus {
         }
         let id = self.inner.next_consumer.fetch_add(1, Ordering::Relaxed);
         let mut state = self.inner.lock();
-        let t = state.entry(topic.to_string()).or_insert_with(Topic::new);
+        let t = state
+            .entry(topic.to_string())
+            .or_insert_with(|| Topic::new(topic));
         let base = t.base;
         t.groups
             .entry(group.to_string())
-            .or_insert_with(|| Group::starting_at(base))
+            .or_insert_with(|| Group::starting_at(base, LagShare::new(topic, group)))
             .members
             .insert(id, Member::default());
+        t.report_lag();
         Ok(Box::new(MemoryConsumer {
             inner: self.inner.clone(),
             notify: t.notify.clone(),
@@ -333,6 +360,7 @@ impl Bus for MemoryBus {
             group: group.to_string(),
             id,
             left: false,
+            consumed: meters::consumed(topic, group),
         }))
     }
 
@@ -352,6 +380,7 @@ pub struct MemoryConsumer {
     group: String,
     id: u64,
     left: bool,
+    consumed: Counter,
 }
 
 impl MemoryConsumer {
@@ -368,6 +397,7 @@ impl MemoryConsumer {
             g.leave(self.id);
         }
         t.trim(self.inner.retain);
+        t.report_lag();
         t.notify.notify_waiters();
     }
 
@@ -390,6 +420,7 @@ impl Consumer for MemoryConsumer {
                 return Err(BusError::Closed);
             }
             if let Some(msg) = self.try_next() {
+                self.consumed.increment(1);
                 return Ok(msg);
             }
             notified.await;
@@ -401,6 +432,7 @@ impl Consumer for MemoryConsumer {
             return Err(BusError::Closed);
         }
         if msg.topic != self.topic {
+            meters::error(Op::Commit);
             return Err(BusError::Other(format!(
                 "commit of a message from topic {:?} on a consumer of {:?}",
                 msg.topic, self.topic
@@ -415,6 +447,7 @@ impl Consumer for MemoryConsumer {
             .get_mut(&self.group)
             .is_some_and(|g| g.commit(self.id, msg.offset));
         t.trim(self.inner.retain);
+        t.report_lag();
         if unlocked {
             // Messages held back behind a busy key may now go to other consumers.
             t.notify.notify_waiters();

@@ -40,10 +40,12 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// Renders the exposition text, refreshing the process gauges first.
-pub fn render() -> String {
+/// Renders the exposition text, refreshing the process gauges first; None when no
+/// recorder was installed (metrics are off).
+pub fn render() -> Option<String> {
+    let handle = HANDLE.get()?;
     record_process();
-    install().render()
+    Some(handle.render())
 }
 
 /// Keeps histograms compact; call from a background task.
@@ -71,6 +73,7 @@ pub fn process_usage() -> Option<(f64, u64)> {
 }
 
 fn record_process() {
+    crate::stats::STATS.refresh_queue_lag();
     metrics::gauge!("http_requests_in_flight").set(crate::stats::STATS.snapshot().in_flight as f64);
     if let Some((cpu, rss)) = process_usage() {
         metrics::gauge!("process_cpu_seconds_total").set(cpu);

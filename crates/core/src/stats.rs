@@ -48,9 +48,14 @@ impl LiveStats {
         self.admission_rejections.fetch_add(1, Relaxed);
     }
 
-    /// Messages waiting on the bus for this node's workers (set by the workers).
+    /// Messages waiting on the bus for this node's workers.
     pub fn set_queue_lag(&self, lag: i64) {
         self.queue_lag.store(lag, Relaxed);
+    }
+
+    /// Takes the lag this process's bus consumers last observed (`floodgate_bus::total_lag`).
+    pub fn refresh_queue_lag(&self) {
+        self.set_queue_lag(floodgate_bus::total_lag());
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -157,6 +162,28 @@ mod tests {
         assert!((0.001..0.0013).contains(&p50), "p50 {p50}");
         assert!((0.1..0.125).contains(&p99), "p99 {p99}");
         assert_eq!(d.in_flight, 0);
+    }
+
+    #[tokio::test]
+    async fn queue_lag_comes_from_the_bus_consumers() {
+        use floodgate_bus::{Bus, MemoryBus, Outgoing};
+        let bus = MemoryBus::new();
+        // No other test here has bus consumers, so the process-wide lag is ours alone.
+        let before = floodgate_bus::total_lag();
+        let consumer = bus.subscribe("stats-lag", "g").await.unwrap();
+        for _ in 0..3 {
+            let msg = Outgoing {
+                topic: "stats-lag",
+                payload: b"x",
+                ..Outgoing::default()
+            };
+            bus.publish(msg).await.unwrap();
+        }
+        STATS.refresh_queue_lag();
+        assert_eq!(STATS.snapshot().queue_lag, before + 3);
+        drop(consumer);
+        STATS.refresh_queue_lag();
+        assert_eq!(STATS.snapshot().queue_lag, before);
     }
 
     #[test]

@@ -155,3 +155,13 @@ fn sqlite_url_with_create(url: &str) -> DbResult<String> {
         Ok(format!("{url}?mode=rwc"))
     }
 }
+
+/// Awaits `work` (one query or transaction), recording how long it took as
+/// `db_query_duration_seconds{query}`; `query` names the statement, never its values.
+pub async fn timed<T>(query: &'static str, work: impl std::future::Future<Output = T>) -> T {
+    let start = std::time::Instant::now();
+    let out = work.await;
+    metrics::histogram!("db_query_duration_seconds", "query" => query)
+        .record(start.elapsed().as_secs_f64());
+    out
+}

@@ -26,6 +26,8 @@ pub struct Admission {
     wait: Duration,
     /// Used instead of leases when the store is this process's own memory.
     local: Option<AtomicU32>,
+    /// `admission_in_flight{pool}`: slots this node holds now.
+    held: metrics::Gauge,
 }
 
 /// A held slot; dropping it gives the slot back.
@@ -45,6 +47,7 @@ impl Admission {
         let local = (store.kind() == "memory").then(|| AtomicU32::new(0));
         Admission {
             store,
+            held: metrics::gauge!("admission_in_flight", "pool" => pool.to_string()),
             pool: pool.to_string(),
             capacity,
             lease_ttl,
@@ -63,6 +66,10 @@ impl Admission {
         let mut pause = Duration::from_millis(2);
         loop {
             match self.try_acquire().await {
+                Ok(permit) => {
+                    self.held.increment(1.0);
+                    return Ok(permit);
+                }
                 Err(AdmissionError::Full) if Instant::now() < deadline => {
                     tokio::time::sleep(
                         pause.min(deadline.saturating_duration_since(Instant::now())),
@@ -134,6 +141,7 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let a = &self.admission;
+        a.held.decrement(1.0);
         match (&a.local, self.holder.take()) {
             (Some(n), _) => {
                 n.fetch_sub(1, Ordering::AcqRel);

@@ -8,6 +8,7 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use floodgate_bus::Outgoing;
+use floodgate_core::telemetry::trace;
 use serde::Serialize;
 
 use crate::wire::{Request, ACTION};
@@ -93,7 +94,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
         payload: &payload,
         headers: &[],
     };
-    if let Err(e) = g.ctx.backends.bus.publish(out).await {
+    if let Err(e) = trace::publish(&*g.ctx.backends.bus, out).await {
         let until = g.epoch.elapsed() + BUS_DOWN_FOR;
         g.bus_down_until
             .store(until.as_millis() as u64, Ordering::Relaxed);

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use floodgate_bus::{BusError, Consumer, Message, Outgoing};
+use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::wire::{Reply, Request, ACTION};
 
@@ -78,29 +80,36 @@ async fn drain(consumer: &mut Box<dyn Consumer>, first: Message) -> Vec<Message>
 
 /// Publishes every reply concurrently; retries until acknowledged or told to stop.
 async fn answer(ctx: &AppContext, batch: &[Message], stop: &CancellationToken) {
-    let replies = batch.iter().filter_map(|m| reply_for(ctx, m));
-    let sends = replies.map(|(topic, id, payload)| async move {
+    let replies = batch.iter().filter_map(|m| {
+        let span = trace::consumer_span("giftcodes.issue", &m.topic, m.header(trace::TRACEPARENT));
+        reply_for(ctx, m).map(|r| (r, span))
+    });
+    let sends = replies.map(|((topic, id, payload), span)| async move {
         let mut pause = Duration::from_millis(100);
-        loop {
-            let out = Outgoing {
-                topic: &topic,
-                key: Some(id.as_bytes()),
-                payload: &payload,
-                headers: &[],
-            };
-            match ctx.backends.bus.publish(out).await {
-                Ok(()) => {
-                    metrics::counter!("giftcode_codes_issued_total").increment(1);
-                    return;
+        async {
+            loop {
+                let out = Outgoing {
+                    topic: &topic,
+                    key: Some(id.as_bytes()),
+                    payload: &payload,
+                    headers: &[],
+                };
+                match ctx.backends.bus.publish(out).await {
+                    Ok(()) => {
+                        metrics::counter!("giftcode_codes_issued_total").increment(1);
+                        return;
+                    }
+                    Err(e) if !stop.is_cancelled() => {
+                        tracing::warn!(error = %e, "reply publish failed; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
+                    Err(_) => return,
                 }
-                Err(e) if !stop.is_cancelled() => {
-                    tracing::warn!(error = %e, "reply publish failed; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                Err(_) => return,
             }
         }
+        .instrument(span)
+        .await
     });
     futures::future::join_all(sends).await;
 }

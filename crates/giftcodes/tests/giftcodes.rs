@@ -197,7 +197,10 @@ fn slow_worker(s: &Shared, delay: Duration) -> (Arc<AtomicUsize>, CancellationTo
     );
     let holding = Arc::new(AtomicUsize::new(0));
     tokio::spawn(async move {
-        let mut c = bus.subscribe(&topic, "slow-worker").await.unwrap();
+        // A group per test: tests run in parallel, and a member of a shared group that a
+        // finished test never took out of it would hold partitions of the others.
+        let group = format!("slow-worker-{topic}");
+        let mut c = bus.subscribe(&topic, &group).await.unwrap();
         loop {
             let m = tokio::select! { _ = token.cancelled() => break, m = c.recv() => m };
             let Ok(m) = m else { continue };

@@ -8,6 +8,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use floodgate_bus::Outgoing;
+use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -115,15 +116,13 @@ pub async fn generate(
     }
     let payload = job::encode(&id, n);
     let key_bytes = id.hyphenated().to_string();
-    let published = backends
-        .bus
-        .publish(Outgoing {
-            topic: &config.primes_topic,
-            key: Some(key_bytes.as_bytes()),
-            payload: payload.as_bytes(),
-            headers: &[],
-        })
-        .await;
+    let job = Outgoing {
+        topic: &config.primes_topic,
+        key: Some(key_bytes.as_bytes()),
+        payload: payload.as_bytes(),
+        headers: &[],
+    };
+    let published = trace::publish(&*backends.bus, job).await;
     if let Err(e) = published {
         slot.undo().await;
         return Err(e.into());

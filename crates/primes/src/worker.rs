@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floodgate_bus::{BusError, Consumer, Message};
+use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use floodgate_store::{SharedStore, StoreResult};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::commits::Commits;
@@ -99,12 +101,15 @@ fn dispatch(
         Decoded::Job { id, n } => {
             let shared = shared.clone();
             let done = done.clone();
-            tokio::spawn(async move {
+            let span =
+                trace::consumer_span("primes.compute", &msg.topic, msg.header(trace::TRACEPARENT));
+            let job = async move {
                 // None: abandoned at shutdown, so it stays uncommitted.
                 if process(&shared, id, n, permit).await.is_some() {
                     let _ = done.send(msg);
                 }
-            });
+            };
+            tokio::spawn(job.instrument(span));
         }
     }
 }

@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    floodgate_core::telemetry::init(config.log_json, &config.log_filter);
+    let _telemetry = floodgate_core::telemetry::init(config.log_json, &config.log_filter, None);
     let result = match args.first().map(String::as_str) {
         Some("serve") => run(config, args.iter().any(|a| a == "--bare")).await,
         Some("seed") => match args.get(1).and_then(|n| n.parse::<u64>().ok()) {
@@ -69,7 +69,7 @@ async fn run(config: Config, bare: bool) -> Res {
         todos
     } else {
         let core = core_router(Readiness::new(backends.clone()), floodgate_todos::openapi());
-        apply_middleware(core.merge(todos), config.body_limit)
+        apply_middleware(core.merge(todos), config.body_limit, true)
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let shutdown = CancellationToken::new();

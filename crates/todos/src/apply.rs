@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use floodgate_db::{Db, DbResult};
 use sqlx::{Any, Row, Transaction};
+use tracing::Instrument;
 
 use crate::model::{format_stamp, now_stamp, Action, Command};
 use crate::repo::begin_write;
@@ -18,6 +19,8 @@ const IN_CHUNK: usize = 250;
 pub struct Incoming {
     pub cmd: Command,
     pub command_id: String,
+    /// Continues the trace of the request that sent the command (none when tracing is off).
+    pub span: tracing::Span,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +65,10 @@ pub async fn apply_batch(
             outcomes.push(Outcome::Duplicate);
             continue;
         }
-        outcomes.push(apply_one(&mut tx, &item.cmd).await?);
+        let outcome = apply_one(&mut tx, &item.cmd)
+            .instrument(item.span.clone())
+            .await?;
+        outcomes.push(outcome);
         fresh.push(item.command_id.as_str());
     }
     record_applied(&mut tx, &fresh).await?;

@@ -6,10 +6,12 @@
 //! command (so per-todo order survives a crash). Redelivery is harmless: commands are
 //! deduplicated by `command_id`.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_bus::{Outgoing, SharedBus};
+use floodgate_core::telemetry::trace;
 use floodgate_db::{Db, DbResult};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -29,6 +31,8 @@ pub struct Entry {
     pub command_id: String,
     pub key: String,
     pub payload: Vec<u8>,
+    /// W3C trace context of the request; not stored, so a replayed command starts a new trace.
+    pub traceparent: Option<String>,
 }
 
 struct Pending {
@@ -39,14 +43,21 @@ struct Pending {
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Pending>,
+    topic: Arc<str>,
 }
 
 impl Outbox {
-    /// Starts the committer task (which first replays rows left by a previous run).
-    pub fn start(db: Db, bus: SharedBus, topic: String) -> Self {
+    /// Starts the committer task, which first replays rows left by a previous run once
+    /// `migrated` says the table exists.
+    pub fn start(db: Db, bus: SharedBus, topic: String, migrated: Arc<AtomicBool>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(committer(db, bus, topic, rx));
-        Outbox { tx }
+        let name = topic.as_str().into();
+        tokio::spawn(committer(db, bus, topic, migrated, rx));
+        Outbox { tx, topic: name }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// Returns once the command is committed to the database.
@@ -85,7 +96,16 @@ fn next_seq() -> i64 {
     }
 }
 
-async fn committer(db: Db, bus: SharedBus, topic: String, mut rx: mpsc::Receiver<Pending>) {
+async fn committer(
+    db: Db,
+    bus: SharedBus,
+    topic: String,
+    migrated: Arc<AtomicBool>,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    while !migrated.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut delay = Duration::from_millis(100);
     loop {
         match replay(&db, &bus, &topic).await {
@@ -144,11 +164,15 @@ async fn insert(db: &Db, group: &[Pending]) -> DbResult<()> {
 /// Hands a committed command to the bus. A failure loses nothing: the row stays in the
 /// outbox and is replayed when the node starts again.
 async fn publish(bus: &SharedBus, topic: &str, e: &Entry) {
+    let tp = e
+        .traceparent
+        .as_deref()
+        .map(|t| (trace::TRACEPARENT, t.as_bytes()));
     let msg = Outgoing {
         topic,
         key: Some(e.key.as_bytes()),
         payload: &e.payload,
-        headers: &[],
+        headers: tp.as_slice(),
     };
     if let Err(err) = bus.publish(msg).await {
         tracing::warn!(error = %err, command_id = %e.command_id, "committed todo command not handed to the bus; it is replayed at next start");
@@ -165,6 +189,7 @@ async fn replay(db: &Db, bus: &SharedBus, topic: &str) -> DbResult<usize> {
             command_id: row.try_get("command_id")?,
             key: row.try_get("todo_id")?,
             payload: row.try_get::<String, _>("payload")?.into_bytes(),
+            traceparent: None,
         };
         publish(bus, topic, &entry).await;
     }

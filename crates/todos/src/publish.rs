@@ -2,6 +2,8 @@
 //! outbox when the bus is the in-process one.
 
 use floodgate_bus::{BusError, Outgoing, SharedBus};
+use floodgate_core::telemetry::trace;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::model::Command;
@@ -16,15 +18,36 @@ pub enum Publisher {
 impl Publisher {
     /// Returns once the command is durable.
     pub async fn send(&self, cmd: &Command) -> Result<(), ApiError> {
+        let span = trace::publish_span(self.topic());
+        self.send_traced(cmd, trace::traceparent(&span))
+            .instrument(span)
+            .await
+    }
+
+    fn topic(&self) -> &str {
+        match self {
+            Publisher::Broker { topic, .. } => topic,
+            Publisher::Outbox(outbox) => outbox.topic(),
+        }
+    }
+
+    async fn send_traced(
+        &self,
+        cmd: &Command,
+        traceparent: Option<String>,
+    ) -> Result<(), ApiError> {
         // A struct of strings and bools always serialises.
         let payload = serde_json::to_vec(cmd).map_err(|e| ApiError::Unavailable(e.to_string()))?;
         match self {
             Publisher::Broker { bus, topic } => {
+                let tp = traceparent
+                    .as_deref()
+                    .map(|t| (trace::TRACEPARENT, t.as_bytes()));
                 let msg = Outgoing {
                     topic,
                     key: Some(cmd.id.as_bytes()),
                     payload: &payload,
-                    headers: &[],
+                    headers: tp.as_slice(),
                 };
                 bus.publish(msg).await.map_err(|e| match e {
                     BusError::Unavailable(_) | BusError::Closed => ApiError::from(e),
@@ -36,6 +59,7 @@ impl Publisher {
                     command_id: cmd.command_id.clone().unwrap_or_default(),
                     key: cmd.id.clone(),
                     payload,
+                    traceparent,
                 };
                 outbox.submit(entry).await
             }

@@ -2,7 +2,7 @@
 //! (`apply.rs`); SQL is written once for SQLite and PostgreSQL (`$n` placeholders).
 
 use bytes::Bytes;
-use floodgate_db::{Db, DbKind, DbResult};
+use floodgate_db::{timed, Db, DbKind, DbResult};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
@@ -47,7 +47,11 @@ fn todo_of(row: &AnyRow) -> Result<Todo, sqlx::Error> {
 pub async fn list_json(db: &Db, limit: u64) -> DbResult<Bytes> {
     let sql = format!("SELECT {SELECT} FROM todos ORDER BY created_at DESC, id LIMIT $1");
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = sqlx::query(&sql).bind(limit).fetch_all(db.pool()).await?;
+    let rows = timed(
+        "todos.list",
+        sqlx::query(&sql).bind(limit).fetch_all(db.pool()),
+    )
+    .await?;
     let todos = rows.iter().map(todo_of).collect::<Result<Vec<_>, _>>()?;
     // Serialising plain strings and bools into a Vec cannot fail.
     Ok(Bytes::from(
@@ -57,7 +61,11 @@ pub async fn list_json(db: &Db, limit: u64) -> DbResult<Bytes> {
 
 pub async fn get(db: &Db, id: &str) -> DbResult<Option<Todo>> {
     let sql = format!("SELECT {SELECT} FROM todos WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
+    let row = timed(
+        "todos.get",
+        sqlx::query(&sql).bind(id).fetch_optional(db.pool()),
+    )
+    .await?;
     Ok(row.as_ref().map(todo_of).transpose()?)
 }
 

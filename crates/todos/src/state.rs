@@ -41,6 +41,7 @@ impl Shared {
                 b.db.clone(),
                 b.bus.clone(),
                 cfg.todo_topic.clone(),
+                b.migrated.clone(),
             ))
         } else {
             Publisher::Broker {

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use floodgate_bus::{BusError, Consumer, Message, Outgoing, SharedBus};
+use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
-use floodgate_db::{Db, DbError};
+use floodgate_db::{timed, Db, DbError};
 use floodgate_store::SharedStore;
 use tokio_util::sync::CancellationToken;
 
@@ -180,7 +181,8 @@ impl Worker {
     async fn apply_with_retry(&self, good: &[Incoming]) -> bool {
         let mut delay = BACKOFF_MIN;
         loop {
-            match apply_batch(&self.db, good, self.clear_outbox).await {
+            let applied = apply_batch(&self.db, good, self.clear_outbox);
+            match timed("todos.apply_batch", applied).await {
                 Ok(outcomes) => {
                     record(good, &outcomes);
                     return true;
@@ -307,7 +309,12 @@ fn parse(m: &Message) -> Result<Incoming, String> {
         Some(id) if !id.is_empty() => id.clone(),
         _ => format!("{}:{}:{}", m.topic, m.partition, m.offset),
     };
-    Ok(Incoming { cmd, command_id })
+    let span = trace::consumer_span("todos.apply", &m.topic, m.header(trace::TRACEPARENT));
+    Ok(Incoming {
+        cmd,
+        command_id,
+        span,
+    })
 }
 
 fn record(items: &[Incoming], outcomes: &[Outcome]) {

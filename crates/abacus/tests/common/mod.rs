@@ -202,8 +202,11 @@ impl Node {
         let faults = store.faults.clone();
         let body_limit = config.body_limit;
         let ctx = context(Arc::new(store), config).await;
-        let app =
-            floodgate_core::http::apply_middleware(floodgate_abacus::router(&ctx), body_limit);
+        let app = floodgate_core::http::apply_middleware(
+            floodgate_abacus::router(&ctx),
+            body_limit,
+            true,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");

@@ -1,6 +1,8 @@
 //! Helpers shared by the bus integration tests.
 #![allow(dead_code)]
 
+pub mod recorder;
+
 use std::collections::HashSet;
 use std::time::Duration;
 

@@ -163,8 +163,12 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub body_limit: usize,
     pub log_json: bool,
+    /// Request metrics and /metrics (off only to measure what they cost).
+    pub metrics: bool,
     pub log_filter: String,
     pub otel_endpoint: Option<String>,
+    pub otel_protocol: String,
+    pub otel_service: String,
     pub jwt_secret: Option<Secret>,
     pub rate_limit_capacity: u32,
     pub admission_wait: Duration,
@@ -189,6 +193,20 @@ pub struct Config {
 }
 
 impl Config {
+    /// Trace export settings, when an OTLP endpoint is configured.
+    pub fn trace_export(&self) -> Option<crate::telemetry::TraceExport<'_>> {
+        self.otel_endpoint
+            .as_deref()
+            .map(|endpoint| crate::telemetry::TraceExport {
+                endpoint,
+                protocol: &self.otel_protocol,
+                service: &self.otel_service,
+                node: &self.node_id,
+            })
+    }
+}
+
+impl Config {
     pub fn from_resolved(r: &Resolved) -> Result<Config, ConfigError> {
         let listen = r.req("FLOODGATE_LISTEN");
         let listen = listen.parse().map_err(|_| {
@@ -208,6 +226,23 @@ impl Config {
                 ))
             }
         };
+        let metrics = match r.req("FLOODGATE_METRICS") {
+            "on" => true,
+            "off" => false,
+            other => {
+                return Err(ConfigError::invalid(
+                    "FLOODGATE_METRICS",
+                    format!("expected on or off, got {other:?}"),
+                ))
+            }
+        };
+        let otel_protocol = r.req("OTEL_EXPORTER_OTLP_PROTOCOL").to_string();
+        if !matches!(otel_protocol.as_str(), "http/protobuf" | "http/json") {
+            return Err(ConfigError::invalid(
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                format!("expected http/protobuf or http/json, got {otel_protocol:?}"),
+            ));
+        }
         let database_url = r.get_nonempty("FLOODGATE_DATABASE_URL");
         if let Some(u) = &database_url {
             if !(u.starts_with("sqlite:")
@@ -257,8 +292,11 @@ impl Config {
             shutdown_timeout: parse_duration_ms(r, "FLOODGATE_SHUTDOWN_TIMEOUT_MS")?,
             body_limit: parse_positive(r, "FLOODGATE_BODY_LIMIT_BYTES")? as usize,
             log_json,
+            metrics,
             log_filter: r.req("RUST_LOG").to_string(),
             otel_endpoint: r.get_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            otel_protocol,
+            otel_service: r.req("OTEL_SERVICE_NAME").to_string(),
             jwt_secret: r.get_nonempty("JWT_SECRET").map(Secret::new),
             rate_limit_capacity: parse_positive(r, "RATE_LIMIT_CAPACITY")? as u32,
             admission_wait: Duration::from_millis(parse_u64(r, "ADMISSION_WAIT_MS")?),

@@ -103,12 +103,30 @@ pub const SETTINGS: &[Setting] = &[
         "request bodies above this get 413",
     ),
     s("FLOODGATE_LOG_FORMAT", &[], Some("json"), "json | text"),
+    s(
+        "FLOODGATE_METRICS",
+        &[],
+        Some("on"),
+        "on | off: off drops request metrics, /metrics and the dashboard's counters",
+    ),
     s("RUST_LOG", &[], Some("info"), "log filter"),
     s(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         &[],
         None,
-        "OTLP endpoint for traces",
+        "OTLP/HTTP base URL (e.g. http://collector:4318); set → spans are exported",
+    ),
+    s(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        &[],
+        Some("http/protobuf"),
+        "http/protobuf | http/json",
+    ),
+    s(
+        "OTEL_SERVICE_NAME",
+        &[],
+        Some("floodgate"),
+        "service name on exported spans",
     ),
     secret(
         "JWT_SECRET",

@@ -21,14 +21,22 @@ use axum::Router;
 use metrics::{Counter, Histogram};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use tracing::Instrument;
+
 use crate::stats::STATS;
+use crate::telemetry::trace;
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn apply(router: Router, body_limit: usize) -> Router {
+/// `track`: record request metrics and live counters (`FLOODGATE_METRICS`).
+pub fn apply(router: Router, body_limit: usize, track_requests: bool) -> Router {
+    let router = if track_requests {
+        router.layer(axum::middleware::from_fn(track))
+    } else {
+        router
+    };
     router
-        .layer(axum::middleware::from_fn(track))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::map_response(close_after_413))
 }
@@ -106,7 +114,15 @@ async fn track(req: Request, next: Next) -> Response {
         .filter(|v| v.len() <= 64)
         .cloned();
     STATS.request_started();
-    let mut resp = next.run(req).await;
+    let mut resp = if trace::enabled() {
+        let route = handler.as_ref().map(|p| p.as_str()).unwrap_or("unmatched");
+        let span = trace::request_span(&method, route, req.headers());
+        let resp = next.run(req).instrument(span.clone()).await;
+        span.record("http.response.status_code", resp.status().as_u16());
+        resp
+    } else {
+        next.run(req).await
+    };
     let status = resp.status();
     let elapsed = start.elapsed();
     STATS.request_finished(status.as_u16(), elapsed);

@@ -41,9 +41,17 @@ async fn health() -> &'static str {
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
-async fn metrics() -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        crate::metrics::render(),
-    )
+async fn metrics() -> axum::response::Response {
+    match crate::metrics::render() {
+        Some(text) => (
+            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        None => (
+            axum::http::StatusCode::NOT_FOUND,
+            "metrics are off (FLOODGATE_METRICS=off)\n",
+        )
+            .into_response(),
+    }
 }

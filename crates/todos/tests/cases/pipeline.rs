@@ -224,7 +224,7 @@ pub async fn poison_goes_to_the_dead_letter_topic(env: Env) {
     let mut dead = env
         .backends
         .bus
-        .subscribe(&dlq, "test-dlq-reader")
+        .subscribe(&dlq, &format!("test-dlq-reader-{dlq}"))
         .await
         .expect("subscribe dlq");
     let node = env.node();

@@ -1,0 +1,151 @@
+//! /metrics after driving every service through one embedded node: each layer's series is
+//! there with the values the traffic implies (HTTP, admission, cache, bus, workers,
+//! database, process).
+
+mod support;
+
+use std::time::Duration;
+
+use floodgate_core::config::Secret;
+use serde_json::{json, Value};
+use support::*;
+
+/// Sum of the samples of `name` whose labels contain every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let metric = series.split('{').next().unwrap_or(series);
+        if metric != name || !labels.iter().all(|l| series.contains(l)) {
+            continue;
+        }
+        *found.get_or_insert(0.0) += value.parse::<f64>().ok()?;
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_layer_reports_what_the_traffic_did() {
+    let dir = TempDir::new();
+    let mut cfg = embedded_config(&dir);
+    cfg.abacus_api_keys = vec![Secret::new("k1")];
+    cfg.jwt_secret = Some(Secret::new("metrics-secret"));
+    let node = start(cfg).await;
+    let http = reqwest::Client::new();
+
+    for _ in 0..3 {
+        let r: Value = post_json(&http, &url(&node, "/queue")).await;
+        assert!(r["gift_code"].is_string(), "{r}");
+    }
+
+    let r: Value = post_json(&http, &url(&node, "/generate?n=100")).await;
+    let id = r["request_id"].as_str().unwrap().to_string();
+    let done = eventually(Duration::from_secs(10), || async {
+        let s = get_json(&http, &url(&node, &format!("/status/{id}"))).await;
+        s["status"] == "complete"
+    })
+    .await;
+    assert!(done, "prime job never completed");
+
+    let jwt = floodgate_todos::mint_token("metrics-secret", "u1", Duration::from_secs(60)).unwrap();
+    let created: Value = http
+        .post(url(&node, "/todos"))
+        .bearer_auth(&jwt)
+        .json(&json!({"title": "measured"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let todo = url(
+        &node,
+        &format!("/todos/{}", created["id"].as_str().unwrap()),
+    );
+    assert!(until_status(&http, &todo, 200, Duration::from_secs(10)).await);
+    // A miss fills the cache, the second read is a near-cache hit.
+    for _ in 0..2 {
+        let r = http.get(url(&node, "/todos?limit=5")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    let add = http
+        .post(url(&node, "/abacus/number"))
+        .header("X-API-Key", "k1")
+        .header("Idempotency-Key", "m1")
+        .json(&json!({"number": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(add.status(), 200);
+
+    let text = http
+        .get(url(&node, "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at_least = |name: &str, labels: &[&str], min: f64| {
+        let v = sample(&text, name, labels).unwrap_or_else(|| panic!("{name} {labels:?} missing"));
+        assert!(v >= min, "{name} {labels:?} = {v}, expected at least {min}");
+    };
+    // HTTP, by route template and status.
+    at_least(
+        "http_requests_total",
+        &["handler=\"/queue\"", "status=\"200\""],
+        3.0,
+    );
+    at_least(
+        "http_request_duration_seconds_count",
+        &["handler=\"/todos/{id}\""],
+        1.0,
+    );
+    // Admission: nothing held once the answers are out.
+    assert_eq!(sample(&text, "admission_in_flight", &[]), Some(0.0));
+    // Gift codes and their bus traffic.
+    at_least("giftcode_codes_issued_total", &[], 3.0);
+    at_least("bus_messages_produced_total", &["topic=\"tasks\""], 3.0);
+    at_least("bus_messages_consumed_total", &["topic=\"results\""], 3.0);
+    // Prime worker durations with the seed's buckets.
+    at_least(
+        "prime_task_duration_milliseconds_bucket",
+        &["le=\"60000\""],
+        1.0,
+    );
+    at_least("prime_jobs_completed_total", &["result=\"complete\""], 1.0);
+    // Todos: the write applied, the reads missed once and hit after.
+    at_least(
+        "todos_commands_applied_total",
+        &["action=\"create\"", "result=\"applied\""],
+        1.0,
+    );
+    at_least("todos_cache_misses_total", &[], 1.0);
+    at_least("todos_cache_hits_total", &["tier=\"near\""], 1.0);
+    at_least(
+        "db_query_duration_seconds_count",
+        &["query=\"todos.apply_batch\""],
+        1.0,
+    );
+    at_least(
+        "db_query_duration_seconds_count",
+        &["query=\"todos.list\""],
+        1.0,
+    );
+    // Abacus under the seed's names.
+    at_least(
+        "abacus_request_total",
+        &["endpoint=\"/abacus/number\"", "status=\"200\""],
+        1.0,
+    );
+    // The in-process bus has delivered everything it was given.
+    assert!(
+        sample(&text, "bus_consumer_lag", &[]).is_some(),
+        "no lag series"
+    );
+    at_least("process_resident_memory_bytes", &[], 1.0);
+    node.shutdown.cancel();
+}
