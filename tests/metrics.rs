@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use floodgate_core::config::Secret;
 use serde_json::{json, Value};
 use support::*;
 
@@ -29,10 +28,7 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_layer_reports_what_the_traffic_did() {
     let dir = TempDir::new();
-    let mut cfg = embedded_config(&dir);
-    cfg.abacus_api_keys = vec![Secret::new("k1")];
-    cfg.jwt_secret = Some(Secret::new("metrics-secret"));
-    let node = start(cfg).await;
+    let node = start(all_services_config(&dir, "metrics-secret")).await;
     let http = reqwest::Client::new();
 
     for _ in 0..3 {

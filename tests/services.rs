@@ -5,16 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use floodgate_core::config::Secret;
 use serde_json::{json, Value};
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_serves_every_service_end_to_end() {
     let dir = TempDir::new();
-    let mut cfg = embedded_config(&dir);
-    cfg.abacus_api_keys = vec![Secret::new("k1")];
-    cfg.jwt_secret = Some(Secret::new("dev-secret"));
+    let mut cfg = all_services_config(&dir, "dev-secret");
     cfg.cache_staleness = Duration::from_millis(100);
     let node = start(cfg).await;
     let http = reqwest::Client::new();

@@ -25,6 +25,15 @@ pub fn embedded_config(dir: &TempDir) -> Config {
     c
 }
 
+/// Embedded defaults with the secrets every service needs: API key `k1` for abacus and
+/// `jwt_secret` for todo writes.
+pub fn all_services_config(dir: &TempDir, jwt_secret: &str) -> Config {
+    let mut c = embedded_config(dir);
+    c.abacus_api_keys = vec![floodgate_core::config::Secret::new("k1")];
+    c.jwt_secret = Some(floodgate_core::config::Secret::new(jwt_secret));
+    c
+}
+
 pub async fn start(config: Config) -> Running {
     floodgate::start(config, StartOptions::default())
         .await

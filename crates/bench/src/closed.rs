@@ -1,7 +1,8 @@
-//! Closed model: each connection keeps `-p` requests in flight. It writes `-p` back to
-//! back, and whenever responses arrive it writes as many new ones in a single write, so the
-//! server always has the next request waiting (wrk's pipelining script works in lock-step
-//! batches instead, leaving the connection idle while a batch's last answers travel).
+//! Closed model: each connection keeps up to `-p` requests in flight. It writes `-p` back
+//! to back, and once half of them are answered writes as many new ones in a single write,
+//! so the server always has the next requests waiting (wrk's pipelining script works in
+//! lock-step batches instead, leaving the connection idle while a batch's last answers
+//! travel). Refilling by halves rather than per answer keeps writes few and large.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -26,6 +27,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
     let host = plan.host_of(id);
     let urls = &host.urls;
     let p = plan.pipelining;
+    let refill_after = (p / 2).max(1);
     let conn_id = u32::try_from(id).unwrap_or(u32::MAX);
     // Connections start at different URLs so several URLs interleave from the first batch.
     let mut next_url = (id / plan.hosts.len()) % urls.len();
@@ -116,7 +118,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
         let mut answered = 0u64;
         let mut close = false;
         let read = c.read_between(
-            1,
+            refill_after.min(window.len()),
             window.len(),
             |response, at| {
                 let Some(req) = window.pop_front() else {

@@ -9,18 +9,22 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 use metrics::{Counter, Histogram};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use tower::{Layer, Service};
+use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
 use crate::stats::STATS;
@@ -32,7 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `track`: record request metrics and live counters (`FLOODGATE_METRICS`).
 pub fn apply(router: Router, body_limit: usize, track_requests: bool) -> Router {
     let router = if track_requests {
-        router.layer(axum::middleware::from_fn(track))
+        router.layer(TrackLayer)
     } else {
         router
     };
@@ -103,41 +107,107 @@ fn record(method: &Method, handler: &str, status: u16, seconds: f64) {
     });
 }
 
-async fn track(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    // MatchedPath holds an Arc<str>: cloning it is a reference-count bump.
-    let handler = req.extensions().get::<MatchedPath>().cloned();
-    let client_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .filter(|v| v.len() <= 64)
-        .cloned();
-    STATS.request_started();
-    let mut resp = if trace::enabled() {
+/// The request-tracking layer: a concrete service and future (axum's `from_fn` would box
+/// both on every request).
+#[derive(Clone, Copy)]
+struct TrackLayer;
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+    fn layer(&self, inner: S) -> Track<S> {
+        Track { inner }
+    }
+}
+
+#[derive(Clone)]
+struct Track<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let start = Instant::now();
+        let method = req.method().clone();
+        // MatchedPath holds an Arc<str>: cloning it is a reference-count bump.
+        let handler = req.extensions().get::<MatchedPath>().cloned();
+        let client_id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .filter(|v| v.len() <= 64)
+            .cloned();
+        STATS.request_started();
+        // Span::none() when tracing is off: entering it is a no-op.
         let route = handler.as_ref().map(|p| p.as_str()).unwrap_or("unmatched");
         let span = trace::request_span(&method, route, req.headers());
-        let resp = next.run(req).instrument(span.clone()).await;
-        span.record("http.response.status_code", resp.status().as_u16());
-        resp
-    } else {
-        next.run(req).await
-    };
-    let status = resp.status();
-    let elapsed = start.elapsed();
-    STATS.request_finished(status.as_u16(), elapsed);
-    let handler = handler.as_ref().map(|p| p.as_str()).unwrap_or("unmatched");
-    let id = match client_id {
-        Some(id) => Some(id),
-        None if status.is_server_error() => Some(new_request_id()),
-        None => None,
-    };
-    if let Some(id) = id {
-        if status.is_server_error() {
-            tracing::warn!(request_id = ?id, method = %method, handler, status = status.as_u16(), "request failed");
+        Tracked {
+            inner: self.inner.call(req).instrument(span),
+            start,
+            method,
+            handler,
+            client_id,
         }
-        resp.headers_mut().insert(REQUEST_ID, id);
     }
-    record(&method, handler, status.as_u16(), elapsed.as_secs_f64());
-    resp
+}
+
+pin_project_lite::pin_project! {
+    struct Tracked<F> {
+        #[pin]
+        inner: Instrumented<F>,
+        start: Instant,
+        method: Method,
+        handler: Option<MatchedPath>,
+        client_id: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let mut resp = match ready!(this.inner.as_mut().poll(cx)) {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let status = resp.status();
+        let elapsed = this.start.elapsed();
+        STATS.request_finished(status.as_u16(), elapsed);
+        let handler = this
+            .handler
+            .as_ref()
+            .map(|p| p.as_str())
+            .unwrap_or("unmatched");
+        let id = match this.client_id.take() {
+            Some(id) => Some(id),
+            None if status.is_server_error() => Some(new_request_id()),
+            None => None,
+        };
+        if let Some(id) = id {
+            if status.is_server_error() {
+                tracing::warn!(request_id = ?id, method = %this.method, handler, status = status.as_u16(), "request failed");
+            }
+            resp.headers_mut().insert(REQUEST_ID, id);
+        }
+        if trace::enabled() {
+            this.inner
+                .span()
+                .record("http.response.status_code", status.as_u16());
+        }
+        record(this.method, handler, status.as_u16(), elapsed.as_secs_f64());
+        Poll::Ready(Ok(resp))
+    }
 }
