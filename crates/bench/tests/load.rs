@@ -98,9 +98,29 @@ async fn open_model_corrects_coordinated_omission() {
     );
 }
 
+/// Answers the `pending` requests already read, then every request as it arrives.
+async fn answer_from_now_on(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+    reply: &[u8],
+    mut pending: usize,
+) {
+    use tokio::io::AsyncWriteExt;
+    loop {
+        for _ in 0..pending {
+            if stream.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+        pending = match common::read_request(stream, buf).await {
+            Some(_) => 1,
+            None => return,
+        };
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_arrive_before_any_response() {
-    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let seen_before_reply = Arc::new(Mutex::new(None));
@@ -121,18 +141,7 @@ async fn pipelined_requests_arrive_before_any_response() {
             }
         }
         *seen.lock().unwrap() = Some(first);
-        let mut pending = first;
-        loop {
-            for _ in 0..pending {
-                if stream.write_all(&reply).await.is_err() {
-                    return;
-                }
-            }
-            pending = match common::read_request(&mut stream, &mut buf).await {
-                Some(_) => 1,
-                None => return,
-            };
-        }
+        answer_from_now_on(&mut stream, &mut buf, &reply, first).await;
     });
     let summary = load(&["-n", "32", "-c", "1", "-p", "8", &url]).await;
     assert_eq!(summary.stats.status(200), 32);
@@ -162,18 +171,8 @@ async fn the_pipeline_window_refills_as_answers_arrive() {
         )
         .await;
         *flag.lock().unwrap() = Some(matches!(fifth, Ok(Some(_))));
-        let mut pending = 2 + usize::from(matches!(fifth, Ok(Some(_))));
-        loop {
-            for _ in 0..pending {
-                if stream.write_all(&reply).await.is_err() {
-                    return;
-                }
-            }
-            pending = match common::read_request(&mut stream, &mut buf).await {
-                Some(_) => 1,
-                None => return,
-            };
-        }
+        let pending = 2 + usize::from(matches!(fifth, Ok(Some(_))));
+        answer_from_now_on(&mut stream, &mut buf, &reply, pending).await;
     });
     let summary = load(&["-n", "8", "-c", "1", "-p", "4", &url]).await;
     assert_eq!(summary.stats.status(200), 8);
