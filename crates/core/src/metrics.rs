@@ -73,7 +73,6 @@ pub fn process_usage() -> Option<(f64, u64)> {
 }
 
 fn record_process() {
-    crate::stats::STATS.refresh_queue_lag();
     metrics::gauge!("http_requests_in_flight").set(crate::stats::STATS.snapshot().in_flight as f64);
     if let Some((cpu, rss)) = process_usage() {
         metrics::gauge!("process_cpu_seconds_total").set(cpu);

@@ -14,7 +14,6 @@ pub struct LiveStats {
     in_flight: AtomicI64,
     latency: [AtomicU64; BUCKETS],
     admission_rejections: AtomicU64,
-    queue_lag: AtomicI64,
 }
 
 pub static STATS: LiveStats = LiveStats::new();
@@ -29,7 +28,6 @@ impl LiveStats {
             in_flight: AtomicI64::new(0),
             latency: [ZERO; BUCKETS],
             admission_rejections: AtomicU64::new(0),
-            queue_lag: AtomicI64::new(0),
         }
     }
 
@@ -48,23 +46,14 @@ impl LiveStats {
         self.admission_rejections.fetch_add(1, Relaxed);
     }
 
-    /// Messages waiting on the bus for this node's workers.
-    pub fn set_queue_lag(&self, lag: i64) {
-        self.queue_lag.store(lag, Relaxed);
-    }
-
-    /// Takes the lag this process's bus consumers last observed (`floodgate_bus::total_lag`).
-    pub fn refresh_queue_lag(&self) {
-        self.set_queue_lag(floodgate_bus::total_lag());
-    }
-
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             by_class: std::array::from_fn(|i| self.by_class[i].load(Relaxed)),
             in_flight: self.in_flight.load(Relaxed).max(0),
             latency: std::array::from_fn(|i| self.latency[i].load(Relaxed)),
             admission_rejections: self.admission_rejections.load(Relaxed),
-            queue_lag: self.queue_lag.load(Relaxed),
+            // The bus keeps this process's consumer lag; nothing to copy here.
+            queue_lag: floodgate_bus::total_lag(),
         }
     }
 }
@@ -179,10 +168,8 @@ mod tests {
             };
             bus.publish(msg).await.unwrap();
         }
-        STATS.refresh_queue_lag();
         assert_eq!(STATS.snapshot().queue_lag, before + 3);
         drop(consumer);
-        STATS.refresh_queue_lag();
         assert_eq!(STATS.snapshot().queue_lag, before);
     }
 

@@ -63,8 +63,6 @@ impl Sampler {
     /// Waits for the next second and describes it.
     async fn next(&mut self) -> serde_json::Value {
         self.tick.tick().await;
-        // Nothing else refreshes the lag every second (`/metrics` does so per scrape).
-        STATS.refresh_queue_lag();
         let now = STATS.snapshot();
         let secs = self.last_at.elapsed().as_secs_f64().max(1e-3);
         let d = now.since(&self.last);

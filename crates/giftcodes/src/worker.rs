@@ -78,40 +78,45 @@ async fn drain(consumer: &mut Box<dyn Consumer>, first: Message) -> Vec<Message>
     batch
 }
 
-/// Publishes every reply concurrently; retries until acknowledged or told to stop.
+/// Publishes every reply concurrently, each in the trace of the request it answers.
 async fn answer(ctx: &AppContext, batch: &[Message], stop: &CancellationToken) {
-    let replies = batch.iter().filter_map(|m| {
+    let sends = batch.iter().filter_map(|m| {
         let span = trace::consumer_span("giftcodes.issue", &m.topic, m.header(trace::TRACEPARENT));
-        reply_for(ctx, m).map(|r| (r, span))
-    });
-    let sends = replies.map(|((topic, id, payload), span)| async move {
-        let mut pause = Duration::from_millis(100);
-        async {
-            loop {
-                let out = Outgoing {
-                    topic: &topic,
-                    key: Some(id.as_bytes()),
-                    payload: &payload,
-                    headers: &[],
-                };
-                match ctx.backends.bus.publish(out).await {
-                    Ok(()) => {
-                        metrics::counter!("giftcode_codes_issued_total").increment(1);
-                        return;
-                    }
-                    Err(e) if !stop.is_cancelled() => {
-                        tracing::warn!(error = %e, "reply publish failed; retrying");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(2));
-                    }
-                    Err(_) => return,
-                }
-            }
-        }
-        .instrument(span)
-        .await
+        let (topic, id, payload) = reply_for(ctx, m)?;
+        Some(send_reply(ctx, topic, id, payload, stop).instrument(span))
     });
     futures::future::join_all(sends).await;
+}
+
+/// Publishes one reply; retries until acknowledged or told to stop.
+async fn send_reply(
+    ctx: &AppContext,
+    topic: String,
+    id: String,
+    payload: Vec<u8>,
+    stop: &CancellationToken,
+) {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let out = Outgoing {
+            topic: &topic,
+            key: Some(id.as_bytes()),
+            payload: &payload,
+            headers: &[],
+        };
+        match ctx.backends.bus.publish(out).await {
+            Ok(()) => {
+                metrics::counter!("giftcode_codes_issued_total").increment(1);
+                return;
+            }
+            Err(e) if !stop.is_cancelled() => {
+                tracing::warn!(error = %e, "reply publish failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// The reply (topic, correlation id, bytes) for one request; None for a malformed one.

@@ -18,50 +18,31 @@ pub enum Publisher {
 impl Publisher {
     /// Returns once the command is durable.
     pub async fn send(&self, cmd: &Command) -> Result<(), ApiError> {
-        let span = trace::publish_span(self.topic());
-        self.send_traced(cmd, trace::traceparent(&span))
-            .instrument(span)
-            .await
-    }
-
-    fn topic(&self) -> &str {
-        match self {
-            Publisher::Broker { topic, .. } => topic,
-            Publisher::Outbox(outbox) => outbox.topic(),
-        }
-    }
-
-    async fn send_traced(
-        &self,
-        cmd: &Command,
-        traceparent: Option<String>,
-    ) -> Result<(), ApiError> {
         // A struct of strings and bools always serialises.
         let payload = serde_json::to_vec(cmd).map_err(|e| ApiError::Unavailable(e.to_string()))?;
         match self {
             Publisher::Broker { bus, topic } => {
-                let tp = traceparent
-                    .as_deref()
-                    .map(|t| (trace::TRACEPARENT, t.as_bytes()));
                 let msg = Outgoing {
                     topic,
                     key: Some(cmd.id.as_bytes()),
                     payload: &payload,
-                    headers: tp.as_slice(),
+                    headers: &[],
                 };
-                bus.publish(msg).await.map_err(|e| match e {
+                trace::publish(&**bus, msg).await.map_err(|e| match e {
                     BusError::Unavailable(_) | BusError::Closed => ApiError::from(e),
                     BusError::Other(m) => ApiError::Unavailable(format!("publish failed: {m}")),
                 })
             }
             Publisher::Outbox(outbox) => {
+                // The outbox publishes later, so the trace context travels in the entry.
+                let span = trace::publish_span(outbox.topic());
                 let entry = Entry {
                     command_id: cmd.command_id.clone().unwrap_or_default(),
                     key: cmd.id.clone(),
                     payload,
-                    traceparent,
+                    traceparent: trace::traceparent(&span),
                 };
-                outbox.submit(entry).await
+                outbox.submit(entry).instrument(span).await
             }
         }
     }

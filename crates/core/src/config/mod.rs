@@ -204,9 +204,7 @@ impl Config {
                 node: &self.node_id,
             })
     }
-}
 
-impl Config {
     pub fn from_resolved(r: &Resolved) -> Result<Config, ConfigError> {
         let listen = r.req("FLOODGATE_LISTEN");
         let listen = listen.parse().map_err(|_| {

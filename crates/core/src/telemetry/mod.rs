@@ -3,7 +3,6 @@
 //!
 //! Tracing is off unless an endpoint is set: the hot paths then create no spans at all.
 
-use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -60,10 +59,10 @@ pub fn init(json: bool, filter: &str, export: Option<TraceExport<'_>>) -> Teleme
     };
     #[cfg(feature = "otel")]
     let (spans, provider) = match export.map(otel::provider).transpose() {
-        Ok(Some(p)) => (
-            Some(otel::layer(&p).with_filter(LevelFilter::INFO)),
-            Some(p),
-        ),
+        Ok(Some(p)) => {
+            let layer = otel::layer(&p).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+            (Some(layer), Some(p))
+        }
         Ok(None) => (None, None),
         Err(e) => {
             eprintln!("trace export disabled: {e}");
@@ -75,22 +74,21 @@ pub fn init(json: bool, filter: &str, export: Option<TraceExport<'_>>) -> Teleme
         if export.is_some() {
             eprintln!("trace export disabled: built without the `otel` feature");
         }
-        let _ = LevelFilter::INFO;
         None
     };
+    #[cfg(feature = "otel")]
+    let exporting = provider.is_some();
+    #[cfg(not(feature = "otel"))]
+    let exporting = false;
     let installed = tracing_subscriber::registry()
         .with(logs)
         .with(spans)
         .try_init()
         .is_ok();
-    #[cfg(feature = "otel")]
-    {
-        trace::set_enabled(installed && provider.is_some());
-        Telemetry { provider }
-    }
-    #[cfg(not(feature = "otel"))]
-    {
-        let _ = installed;
-        Telemetry {}
+    // A second init (tests) keeps the first subscriber, so it exports nothing.
+    trace::set_enabled(installed && exporting);
+    Telemetry {
+        #[cfg(feature = "otel")]
+        provider,
     }
 }
