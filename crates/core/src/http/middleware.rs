@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::MatchedPath;
 use axum::http::header::CONNECTION;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -23,7 +23,7 @@ use axum::Router;
 use metrics::{Counter, Histogram};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use tower::{Layer, Service};
+use tower::{Layer, Service, ServiceBuilder};
 use tracing::instrument::Instrumented;
 use tracing::Instrument;
 
@@ -33,21 +33,22 @@ use crate::telemetry::trace;
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// `track`: record request metrics and live counters (`FLOODGATE_METRICS`).
+/// Puts every route behind the body limit and, with `track_requests`, request metrics and
+/// live counters (`FLOODGATE_METRICS`).
+///
+/// One `Router::layer` call with the whole stack: axum boxes each route once per call, and
+/// every box is cloned again on every request.
 pub fn apply(router: Router, body_limit: usize, track_requests: bool) -> Router {
-    let router = if track_requests {
-        router.layer(TrackLayer)
-    } else {
-        router
-    };
-    router
+    let stack = ServiceBuilder::new()
+        .map_response(close_after_413 as fn(_) -> _)
         .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(axum::middleware::map_response(close_after_413))
+        .option_layer(track_requests.then_some(TrackLayer));
+    router.layer(stack)
 }
 
 /// A 413 is sent before the oversized body was read, so the connection cannot carry
 /// another request; saying so stops clients from reusing it and failing on the next one.
-async fn close_after_413(mut resp: Response) -> Response {
+fn close_after_413<B>(mut resp: http::Response<B>) -> http::Response<B> {
     if resp.status() == StatusCode::PAYLOAD_TOO_LARGE {
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -79,12 +80,16 @@ struct Handles {
     duration: Histogram,
 }
 
+/// A fast non-cryptographic hasher: the keys are our own route templates, not input an
+/// attacker chooses, and SipHash of the route was a visible share of a cached read.
+type Fast = foldhash::fast::FixedState;
+
 /// (method, status) → route template → handles.
-type HandleCache = HashMap<(u8, u16), HashMap<Box<str>, Handles>>;
+type HandleCache = HashMap<(u8, u16), HashMap<Box<str>, Handles, Fast>, Fast>;
 
 thread_local! {
     /// Registered once per thread and key, then reused without touching the registry.
-    static HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::new());
+    static HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::default());
 }
 
 fn record(method: &Method, handler: &str, status: u16, seconds: f64) {
@@ -124,9 +129,9 @@ struct Track<S> {
     inner: S,
 }
 
-impl<S> Service<Request> for Track<S>
+impl<S, B> Service<http::Request<B>> for Track<S>
 where
-    S: Service<Request, Response = Response>,
+    S: Service<http::Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -136,7 +141,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let start = Instant::now();
         let method = req.method().clone();
         // MatchedPath holds an Arc<str>: cloning it is a reference-count bump.
