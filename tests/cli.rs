@@ -6,23 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, TempDir};
-
-fn floodgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_floodgate"));
-    // Keep the developer's own environment out of these checks.
-    for var in [
-        "REDIS_URL",
-        "DATABASE_URL",
-        "KAFKA_BROKERS",
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "JWT_SECRET",
-        "RATE_LIMIT_CAPACITY",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
+use support::{binary as floodgate, free_port, TempDir};
 
 #[test]
 fn help_lists_every_subcommand() {
@@ -261,6 +245,16 @@ fn get_raw(port: u16, path: &str) -> String {
     }
 }
 
+/// Starts `cmd args` in `dir` with its output discarded.
+fn spawn_quiet(mut cmd: Command, dir: &TempDir, args: &[&str]) -> std::process::Child {
+    cmd.current_dir(dir.path())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn stop(mut child: std::process::Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -273,14 +267,13 @@ fn stop(mut child: std::process::Child) {
 fn metrics_off_serves_the_apis_without_metrics() {
     let dir = TempDir::new();
     let port = free_port();
-    let child = floodgate()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("FLOODGATE_METRICS", "off")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = floodgate();
+    cmd.env("FLOODGATE_METRICS", "off");
+    let child = spawn_quiet(
+        cmd,
+        &dir,
+        &["serve", "--listen", &format!("127.0.0.1:{port}")],
+    );
     assert!(get_raw(port, "/health").starts_with("HTTP/1.1 200"));
     assert!(get_raw(port, "/todos?limit=1").starts_with("HTTP/1.1 200"));
     let metrics = get_raw(port, "/metrics");
@@ -293,13 +286,11 @@ fn metrics_off_serves_the_apis_without_metrics() {
 fn worker_serves_probes_and_metrics_but_not_the_apis() {
     let dir = TempDir::new();
     let port = free_port();
-    let child = floodgate()
-        .current_dir(dir.path())
-        .args(["worker", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = spawn_quiet(
+        floodgate(),
+        &dir,
+        &["worker", "--listen", &format!("127.0.0.1:{port}")],
+    );
     let get = |path: &str| get_raw(port, path);
     assert!(get("/health").starts_with("HTTP/1.1 200"));
     assert!(get("/metrics").starts_with("HTTP/1.1 200"));

@@ -30,14 +30,7 @@ async fn embedded_node_serves_the_shared_routes() {
     })
     .await;
     assert!(ready, "/ready never became 200");
-    let body: Value = http
-        .get(url(&node, "/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&http, &url(&node, "/ready")).await;
     assert_eq!(body["checks"]["store"]["backend"], "memory");
     assert_eq!(body["checks"]["bus"]["backend"], "memory");
     assert_eq!(body["checks"]["database"]["backend"], "sqlite");

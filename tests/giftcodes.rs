@@ -74,7 +74,7 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
     let capacity = 4;
     // Node A: the real binary, sharing Redis; no workers, so its /queue requests hang on.
     let port_a = free_port();
-    let mut a = std::process::Command::new(env!("CARGO_BIN_EXE_floodgate"))
+    let mut a = support::binary()
         .current_dir(dir.path())
         .args([
             "serve",

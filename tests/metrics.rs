@@ -46,16 +46,8 @@ async fn every_layer_reports_what_the_traffic_did() {
     assert!(done, "prime job never completed");
 
     let jwt = floodgate_todos::mint_token("metrics-secret", "u1", Duration::from_secs(60)).unwrap();
-    let created: Value = http
-        .post(url(&node, "/todos"))
-        .bearer_auth(&jwt)
-        .json(&json!({"title": "measured"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let write = http.post(url(&node, "/todos")).bearer_auth(&jwt);
+    let created = send_json(write.json(&json!({"title": "measured"}))).await;
     let todo = url(
         &node,
         &format!("/todos/{}", created["id"].as_str().unwrap()),

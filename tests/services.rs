@@ -43,15 +43,11 @@ async fn one_node_serves_every_service_end_to_end() {
     assert_eq!(add("a").await.unwrap().status(), 200);
     let replay = add("a").await.unwrap();
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    let sum: Value = http
-        .get(url(&node, "/abacus/sum"))
-        .header("X-API-Key", "k1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sum = send_json(
+        http.get(url(&node, "/abacus/sum"))
+            .header("X-API-Key", "k1"),
+    )
+    .await;
     assert_eq!(sum, json!({"current_sum": 5}));
 
     let doc: Value = get_json(&http, &url(&node, "/openapi.json")).await;

@@ -58,19 +58,11 @@ impl Drop for Node {
 }
 
 fn floodgate(dir: &TempDir) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_floodgate"));
+    let mut c = support::binary();
     c.current_dir(dir.path())
         .env("JWT_SECRET", "trace-secret")
         .env("FLOODGATE_LOG_FORMAT", "text")
         .env("RUST_LOG", "warn");
-    for var in [
-        "REDIS_URL",
-        "DATABASE_URL",
-        "KAFKA_BROKERS",
-        "KAFKA_BOOTSTRAP_SERVERS",
-    ] {
-        c.env_remove(var);
-    }
     c
 }
 

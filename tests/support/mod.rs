@@ -132,9 +132,9 @@ pub async fn until_status(http: &reqwest::Client, url: &str, code: u16, timeout:
     .await
 }
 
-pub async fn post_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    http.post(url)
-        .send()
+/// Sends `req` and parses the answer as JSON (whatever its status).
+pub async fn send_json(req: reqwest::RequestBuilder) -> serde_json::Value {
+    req.send()
         .await
         .expect("request")
         .json()
@@ -142,12 +142,27 @@ pub async fn post_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .expect("json body")
 }
 
+pub async fn post_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    send_json(http.post(url)).await
+}
+
 pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
-    http.get(url)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json body")
+    send_json(http.get(url)).await
+}
+
+/// The real `floodgate` binary, with the developer's own backend and secret settings kept
+/// out of its environment.
+pub fn binary() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_floodgate"));
+    for var in [
+        "REDIS_URL",
+        "DATABASE_URL",
+        "KAFKA_BROKERS",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "JWT_SECRET",
+        "RATE_LIMIT_CAPACITY",
+    ] {
+        c.env_remove(var);
+    }
+    c
 }
