@@ -7,7 +7,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-const LATENCY_SECONDS: &[f64] = &[
+pub(crate) const LATENCY_SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 /// The seed's buckets for prime task durations (SPEC section 3).
@@ -45,7 +45,9 @@ pub fn install() -> PrometheusHandle {
 pub fn render() -> Option<String> {
     let handle = HANDLE.get()?;
     record_process();
-    Some(handle.render())
+    let mut text = handle.render();
+    text.push_str(&crate::http::route_metrics::render());
+    Some(text)
 }
 
 /// Keeps histograms compact; call from a background task.

@@ -3,12 +3,10 @@
 //! body-size limit (413).
 //!
 //! This runs on the hot path (cached reads answer in a few microseconds), so it allocates
-//! nothing in the common case: metric handles are cached per thread by (route, method,
-//! status), and a request id is only minted when the client sent none and the request
-//! failed (the only case we log).
+//! nothing in the common case: the route's counters are found through a per-thread cache
+//! (`route_metrics`), and a request id is only minted when the client sent none and the
+//! request failed (the only case we log).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,16 +15,15 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use axum::http::header::CONNECTION;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use metrics::{Counter, Histogram};
 use tower_http::limit::RequestBodyLimitLayer;
 
 use tower::{Layer, Service, ServiceBuilder};
-use tracing::instrument::Instrumented;
-use tracing::Instrument;
+use tracing::Span;
 
+use super::route_metrics::{self, RouteMetrics};
 use crate::stats::STATS;
 use crate::telemetry::trace;
 
@@ -56,60 +53,21 @@ fn close_after_413<B>(mut resp: http::Response<B>) -> http::Response<B> {
     resp
 }
 
-fn method_label(m: &Method) -> (u8, &'static str) {
-    match *m {
-        Method::GET => (0, "GET"),
-        Method::POST => (1, "POST"),
-        Method::PUT => (2, "PUT"),
-        Method::DELETE => (3, "DELETE"),
-        Method::HEAD => (4, "HEAD"),
-        Method::OPTIONS => (5, "OPTIONS"),
-        Method::PATCH => (6, "PATCH"),
-        _ => (7, "OTHER"),
-    }
+/// The caller's `x-request-id`, if it sent a usable one. A scan of the few request headers
+/// is cheaper than hashing a custom header name for a map lookup.
+fn client_request_id(headers: &http::HeaderMap) -> Option<HeaderValue> {
+    headers
+        .iter()
+        .find(|(name, _)| *name == REQUEST_ID)
+        .map(|(_, v)| v)
+        .filter(|v| v.len() <= 64)
+        .cloned()
 }
 
 fn new_request_id() -> HeaderValue {
     // A process-unique sequence is enough to correlate logs; clients may send their own.
     let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
     HeaderValue::from_str(&format!("{n:016x}")).unwrap_or(HeaderValue::from_static("0"))
-}
-
-struct Handles {
-    requests: Counter,
-    duration: Histogram,
-}
-
-/// A fast non-cryptographic hasher: the keys are our own route templates, not input an
-/// attacker chooses, and SipHash of the route was a visible share of a cached read.
-type Fast = foldhash::fast::FixedState;
-
-/// (method, status) → route template → handles.
-type HandleCache = HashMap<(u8, u16), HashMap<Box<str>, Handles, Fast>, Fast>;
-
-thread_local! {
-    /// Registered once per thread and key, then reused without touching the registry.
-    static HANDLES: RefCell<HandleCache> = RefCell::new(HashMap::default());
-}
-
-fn record(method: &Method, handler: &str, status: u16, seconds: f64) {
-    let (m, method) = method_label(method);
-    HANDLES.with(|cell| {
-        let mut map = cell.borrow_mut();
-        let routes = map.entry((m, status)).or_default();
-        if let Some(h) = routes.get(handler) {
-            h.requests.increment(1);
-            h.duration.record(seconds);
-            return;
-        }
-        let h = Handles {
-            requests: metrics::counter!("http_requests_total", "method" => method, "handler" => handler.to_owned(), "status" => status.to_string()),
-            duration: metrics::histogram!("http_request_duration_seconds", "method" => method, "handler" => handler.to_owned()),
-        };
-        h.requests.increment(1);
-        h.duration.record(seconds);
-        routes.insert(handler.into(), h);
-    });
 }
 
 /// The request-tracking layer: a concrete service and future (axum's `from_fn` would box
@@ -143,23 +101,22 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let start = Instant::now();
-        let method = req.method().clone();
-        // MatchedPath holds an Arc<str>: cloning it is a reference-count bump.
-        let handler = req.extensions().get::<MatchedPath>().cloned();
-        let client_id = req
-            .headers()
-            .get(&REQUEST_ID)
-            .filter(|v| v.len() <= 64)
-            .cloned();
+        let route = route_metrics::lookup(req.extensions().get::<MatchedPath>(), req.method());
+        let client_id = client_request_id(req.headers());
         STATS.request_started();
-        // Span::none() when tracing is off: entering it is a no-op.
-        let route = handler.as_ref().map(|p| p.as_str()).unwrap_or("unmatched");
-        let span = trace::request_span(&method, route, req.headers());
+        // Tracing off costs nothing per poll: no span to enter.
+        let span = trace::enabled().then(|| {
+            Box::new(trace::request_span(
+                req.method(),
+                &route.handler,
+                req.headers(),
+            ))
+        });
         Tracked {
-            inner: self.inner.call(req).instrument(span),
+            inner: self.inner.call(req),
+            span,
             start,
-            method,
-            handler,
+            route,
             client_id,
         }
     }
@@ -168,10 +125,11 @@ where
 pin_project_lite::pin_project! {
     struct Tracked<F> {
         #[pin]
-        inner: Instrumented<F>,
+        inner: F,
+        // Boxed: it is only there when tracing is on, and the future moves several times.
+        span: Option<Box<Span>>,
         start: Instant,
-        method: Method,
-        handler: Option<MatchedPath>,
+        route: &'static RouteMetrics,
         client_id: Option<HeaderValue>,
     }
 }
@@ -184,18 +142,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let mut resp = match ready!(this.inner.as_mut().poll(cx)) {
+        let entered = this.span.as_deref().map(Span::enter);
+        let polled = ready!(this.inner.as_mut().poll(cx));
+        drop(entered);
+        let mut resp = match polled {
             Ok(r) => r,
             Err(e) => return Poll::Ready(Err(e)),
         };
         let status = resp.status();
         let elapsed = this.start.elapsed();
         STATS.request_finished(status.as_u16(), elapsed);
-        let handler = this
-            .handler
-            .as_ref()
-            .map(|p| p.as_str())
-            .unwrap_or("unmatched");
+        this.route.record(status.as_u16(), elapsed);
         let id = match this.client_id.take() {
             Some(id) => Some(id),
             None if status.is_server_error() => Some(new_request_id()),
@@ -203,16 +160,13 @@ where
         };
         if let Some(id) = id {
             if status.is_server_error() {
-                tracing::warn!(request_id = ?id, method = %this.method, handler, status = status.as_u16(), "request failed");
+                tracing::warn!(request_id = ?id, method = this.route.method, handler = &*this.route.handler, status = status.as_u16(), "request failed");
             }
             resp.headers_mut().insert(REQUEST_ID, id);
         }
-        if trace::enabled() {
-            this.inner
-                .span()
-                .record("http.response.status_code", status.as_u16());
+        if let Some(span) = this.span {
+            span.record("http.response.status_code", status.as_u16());
         }
-        record(this.method, handler, status.as_u16(), elapsed.as_secs_f64());
         Poll::Ready(Ok(resp))
     }
 }

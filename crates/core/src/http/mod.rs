@@ -3,6 +3,7 @@
 
 mod middleware;
 mod ready;
+pub(crate) mod route_metrics;
 pub mod server;
 
 use axum::http::header::CONTENT_TYPE;
