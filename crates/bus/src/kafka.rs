@@ -4,7 +4,7 @@
 //! not-ready, while the broker is down. Every call that needs the broker is bounded in time
 //! and reports `Unavailable` instead of hanging.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -157,14 +157,21 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// What a `KafkaBus` keeps per topic.
+struct TopicState {
+    /// Known to exist, so `publish` asks the broker to create it only once (cleared when a
+    /// publish fails: the broker may have lost it).
+    known: bool,
+    /// `bus_messages_produced_total{topic}`, resolved once.
+    produced: Counter,
+}
+
 pub struct KafkaBus {
     cfg: KafkaConfig,
     producer: FutureProducer<Ctx>,
     admin: AdminClient<Ctx>,
-    /// Topics known to exist, so `publish` asks the broker to create each one only once.
-    known: Mutex<HashSet<String>>,
-    /// `bus_messages_produced_total` per topic, resolved once.
-    produced: Mutex<HashMap<String, Counter>>,
+    /// Every topic published or subscribed to, in one map so a publish takes one lock.
+    topics: Mutex<HashMap<String, TopicState>>,
     /// Flips to true at shutdown; every consumer's `recv` watches it.
     closed: watch::Sender<bool>,
 }
@@ -187,8 +194,7 @@ impl KafkaBus {
         Ok(KafkaBus {
             producer,
             admin: admin.map_err(config_error)?,
-            known: Mutex::new(HashSet::new()),
-            produced: Mutex::new(HashMap::new()),
+            topics: Mutex::new(HashMap::new()),
             closed: watch::Sender::new(false),
             cfg,
         })
@@ -198,32 +204,28 @@ impl KafkaBus {
         &self.cfg
     }
 
+    /// Runs `f` on `topic`'s state, adding the topic on first sight.
+    fn topic<T>(&self, topic: &str, f: impl FnOnce(&mut TopicState) -> T) -> T {
+        let mut map = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = map.get_mut(topic) {
+            return f(state);
+        }
+        f(map.entry(topic.to_string()).or_insert_with(|| TopicState {
+            known: false,
+            produced: meters::produced(topic),
+        }))
+    }
+
     fn is_known(&self, topic: &str) -> bool {
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(topic)
+        self.topic(topic, |t| t.known)
     }
 
     fn set_known(&self, topic: &str, known: bool) {
-        let mut set = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known {
-            set.insert(topic.to_string());
-        } else {
-            set.remove(topic);
-        }
+        self.topic(topic, |t| t.known = known);
     }
 
     fn count_produced(&self, topic: &str) {
-        let mut map = self.produced.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(topic) {
-            Some(c) => c.increment(1),
-            None => {
-                let c = meters::produced(topic);
-                c.increment(1);
-                map.insert(topic.to_string(), c);
-            }
-        }
+        self.topic(topic, |t| t.produced.increment(1));
     }
 
     /// Creates `topic` unless it exists. `Unavailable` when the broker does not answer.
