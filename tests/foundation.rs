@@ -7,7 +7,6 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use floodgate_core::Config;
-use serde_json::Value;
 use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,14 +34,7 @@ async fn embedded_node_serves_the_shared_routes() {
     assert_eq!(body["checks"]["bus"]["backend"], "memory");
     assert_eq!(body["checks"]["database"]["backend"], "sqlite");
 
-    let openapi: Value = http
-        .get(url(&node, "/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi = get_json(&http, &url(&node, "/openapi.json")).await;
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
 
     let docs = http.get(url(&node, "/docs/")).send().await.unwrap();
