@@ -224,16 +224,7 @@ impl Config {
                 ))
             }
         };
-        let metrics = match r.req("FLOODGATE_METRICS") {
-            "on" => true,
-            "off" => false,
-            other => {
-                return Err(ConfigError::invalid(
-                    "FLOODGATE_METRICS",
-                    format!("expected on or off, got {other:?}"),
-                ))
-            }
-        };
+        let metrics = parse_bool(r, "FLOODGATE_METRICS")?;
         let otel_protocol = r.req("OTEL_EXPORTER_OTLP_PROTOCOL").to_string();
         if !matches!(otel_protocol.as_str(), "http/protobuf" | "http/json") {
             return Err(ConfigError::invalid(
