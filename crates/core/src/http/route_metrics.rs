@@ -133,7 +133,7 @@ type Fast = foldhash::fast::FixedState;
 const SLOTS: usize = 64;
 
 struct Cache {
-    slots: [(usize, &'static RouteMetrics); SLOTS],
+    slots: [Option<(usize, &'static RouteMetrics)>; SLOTS],
     /// Key (route string address and method index) → its block.
     blocks: HashMap<usize, &'static RouteMetrics, Fast>,
     /// Keeps each cached route string alive, so its address is never reused for another
@@ -141,13 +141,9 @@ struct Cache {
     pins: Vec<MatchedPath>,
 }
 
-/// Fills empty slots; its key (0) matches no request.
-static NONE: std::sync::LazyLock<RouteMetrics> =
-    std::sync::LazyLock::new(|| RouteMetrics::new("", ""));
-
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
-        slots: [(0, &*NONE); SLOTS],
+        slots: [None; SLOTS],
         blocks: HashMap::default(),
         pins: Vec::new(),
     });
@@ -157,14 +153,16 @@ thread_local! {
 pub fn lookup(path: Option<&MatchedPath>, method: &Method) -> &'static RouteMetrics {
     let (index, label) = method_label(method);
     // User-space addresses fit in 48 bits, so shifting leaves room for the method index;
-    // "unmatched" takes address 1. Key 0 (an empty slot) matches nothing.
+    // "unmatched" takes address 1.
     let addr = path.map_or(1, |p| p.as_str().as_ptr() as usize);
     let key = (addr << 3) | index as usize;
     let slot = (key ^ (key >> 9)) % SLOTS;
     CACHE.with(|cell| {
         let mut cache = cell.borrow_mut();
-        if cache.slots[slot].0 == key {
-            return cache.slots[slot].1;
+        if let Some((k, m)) = cache.slots[slot] {
+            if k == key {
+                return m;
+            }
         }
         let m = match cache.blocks.get(&key) {
             Some(m) => *m,
@@ -175,7 +173,7 @@ pub fn lookup(path: Option<&MatchedPath>, method: &Method) -> &'static RouteMetr
                 m
             }
         };
-        cache.slots[slot] = (key, m);
+        cache.slots[slot] = Some((key, m));
         m
     })
 }
