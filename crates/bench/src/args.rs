@@ -87,6 +87,12 @@ pub struct BenchArgs {
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
 
+    /// Before a worker sleeps waiting for responses, poll this long (yielding the CPU each
+    /// turn), so that under load it never sleeps: a sleeping generator must be woken for every
+    /// response, and on loopback that wake-up is paid on the server's core. 0 turns it off.
+    #[arg(long, value_parser = parse_duration, default_value = "50us", value_name = "DURATION")]
+    pub idle_spin: Duration,
+
     /// Print a progress line every second even when stderr is not a terminal.
     #[arg(long)]
     pub progress: bool,
@@ -142,7 +148,7 @@ pub enum Scenario {
     Todos,
 }
 
-/// Parses `10`, `10s`, `250ms`, `2m`, `1h`, `1.5s`.
+/// Parses `10`, `10s`, `250ms`, `50us`, `2m`, `1h`, `1.5s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -154,12 +160,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("invalid duration `{text}` (try 10, 10s, 500ms, 1m)"))?;
     let seconds = match unit {
         "" | "s" => value,
-        "ms" => value / 1000.0,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
         "m" => value * 60.0,
         "h" => value * 3600.0,
         _ => {
             return Err(format!(
-                "invalid duration unit in `{text}` (use ms, s, m or h)"
+                "invalid duration unit in `{text}` (use us, ms, s, m or h)"
             ))
         }
     };
@@ -177,6 +184,8 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("50us"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("").is_err());

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::conn::Conn;
+use crate::deadline::Deadline;
 use crate::request::Rng;
 use crate::stats::{ErrorKind, Row};
 use crate::worker::{connect_backoff, micros_between, WorkerCtx};
@@ -27,7 +28,11 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
     let host = plan.host_of(id);
     let urls = &host.urls;
     let p = plan.pipelining;
-    let refill_after = (p / 2).max(1);
+    let refill_after = if std::env::var_os("BENCH_LOCKSTEP").is_some() {
+        p
+    } else {
+        (p / 2).max(1)
+    };
     let conn_id = u32::try_from(id).unwrap_or(u32::MAX);
     // Connections start at different URLs so several URLs interleave from the first batch.
     let mut next_url = (id / plan.hosts.len()) % urls.len();
@@ -38,6 +43,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
     let mut batch = Vec::new();
     let mut window: VecDeque<InFlight> = VecDeque::with_capacity(p);
     let mut conn: Option<Conn> = None;
+    let mut deadline = Deadline::new(plan.timeout);
     let mut connect_failures = 0u32;
 
     loop {
@@ -124,6 +130,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
                 let Some(req) = window.pop_front() else {
                     return;
                 };
+                ctx.idle.response();
                 close |= response.close;
                 if !req.recorded {
                     return;
@@ -144,7 +151,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
             },
             |_| {},
         );
-        let result = tokio::time::timeout(plan.timeout, read).await;
+        let result = deadline.run(now + plan.timeout, read).await;
         if ctx.recording(now) || answered > 0 {
             ctx.stats.borrow_mut().bytes_read += c.bytes_read - read_before;
             ctx.live.add(answered, 0);

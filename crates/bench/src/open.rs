@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
+use crate::deadline::Deadline;
 use crate::request::Rng;
 use crate::stats::{ErrorKind, Row};
 use crate::worker::{micros_between, WorkerCtx};
@@ -26,6 +27,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
     let mut rng = Rng::seeded();
     let mut bytes = Vec::new();
     let mut conn: Option<Conn> = None;
+    let mut deadline = Deadline::new(plan.timeout);
 
     loop {
         if ctx.past_end(intended) {
@@ -77,6 +79,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
         let read = c.read_responses(
             1,
             |response, at| {
+                ctx.idle.response();
                 close = response.close;
                 if !recording {
                     return;
@@ -97,7 +100,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
             },
             |_| {},
         );
-        let result = tokio::time::timeout(plan.timeout, read).await;
+        let result = deadline.run(sent + plan.timeout, read).await;
         let got = matches!(result, Ok(Ok(1)));
         if recording {
             let mut stats = ctx.stats.borrow_mut();

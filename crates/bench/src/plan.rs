@@ -33,6 +33,8 @@ pub struct Plan {
     pub rate: Option<f64>,
     pub warmup: Duration,
     pub timeout: Duration,
+    /// How long an idle worker polls before it sleeps (`--idle-spin`).
+    pub idle_spin: Duration,
     /// HEAD requests: responses carry no body.
     pub no_body: bool,
     pub keep_rows: bool,
@@ -101,6 +103,7 @@ impl Plan {
             rate: args.rate,
             warmup: args.warmup.unwrap_or_default(),
             timeout: args.timeout,
+            idle_spin: args.idle_spin,
             no_body: spec.is_head(),
             keep_rows: args.csv.is_some(),
         })

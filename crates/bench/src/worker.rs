@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinSet, LocalSet};
 
 use crate::error::BenchError;
+use crate::idle::Idle;
 use crate::plan::Plan;
 use crate::stats::{ErrorKind, Live, Row, Stats};
 use crate::{closed, open};
@@ -31,6 +32,7 @@ pub struct WorkerCtx {
     pub clock: Clock,
     pub stats: RefCell<Stats>,
     pub live: Arc<Live>,
+    pub idle: Idle,
     /// Requests left under `-n`; None without a limit.
     budget: Cell<Option<u64>>,
 }
@@ -123,6 +125,7 @@ fn run_worker(
     let ctx = Rc::new(WorkerCtx {
         stats: RefCell::new(Stats::new(plan.keep_rows)?),
         budget: Cell::new(plan.budget_of(index)),
+        idle: Idle::new(plan.idle_spin),
         plan,
         clock,
         live,
@@ -142,18 +145,24 @@ async fn drive(ctx: Rc<WorkerCtx>, index: usize) -> Instant {
             tasks.spawn_local(closed::run(ctx.clone(), conn));
         }
     }
+    let spinner = tokio::task::spawn_local({
+        let ctx = ctx.clone();
+        async move { ctx.idle.spin().await }
+    });
     let all_done = async {
         while tasks.join_next().await.is_some() {}
         Instant::now()
     };
-    match ctx.clock.end {
+    let finished = match ctx.clock.end {
         // Requests still in flight at the end are abandoned, as wrk does.
         Some(end) => tokio::select! {
             finished = all_done => finished,
             () = tokio::time::sleep_until(end.into()) => end,
         },
         None => all_done.await,
-    }
+    };
+    spinner.abort();
+    finished
 }
 
 /// Backoff after consecutive connect failures, so a down server does not spin a core.
