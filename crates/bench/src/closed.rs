@@ -28,11 +28,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
     let host = plan.host_of(id);
     let urls = &host.urls;
     let p = plan.pipelining;
-    let refill_after = if std::env::var_os("BENCH_LOCKSTEP").is_some() {
-        p
-    } else {
-        (p / 2).max(1)
-    };
+    let refill_after = (p / 2).max(1);
     let conn_id = u32::try_from(id).unwrap_or(u32::MAX);
     // Connections start at different URLs so several URLs interleave from the first batch.
     let mut next_url = (id / plan.hosts.len()) % urls.len();
