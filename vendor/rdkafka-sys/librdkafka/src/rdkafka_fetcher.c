@@ -485,6 +485,10 @@ rd_kafka_handle_Fetch_metadata_update(rd_kafka_broker_t *rkb,
                                     &Partition->CurrentLeader);
                                 changed_partition++;
                         }
+                        /* Partitions without a leader were skipped: do not
+                         * leave uninitialized entries at the end. */
+                        md->topics[changed_topic].partition_cnt =
+                            changed_partition;
                         changed_topic++;
                 }
 

@@ -2063,7 +2063,7 @@ rd_kafka_metadata_new_topic_with_partition_replicas_mock(int replication_factor,
  * @param rko Metadata update operation.
  *
  * @locality main thread
- * @locks none
+ * @locks_acquired rd_kafka_wrlock()
  *
  * @return always RD_KAFKA_OP_RES_HANDLED
  */
@@ -2086,7 +2086,23 @@ rd_kafka_metadata_update_op(rd_kafka_t *rk, rd_kafka_metadata_internal_t *mdi) {
                     !RD_KAFKA_UUID_IS_ZERO(mdi->topics[i].topic_id);
                 rd_kafka_Uuid_t topic_id = RD_KAFKA_UUID_ZERO;
                 char *topic              = NULL;
+                rd_kafka_topic_t *rkt    = NULL;
 
+                /* A Fetch response names topics by id only, and that id is
+                 * zero when the fetch did not use topic ids (or the broker
+                 * lost the topic): nothing to look up, and a NULL name would
+                 * crash the cache lookup below. */
+                if (!by_id && !md->topics[i].topic) {
+                        rd_kafka_dbg(rk, METADATA, "METADATAUPDATE",
+                                     "Ignoring leader update for a topic "
+                                     "without id or name");
+                        continue;
+                }
+
+                /* Broker threads replace and free cache entries under the
+                 * write lock (e.g. when a topic comes back with a new id):
+                 * find and use the entry under it too. */
+                rd_kafka_wrlock(rk);
                 if (by_id) {
                         rkmce = rd_kafka_metadata_cache_find_by_id(
                             rk, mdi->topics[i].topic_id, 1);
@@ -2098,6 +2114,7 @@ rd_kafka_metadata_update_op(rd_kafka_t *rk, rd_kafka_metadata_internal_t *mdi) {
                 }
 
                 if (!rkmce) {
+                        rd_kafka_wrunlock(rk);
                         if (by_id) {
                                 rd_kafka_log(
                                     rk, LOG_WARNING, "METADATAUPDATE",
@@ -2167,14 +2184,10 @@ rd_kafka_metadata_update_op(rd_kafka_t *rk, rd_kafka_metadata_internal_t *mdi) {
                         }
                         partition_cache_changes++;
 
-                        /* Need to acquire the write lock to avoid dirty reads
-                         * from other threads acquiring read locks. */
-                        rd_kafka_wrlock(rk);
                         rkmce->rkmce_metadata_internal_topic.partitions[part]
                             .leader_epoch = mdpi->leader_epoch;
                         rkmce->rkmce_mtopic.partitions[part].leader =
                             mdp->leader;
-                        rd_kafka_wrunlock(rk);
                         rd_kafka_broker_destroy(rkb);
 
                         rd_kafka_dbg(rk, METADATA, "METADATAUPDATE",
@@ -2188,10 +2201,13 @@ rd_kafka_metadata_update_op(rd_kafka_t *rk, rd_kafka_metadata_internal_t *mdi) {
 
                 if (partition_cache_changes > 0) {
                         cache_updated = rd_true;
-                        rd_kafka_topic_metadata_update2(
-                            rk->rk_internal_rkb, &rkmce->rkmce_mtopic,
+                        rkt = rd_kafka_topic_metadata_update_locked(
+                            rk, &rkmce->rkmce_mtopic,
                             &rkmce->rkmce_metadata_internal_topic);
                 }
+                rd_kafka_wrunlock(rk);
+                if (rkt)
+                        rd_kafka_topic_destroy0(rkt);
         }
 
         if (!cache_updated) {
@@ -2202,8 +2218,10 @@ rd_kafka_metadata_update_op(rd_kafka_t *rk, rd_kafka_metadata_internal_t *mdi) {
 
         rd_kafka_dbg(rk, METADATA, "METADATAUPDATE",
                      "Metadata cache updated, propagating changes");
+        rd_kafka_wrlock(rk);
         rd_kafka_metadata_cache_propagate_changes(rk);
         rd_kafka_metadata_cache_expiry_start(rk);
+        rd_kafka_wrunlock(rk);
 
         return RD_KAFKA_OP_RES_HANDLED;
 }

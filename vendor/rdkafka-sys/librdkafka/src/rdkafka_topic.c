@@ -1533,6 +1533,27 @@ rd_kafka_topic_metadata_update(rd_kafka_topic_t *rkt,
 
 /**
  * @brief Update topic by metadata, if topic is locally known.
+ * @returns the topic, to release with rd_kafka_topic_destroy0() after
+ *          unlocking, or NULL when the topic is not known locally.
+ * @locks_required rd_kafka_wrlock()
+ */
+rd_kafka_topic_t *rd_kafka_topic_metadata_update_locked(
+    rd_kafka_t *rk,
+    const struct rd_kafka_metadata_topic *mdt,
+    const rd_kafka_metadata_topic_internal_t *mdit) {
+        rd_kafka_topic_t *rkt;
+
+        if (likely(mdt->topic != NULL))
+                rkt = rd_kafka_topic_find(rk, mdt->topic, 0 /*!lock*/);
+        else
+                rkt = rd_kafka_topic_find_by_topic_id(rk, mdit->topic_id);
+        if (rkt)
+                rd_kafka_topic_metadata_update(rkt, mdt, mdit, rd_clock());
+        return rkt;
+}
+
+/**
+ * @brief Update topic by metadata, if topic is locally known.
  * @sa rd_kafka_topic_metadata_update()
  * @locks none
  */

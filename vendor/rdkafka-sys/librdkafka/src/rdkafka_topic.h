@@ -273,6 +273,10 @@ int rd_kafka_topic_metadata_update2(
     rd_kafka_broker_t *rkb,
     const struct rd_kafka_metadata_topic *mdt,
     const rd_kafka_metadata_topic_internal_t *mdit);
+rd_kafka_topic_t *rd_kafka_topic_metadata_update_locked(
+    rd_kafka_t *rk,
+    const struct rd_kafka_metadata_topic *mdt,
+    const rd_kafka_metadata_topic_internal_t *mdit);
 
 void rd_kafka_topic_scan_all(rd_kafka_t *rk, rd_ts_t now);
 
