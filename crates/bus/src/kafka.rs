@@ -393,9 +393,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often each consumer measures its lag, and how long one measurement may take.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 const LAG_BUDGET: Duration = Duration::from_secs(2);
+const SEEK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Measures a consumer's lag on a thread of its own: the queries block on the broker, and
-/// `recv` must never wait for them.
+/// Watches a consumer on a thread of its own (the queries block on the broker, and `recv`
+/// must never wait for them): measures its lag, and rewinds partitions whose log the broker
+/// lost (see `rewind_lost_logs`).
 struct LagPoller {
     /// Dropping it stops the thread.
     stop: mpsc::Sender<()>,
@@ -410,7 +412,7 @@ impl LagPoller {
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(LAG_INTERVAL) {
                     // On failure (broker away) the last value stands.
-                    if let Some(lag) = measure_lag(&consumer, LAG_BUDGET) {
+                    if let Some(lag) = watch_once(&consumer, LAG_BUDGET) {
                         share.set(lag);
                     }
                 }
@@ -435,30 +437,74 @@ impl LagPoller {
 /// group's committed offset, or minus the log start when nothing is committed yet (offsets
 /// reset to earliest). Costs one OffsetFetch and one batched ListOffsets (two before the
 /// first commit). `None` when the broker did not answer within `budget`.
-fn measure_lag(consumer: &StreamConsumer<Ctx>, budget: Duration) -> Option<i64> {
+fn watch_once(consumer: &StreamConsumer<Ctx>, budget: Duration) -> Option<i64> {
     let deadline = Instant::now() + budget;
     let left = || deadline.saturating_duration_since(Instant::now());
     let assigned = consumer.assignment().ok()?;
     if assigned.count() == 0 {
         return Some(0);
     }
-    let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
+    // Positions first: read before the log ends, they can never be ahead of them unless the
+    // log really went backwards.
+    let positions = consumer.position().ok()?;
     let ends = list_offsets(consumer, &assigned, Offset::End, left())?;
+    rewind_lost_logs(consumer, &positions, &ends);
+    measure_lag(consumer, &assigned, &ends, left)
+}
+
+/// A broker that lost its data (restarted without storage, or the topic deleted and made
+/// again) starts the partition's log from 0, while this consumer keeps fetching from its old
+/// position and would skip every new record below it: Tansu does not answer such fetches
+/// with OFFSET_OUT_OF_RANGE, so librdkafka's own reset never happens. A position beyond
+/// the log end means exactly that; read the partition again from its start.
+fn rewind_lost_logs(
+    consumer: &StreamConsumer<Ctx>,
+    positions: &TopicPartitionList,
+    ends: &TopicPartitionList,
+) {
+    for p in positions.elements() {
+        let (Offset::Offset(pos), Some(end)) =
+            (p.offset(), offset_in(ends, p.topic(), p.partition()))
+        else {
+            continue;
+        };
+        if pos <= end {
+            continue;
+        }
+        tracing::warn!(
+            topic = p.topic(),
+            partition = p.partition(),
+            position = pos,
+            log_end = end,
+            "partition log went backwards (broker lost its data); reading it from the start"
+        );
+        if let Err(e) = consumer.seek(p.topic(), p.partition(), Offset::Beginning, SEEK_TIMEOUT) {
+            tracing::warn!(
+                topic = p.topic(),
+                partition = p.partition(),
+                "rewind failed: {e}"
+            );
+        }
+    }
+}
+
+fn measure_lag(
+    consumer: &StreamConsumer<Ctx>,
+    assigned: &TopicPartitionList,
+    ends: &TopicPartitionList,
+    left: impl Fn() -> Duration,
+) -> Option<i64> {
+    let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
     let mut starts = None;
     let mut lag = 0;
     for c in committed.elements() {
         c.error().ok()?;
-        let end = offset_in(&ends, c.topic(), c.partition())?;
+        let end = offset_in(ends, c.topic(), c.partition())?;
         let from = match c.offset() {
             Offset::Offset(o) => o,
             _ => {
                 if starts.is_none() {
-                    starts = Some(list_offsets(
-                        consumer,
-                        &assigned,
-                        Offset::Beginning,
-                        left(),
-                    )?);
+                    starts = Some(list_offsets(consumer, assigned, Offset::Beginning, left())?);
                 }
                 offset_in(starts.as_ref()?, c.topic(), c.partition())?
             }
@@ -532,8 +578,20 @@ fn final_commit(consumer: &StreamConsumer<Ctx>, pending: &HashMap<(String, i32),
     if pending.is_empty() {
         return;
     }
+    // After a rewind (see `rewind_lost_logs`) the offsets noted before it belong to a log
+    // that no longer exists; committing them would make the group skip the new records.
+    let positions = consumer.position().ok();
+    let rewound = |topic: &str, partition: i32, next: i64| {
+        positions
+            .as_ref()
+            .and_then(|p| p.find_partition(topic, partition))
+            .is_some_and(|e| matches!(e.offset(), Offset::Offset(pos) if pos < next))
+    };
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), next) in pending {
+        if rewound(topic, *partition, *next) {
+            continue;
+        }
         if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
             tracing::warn!(topic, partition, "final offset commit: {e}");
         }
