@@ -5,6 +5,7 @@
 //! and reports `Unavailable` instead of hanging.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -106,16 +107,22 @@ impl KafkaConfig {
             // Some brokers (Tansu) hold every fetch for the full wait even when messages
             // arrive; librdkafka's 500 ms default would then add half a second per hop.
             .set("fetch.wait.max.ms", "10")
-            // A subscribed topic that does not exist yet is picked up within seconds.
-            .set("topic.metadata.refresh.interval.ms", "5000");
+            // A subscribed topic that does not exist yet (or again, after the broker lost
+            // it) is picked up within seconds.
+            .set("topic.metadata.refresh.interval.ms", "2000");
         self.finish(cfg)
     }
 }
 
 /// Routes librdkafka's own logging into `tracing`, one level quieter: it reports every
 /// failed reconnect, which would flood the logs while the broker is down.
+///
+/// It also notes when every broker went away (`broker_lost`): the broker may come back
+/// without its topics, so the bus then creates each topic again before its next use.
 #[derive(Clone, Default)]
-struct Ctx;
+struct Ctx {
+    broker_lost: Arc<AtomicBool>,
+}
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -139,6 +146,9 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.broker_lost.store(true, Ordering::Relaxed);
+        }
         if is_transient(&error) {
             tracing::debug!(target: "librdkafka", "{error}: {reason}");
         } else {
@@ -170,6 +180,8 @@ pub struct KafkaBus {
     cfg: KafkaConfig,
     producer: FutureProducer<Ctx>,
     admin: AdminClient<Ctx>,
+    /// Shared with the producer's and admin client's contexts.
+    broker_lost: Arc<AtomicBool>,
     /// Every topic published or subscribed to, in one map so a publish takes one lock.
     topics: Mutex<HashMap<String, TopicState>>,
     /// Flips to true at shutdown; every consumer's `recv` watches it.
@@ -186,13 +198,15 @@ impl KafkaBus {
         if cfg.brokers.trim().is_empty() {
             return Err(BusError::Other("empty Kafka broker list".into()));
         }
+        let ctx = Ctx::default();
         let producer = cfg
             .producer()
-            .create_with_context(Ctx)
+            .create_with_context(ctx.clone())
             .map_err(config_error)?;
-        let admin = cfg.finish(cfg.base()).create_with_context(Ctx);
+        let admin = cfg.finish(cfg.base()).create_with_context(ctx.clone());
         Ok(KafkaBus {
             producer,
+            broker_lost: ctx.broker_lost,
             admin: admin.map_err(config_error)?,
             topics: Mutex::new(HashMap::new()),
             closed: watch::Sender::new(false),
@@ -263,6 +277,10 @@ impl KafkaBus {
     }
 
     async fn ensure_known(&self, topic: &str) -> BusResult<()> {
+        if self.broker_lost.swap(false, Ordering::Relaxed) {
+            let mut map = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+            map.values_mut().for_each(|t| t.known = false);
+        }
         if self.is_known(topic) {
             return Ok(());
         }
@@ -346,7 +364,7 @@ impl Bus for KafkaBus {
         let consumer: StreamConsumer<Ctx> = self
             .cfg
             .consumer(group)
-            .create_with_context(Ctx)
+            .create_with_context(Ctx::default())
             .map_err(config_error)?;
         consumer.subscribe(&[topic]).map_err(map_error)?;
         let consumer = Arc::new(consumer);
