@@ -361,15 +361,17 @@ impl Bus for KafkaBus {
         if let Err(e) = self.ensure_known(topic).await {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
+        let ctx = Ctx::default();
+        let broker_lost = ctx.broker_lost.clone();
         let consumer: StreamConsumer<Ctx> = self
             .cfg
             .consumer(group)
-            .create_with_context(Ctx::default())
+            .create_with_context(ctx)
             .map_err(config_error)?;
         consumer.subscribe(&[topic]).map_err(map_error)?;
         let consumer = Arc::new(consumer);
         Ok(Box::new(KafkaConsumer {
-            lag: LagPoller::spawn(consumer.clone(), LagShare::new(topic, group)),
+            lag: LagPoller::spawn(consumer.clone(), broker_lost, LagShare::new(topic, group)),
             inner: Some(consumer),
             pending: HashMap::new(),
             closed: self.closed.subscribe(),
@@ -412,6 +414,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 const LAG_BUDGET: Duration = Duration::from_secs(2);
 const SEEK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a consumer is watched while its broker is away.
+const WATCH_CLOSELY: Duration = Duration::from_millis(100);
 
 /// Watches a consumer on a thread of its own (the queries block on the broker, and `recv`
 /// must never wait for them): measures its lag, and rewinds partitions whose log the broker
@@ -423,14 +427,24 @@ struct LagPoller {
 }
 
 impl LagPoller {
-    fn spawn(consumer: Arc<StreamConsumer<Ctx>>, mut share: LagShare) -> Option<Self> {
+    fn spawn(
+        consumer: Arc<StreamConsumer<Ctx>>,
+        broker_lost: Arc<AtomicBool>,
+        mut share: LagShare,
+    ) -> Option<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("bus-consumer-lag".into())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(LAG_INTERVAL) {
+                // Right after the broker comes back the check must come before new records
+                // pile up past the old positions: watch closely until it answers again.
+                let wait = || match broker_lost.load(Ordering::Relaxed) {
+                    true => WATCH_CLOSELY,
+                    false => LAG_INTERVAL,
+                };
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait()) {
                     // On failure (broker away) the last value stands.
-                    if let Some(lag) = watch_once(&consumer, LAG_BUDGET) {
+                    if let Some(lag) = watch_once(&consumer, &broker_lost) {
                         share.set(lag);
                     }
                 }
@@ -455,47 +469,57 @@ impl LagPoller {
 /// group's committed offset, or minus the log start when nothing is committed yet (offsets
 /// reset to earliest). Costs one OffsetFetch and one batched ListOffsets (two before the
 /// first commit). `None` when the broker did not answer within `budget`.
-fn watch_once(consumer: &StreamConsumer<Ctx>, budget: Duration) -> Option<i64> {
-    let deadline = Instant::now() + budget;
+fn watch_once(consumer: &StreamConsumer<Ctx>, broker_lost: &AtomicBool) -> Option<i64> {
+    let deadline = Instant::now() + LAG_BUDGET;
     let left = || deadline.saturating_duration_since(Instant::now());
     let assigned = consumer.assignment().ok()?;
     if assigned.count() == 0 {
         return Some(0);
     }
-    // Positions first: read before the log ends, they can never be ahead of them unless the
-    // log really went backwards.
+    // Positions and committed offsets first: read before the log ends, they can never be
+    // ahead of them unless the log really went backwards.
     let positions = consumer.position().ok()?;
+    let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
     let ends = list_offsets(consumer, &assigned, Offset::End, left())?;
-    rewind_lost_logs(consumer, &positions, &ends);
-    measure_lag(consumer, &assigned, &ends, left)
+    broker_lost.store(false, Ordering::Relaxed);
+    rewind_lost_logs(consumer, [&positions, &committed], &ends);
+    measure_lag(consumer, &assigned, &committed, &ends, left)
 }
 
 /// A broker that lost its data (restarted without storage, or the topic deleted and made
 /// again) starts the partition's log from 0, while this consumer keeps fetching from its old
 /// position and would skip every new record below it: Tansu does not answer such fetches
-/// with OFFSET_OUT_OF_RANGE, so librdkafka's own reset never happens. A position beyond
-/// the log end means exactly that; read the partition again from its start.
+/// with OFFSET_OUT_OF_RANGE, so librdkafka's own reset never happens. Likewise a commit
+/// retried after the broker's return puts an offset of the lost log into the new group. A
+/// position or committed offset beyond the log end means exactly that. The loss is the whole
+/// topic's, and other partitions may already have grown past their old offsets: read every
+/// partition of it from the start.
 fn rewind_lost_logs(
     consumer: &StreamConsumer<Ctx>,
-    positions: &TopicPartitionList,
+    offsets: [&TopicPartitionList; 2],
     ends: &TopicPartitionList,
 ) {
-    for p in positions.elements() {
-        let (Offset::Offset(pos), Some(end)) =
-            (p.offset(), offset_in(ends, p.topic(), p.partition()))
-        else {
-            continue;
-        };
-        if pos <= end {
-            continue;
-        }
+    let elements: Vec<_> = offsets.iter().flat_map(|l| l.elements()).collect();
+    let behind = |p: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
+        let end = offset_in(ends, p.topic(), p.partition());
+        matches!((p.offset(), end), (Offset::Offset(pos), Some(end)) if pos > end)
+    };
+    let lost: std::collections::HashSet<&str> = elements
+        .iter()
+        .filter(|p| behind(p))
+        .map(|p| p.topic())
+        .collect();
+    for topic in &lost {
         tracing::warn!(
-            topic = p.topic(),
-            partition = p.partition(),
-            position = pos,
-            log_end = end,
-            "partition log went backwards (broker lost its data); reading it from the start"
+            topic,
+            "partition log went backwards (broker lost its data); reading the topic from the start"
         );
+    }
+    for p in offsets[0]
+        .elements()
+        .iter()
+        .filter(|p| lost.contains(p.topic()))
+    {
         if let Err(e) = consumer.seek(p.topic(), p.partition(), Offset::Beginning, SEEK_TIMEOUT) {
             tracing::warn!(
                 topic = p.topic(),
@@ -509,10 +533,10 @@ fn rewind_lost_logs(
 fn measure_lag(
     consumer: &StreamConsumer<Ctx>,
     assigned: &TopicPartitionList,
+    committed: &TopicPartitionList,
     ends: &TopicPartitionList,
     left: impl Fn() -> Duration,
 ) -> Option<i64> {
-    let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
     let mut starts = None;
     let mut lag = 0;
     for c in committed.elements() {
