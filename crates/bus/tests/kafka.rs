@@ -3,17 +3,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::tansu::{tansu_bin, Tansu};
+use common::tansu::tansu;
 use common::{publish, recv_n, recv_within, unique};
 use floodgate_bus::{Bus, BusError, KafkaBus, KafkaConfig, Outgoing};
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use floodgate_testkit::free_port;
 
 fn msg<'a>(topic: &'a str, payload: &'a str) -> Outgoing<'a> {
     Outgoing {
@@ -90,12 +85,8 @@ async fn publish_eventually(bus: &KafkaBus, topic: &str, payload: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_survives_a_broker_restart() {
-    let Some(bin) = tansu_bin() else {
-        eprintln!("skipped: tansu binary not found (set FLOODGATE_TANSU_BIN)");
-        return;
-    };
-    let port = free_port();
-    let mut broker = Tansu::start(bin, port);
+    let Some(mut broker) = tansu() else { return };
+    let port = broker.port;
     let mut cfg = KafkaConfig::new(&format!("127.0.0.1:{port}"));
     cfg.message_timeout = Duration::from_secs(2);
     let bus = KafkaBus::connect_with(cfg).expect("config");
@@ -119,7 +110,7 @@ async fn bus_survives_a_broker_restart() {
     assert!(bus.ping().await.is_err());
 
     // Same port, same bus: memory storage comes back empty, so the topic is recreated.
-    broker.spawn();
+    broker.restart();
     wait_ready(&bus).await;
     publish_eventually(&bus, &topic, "after-0").await;
     for i in 1..5 {

@@ -8,20 +8,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::tansu::{tansu_bin, Tansu};
+use common::tansu::tansu;
 use common::unique;
 use floodgate_bus::{Bus, BusError, KafkaBus, KafkaConfig, Outgoing};
+use floodgate_testkit::Process;
 use tokio::sync::mpsc;
 
 /// The bound the issue sets for every service after the broker is back.
 const RECOVERY: Duration = Duration::from_secs(10);
 const ROUNDS: usize = 2;
 const PRELOAD: usize = 400;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
 
 /// Payload → when the broker acknowledged it.
 type Acked = Arc<Mutex<HashMap<String, Instant>>>;
@@ -93,7 +89,7 @@ async fn spawn_consumer(
     (task, rx)
 }
 
-fn bus_on(broker: &Tansu) -> Arc<KafkaBus> {
+fn bus_on(broker: &Process) -> Arc<KafkaBus> {
     let mut cfg = KafkaConfig::new(&format!("127.0.0.1:{}", broker.port));
     cfg.message_timeout = Duration::from_secs(2);
     Arc::new(KafkaBus::connect_with(cfg).expect("config"))
@@ -121,11 +117,7 @@ async fn first_after(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
-    let Some(bin) = tansu_bin() else {
-        eprintln!("skipped: tansu binary not found (set FLOODGATE_TANSU_BIN)");
-        return;
-    };
-    let mut broker = Tansu::start(bin, free_port());
+    let Some(mut broker) = tansu() else { return };
     let bus = bus_on(&broker);
     let topic = unique("heal");
     let acked: Acked = Arc::default();
@@ -142,7 +134,7 @@ async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
         preload(&bus, &topic, PRELOAD).await;
         broker.kill();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        broker.spawn();
+        broker.restart();
         back = Instant::now();
         let took = first_after(&mut rx, &mut seen, &acked, back, RECOVERY).await;
         eprintln!("round {round}: delivering again {took:?} after the broker came back");
@@ -185,11 +177,7 @@ async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
 /// 10 s and every acknowledged message arrives, including those acked before the outage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_loses_nothing_when_the_broker_keeps_its_state() {
-    let Some(bin) = tansu_bin() else {
-        eprintln!("skipped: tansu binary not found (set FLOODGATE_TANSU_BIN)");
-        return;
-    };
-    let broker = Tansu::start(bin, free_port());
+    let Some(broker) = tansu() else { return };
     let bus = bus_on(&broker);
     let topic = unique("keep");
     let acked: Acked = Arc::default();
