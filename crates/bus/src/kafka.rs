@@ -509,23 +509,34 @@ fn rewind_lost_logs(
         .filter(|p| behind(p))
         .map(|p| p.topic())
         .collect();
+    if lost.is_empty() {
+        return;
+    }
     for topic in &lost {
         tracing::warn!(
             topic,
             "partition log went backwards (broker lost its data); reading the topic from the start"
         );
     }
-    for p in offsets[0]
+    let rewound: Vec<_> = offsets[0]
         .elements()
-        .iter()
+        .into_iter()
         .filter(|p| lost.contains(p.topic()))
-    {
+        .collect();
+    // The group's offset goes back too: else the stale one would trigger this again, and a
+    // partition not fetching yet (mid-rebalance, where seeking fails) would start from it.
+    let mut start = TopicPartitionList::new();
+    for p in &rewound {
+        let _ = start.add_partition_offset(p.topic(), p.partition(), Offset::Offset(0));
+    }
+    if let Err(e) = consumer.commit(&start, CommitMode::Sync) {
+        meters::error(Op::Commit);
+        tracing::warn!("committing the rewind failed: {e}");
+    }
+    for p in &rewound {
+        // Fails while the partition is not being fetched; the commit above covers that.
         if let Err(e) = consumer.seek(p.topic(), p.partition(), Offset::Beginning, SEEK_TIMEOUT) {
-            tracing::warn!(
-                topic = p.topic(),
-                partition = p.partition(),
-                "rewind failed: {e}"
-            );
+            tracing::debug!(topic = p.topic(), partition = p.partition(), "rewind: {e}");
         }
     }
 }
