@@ -80,16 +80,22 @@ pub fn ops_routes(ctx: &AppContext, readiness: Readiness) -> Router {
         .merge(floodgate_dashboard::router(&ctx.config.node_id))
 }
 
-/// Everything the node serves, before middleware. Listeners the routes depend on (e.g. gift
-/// code replies) run until `stop`.
-pub fn routes(ctx: &AppContext, readiness: Readiness, stop: &CancellationToken) -> Router {
-    Router::new()
+/// Everything the node serves, before middleware, and the listeners the routes depend on
+/// (gift code replies): they run until `stop`, then give back what they hold.
+pub fn routes(
+    ctx: &AppContext,
+    readiness: Readiness,
+    stop: &CancellationToken,
+) -> (Router, Vec<JoinHandle<()>>) {
+    let gift_codes = floodgate_giftcodes::GiftCodes::start(ctx, stop.clone());
+    let router = Router::new()
         .merge(core_router(readiness, openapi()))
-        .merge(floodgate_giftcodes::GiftCodes::start(ctx, stop.clone()).router())
+        .merge(gift_codes.router())
         .merge(floodgate_dashboard::router(&ctx.config.node_id))
         .merge(floodgate_primes::router(ctx))
         .merge(floodgate_todos::router(ctx))
-        .merge(floodgate_abacus::router(ctx))
+        .merge(floodgate_abacus::router(ctx));
+    (router, gift_codes.take_listener().into_iter().collect())
 }
 
 pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartError> {
@@ -120,10 +126,10 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
         .as_ref()
         .and_then(|l| l.local_addr().ok())
         .unwrap_or(listen);
-    let routes = if opts.http {
+    let (routes, listeners) = if opts.http {
         routes(&ctx, readiness.clone(), &workers_stop)
     } else {
-        ops_routes(&ctx, readiness.clone())
+        (ops_routes(&ctx, readiness.clone()), Vec::new())
     };
     let router = apply_middleware(routes, ctx.config.body_limit, ctx.config.metrics);
     let server_opts = ServerOptions {
@@ -132,11 +138,13 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
         idle_timeout: ctx.config.idle_timeout,
         shutdown_timeout: ctx.config.shutdown_timeout,
     };
-    let worker_tasks = if opts.workers {
+    let mut worker_tasks = if opts.workers {
         workers::spawn_all(&ctx, &workers_stop)
     } else {
         Vec::new()
     };
+    // Waited for like workers: reply listeners give their slot back on the way out.
+    worker_tasks.extend(listeners);
     let done = {
         let (shutdown, readiness, ctx) = (shutdown.clone(), readiness.clone(), ctx.clone());
         tokio::spawn(async move {

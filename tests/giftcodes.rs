@@ -151,3 +151,43 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
     assert_eq!(r.status(), 200);
     b.shutdown.cancel();
 }
+
+/// A node stopped gracefully gives its reply slot back: a node started right after takes
+/// slot 0 (its topic, `results`, is where the seed's own worker replies) instead of another
+/// slot, so replies on `results` do not wait for the old lease to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_gives_the_reply_slot_back() {
+    let Some(redis) = redis() else { return };
+    let dir = TempDir::new();
+    let config = || {
+        let mut c = embedded_config(&dir);
+        c.redis_url = Some(format!("redis://127.0.0.1:{}/0", redis.port));
+        c
+    };
+    let a = start(config()).await;
+    let store = a.ctx.backends.store.clone();
+    let key = format!("giftcodes:reply-slot:{}:0", a.ctx.config.results_topic);
+    let holder = |id: String| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.get(&key).await.ok().flatten().as_deref() == Some(id.as_bytes()) }
+    };
+    let a_id = a.ctx.config.node_id.clone();
+    assert!(eventually(Duration::from_secs(10), || holder(a_id.clone())).await);
+
+    a.shutdown.cancel();
+    a.done.await.expect("clean shutdown");
+    assert_eq!(
+        store.get(&key).await.expect("store"),
+        None,
+        "slot 0 still held"
+    );
+
+    let b = start(config()).await;
+    let b_id = b.ctx.config.node_id.clone();
+    assert!(
+        eventually(Duration::from_secs(10), || holder(b_id.clone())).await,
+        "a node started right after did not get slot 0"
+    );
+    b.shutdown.cancel();
+    let _ = b.done.await;
+}

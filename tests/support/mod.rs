@@ -92,12 +92,8 @@ fn tansu_binary() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Our own Tansu broker (memory storage) on a free port.
-///
-/// Take it away with `pause`/`resume`, not `kill`/`restart`: a memory-storage Tansu comes
-/// back empty, and its answers about the vanished topics crash librdkafka 2.12 (a null topic
-/// name in `rd_kafka_metadata_update_op`) in processes with live consumers. A real Kafka
-/// keeps its topics across restarts and never sends those answers.
+/// Our own Tansu broker (memory storage) on a free port. `pause`/`resume` take it away
+/// keeping its state; `kill`/`restart` make it come back empty.
 pub fn tansu(dir: &TempDir) -> Option<Process> {
     let Some(bin) = tansu_binary() else {
         skip("tansu binary (scripts/install-deps)");

@@ -5,6 +5,7 @@
 //! and reports `Unavailable` instead of hanging.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -106,16 +107,22 @@ impl KafkaConfig {
             // Some brokers (Tansu) hold every fetch for the full wait even when messages
             // arrive; librdkafka's 500 ms default would then add half a second per hop.
             .set("fetch.wait.max.ms", "10")
-            // A subscribed topic that does not exist yet is picked up within seconds.
-            .set("topic.metadata.refresh.interval.ms", "5000");
+            // A subscribed topic that does not exist yet (or again, after the broker lost
+            // it) is picked up within seconds.
+            .set("topic.metadata.refresh.interval.ms", "2000");
         self.finish(cfg)
     }
 }
 
 /// Routes librdkafka's own logging into `tracing`, one level quieter: it reports every
 /// failed reconnect, which would flood the logs while the broker is down.
+///
+/// It also notes when every broker went away (`broker_lost`): the broker may come back
+/// without its topics, so the bus then creates each topic again before its next use.
 #[derive(Clone, Default)]
-struct Ctx;
+struct Ctx {
+    broker_lost: Arc<AtomicBool>,
+}
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -139,6 +146,9 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.broker_lost.store(true, Ordering::Relaxed);
+        }
         if is_transient(&error) {
             tracing::debug!(target: "librdkafka", "{error}: {reason}");
         } else {
@@ -170,6 +180,8 @@ pub struct KafkaBus {
     cfg: KafkaConfig,
     producer: FutureProducer<Ctx>,
     admin: AdminClient<Ctx>,
+    /// Shared with the producer's and admin client's contexts.
+    broker_lost: Arc<AtomicBool>,
     /// Every topic published or subscribed to, in one map so a publish takes one lock.
     topics: Mutex<HashMap<String, TopicState>>,
     /// Flips to true at shutdown; every consumer's `recv` watches it.
@@ -186,13 +198,15 @@ impl KafkaBus {
         if cfg.brokers.trim().is_empty() {
             return Err(BusError::Other("empty Kafka broker list".into()));
         }
+        let ctx = Ctx::default();
         let producer = cfg
             .producer()
-            .create_with_context(Ctx)
+            .create_with_context(ctx.clone())
             .map_err(config_error)?;
-        let admin = cfg.finish(cfg.base()).create_with_context(Ctx);
+        let admin = cfg.finish(cfg.base()).create_with_context(ctx.clone());
         Ok(KafkaBus {
             producer,
+            broker_lost: ctx.broker_lost,
             admin: admin.map_err(config_error)?,
             topics: Mutex::new(HashMap::new()),
             closed: watch::Sender::new(false),
@@ -263,6 +277,10 @@ impl KafkaBus {
     }
 
     async fn ensure_known(&self, topic: &str) -> BusResult<()> {
+        if self.broker_lost.swap(false, Ordering::Relaxed) {
+            let mut map = self.topics.lock().unwrap_or_else(|e| e.into_inner());
+            map.values_mut().for_each(|t| t.known = false);
+        }
         if self.is_known(topic) {
             return Ok(());
         }
@@ -343,15 +361,17 @@ impl Bus for KafkaBus {
         if let Err(e) = self.ensure_known(topic).await {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
+        let ctx = Ctx::default();
+        let broker_lost = ctx.broker_lost.clone();
         let consumer: StreamConsumer<Ctx> = self
             .cfg
             .consumer(group)
-            .create_with_context(Ctx)
+            .create_with_context(ctx)
             .map_err(config_error)?;
         consumer.subscribe(&[topic]).map_err(map_error)?;
         let consumer = Arc::new(consumer);
         Ok(Box::new(KafkaConsumer {
-            lag: LagPoller::spawn(consumer.clone(), LagShare::new(topic, group)),
+            lag: LagPoller::spawn(consumer.clone(), broker_lost, LagShare::new(topic, group)),
             inner: Some(consumer),
             pending: HashMap::new(),
             closed: self.closed.subscribe(),
@@ -393,9 +413,13 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often each consumer measures its lag, and how long one measurement may take.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 const LAG_BUDGET: Duration = Duration::from_secs(2);
+const SEEK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a consumer is watched while its broker is away.
+const WATCH_CLOSELY: Duration = Duration::from_millis(100);
 
-/// Measures a consumer's lag on a thread of its own: the queries block on the broker, and
-/// `recv` must never wait for them.
+/// Watches a consumer on a thread of its own (the queries block on the broker, and `recv`
+/// must never wait for them): measures its lag, and rewinds partitions whose log the broker
+/// lost (see `rewind_lost_logs`).
 struct LagPoller {
     /// Dropping it stops the thread.
     stop: mpsc::Sender<()>,
@@ -403,14 +427,24 @@ struct LagPoller {
 }
 
 impl LagPoller {
-    fn spawn(consumer: Arc<StreamConsumer<Ctx>>, mut share: LagShare) -> Option<Self> {
+    fn spawn(
+        consumer: Arc<StreamConsumer<Ctx>>,
+        broker_lost: Arc<AtomicBool>,
+        mut share: LagShare,
+    ) -> Option<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("bus-consumer-lag".into())
             .spawn(move || {
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(LAG_INTERVAL) {
+                // Right after the broker comes back the check must come before new records
+                // pile up past the old positions: watch closely until it answers again.
+                let wait = || match broker_lost.load(Ordering::Relaxed) {
+                    true => WATCH_CLOSELY,
+                    false => LAG_INTERVAL,
+                };
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait()) {
                     // On failure (broker away) the last value stands.
-                    if let Some(lag) = measure_lag(&consumer, LAG_BUDGET) {
+                    if let Some(lag) = watch_once(&consumer, &broker_lost) {
                         share.set(lag);
                     }
                 }
@@ -435,30 +469,95 @@ impl LagPoller {
 /// group's committed offset, or minus the log start when nothing is committed yet (offsets
 /// reset to earliest). Costs one OffsetFetch and one batched ListOffsets (two before the
 /// first commit). `None` when the broker did not answer within `budget`.
-fn measure_lag(consumer: &StreamConsumer<Ctx>, budget: Duration) -> Option<i64> {
-    let deadline = Instant::now() + budget;
+fn watch_once(consumer: &StreamConsumer<Ctx>, broker_lost: &AtomicBool) -> Option<i64> {
+    let deadline = Instant::now() + LAG_BUDGET;
     let left = || deadline.saturating_duration_since(Instant::now());
     let assigned = consumer.assignment().ok()?;
     if assigned.count() == 0 {
         return Some(0);
     }
+    // Positions and committed offsets first: read before the log ends, they can never be
+    // ahead of them unless the log really went backwards.
+    let positions = consumer.position().ok()?;
     let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
     let ends = list_offsets(consumer, &assigned, Offset::End, left())?;
+    broker_lost.store(false, Ordering::Relaxed);
+    rewind_lost_logs(consumer, [&positions, &committed], &ends);
+    measure_lag(consumer, &assigned, &committed, &ends, left)
+}
+
+/// A broker that lost its data (restarted without storage, or the topic deleted and made
+/// again) starts the partition's log from 0, while this consumer keeps fetching from its old
+/// position and would skip every new record below it: Tansu does not answer such fetches
+/// with OFFSET_OUT_OF_RANGE, so librdkafka's own reset never happens. Likewise a commit
+/// retried after the broker's return puts an offset of the lost log into the new group. A
+/// position or committed offset beyond the log end means exactly that. The loss is the whole
+/// topic's, and other partitions may already have grown past their old offsets: read every
+/// partition of it from the start.
+fn rewind_lost_logs(
+    consumer: &StreamConsumer<Ctx>,
+    offsets: [&TopicPartitionList; 2],
+    ends: &TopicPartitionList,
+) {
+    let elements: Vec<_> = offsets.iter().flat_map(|l| l.elements()).collect();
+    let behind = |p: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
+        let end = offset_in(ends, p.topic(), p.partition());
+        matches!((p.offset(), end), (Offset::Offset(pos), Some(end)) if pos > end)
+    };
+    let lost: std::collections::HashSet<&str> = elements
+        .iter()
+        .filter(|p| behind(p))
+        .map(|p| p.topic())
+        .collect();
+    if lost.is_empty() {
+        return;
+    }
+    for topic in &lost {
+        tracing::warn!(
+            topic,
+            "partition log went backwards (broker lost its data); reading the topic from the start"
+        );
+    }
+    let rewound: Vec<_> = offsets[0]
+        .elements()
+        .into_iter()
+        .filter(|p| lost.contains(p.topic()))
+        .collect();
+    // The group's offset goes back too: else the stale one would trigger this again, and a
+    // partition not fetching yet (mid-rebalance, where seeking fails) would start from it.
+    let mut start = TopicPartitionList::new();
+    for p in &rewound {
+        let _ = start.add_partition_offset(p.topic(), p.partition(), Offset::Offset(0));
+    }
+    if let Err(e) = consumer.commit(&start, CommitMode::Sync) {
+        meters::error(Op::Commit);
+        tracing::warn!("committing the rewind failed: {e}");
+    }
+    for p in &rewound {
+        // Fails while the partition is not being fetched; the commit above covers that.
+        if let Err(e) = consumer.seek(p.topic(), p.partition(), Offset::Beginning, SEEK_TIMEOUT) {
+            tracing::debug!(topic = p.topic(), partition = p.partition(), "rewind: {e}");
+        }
+    }
+}
+
+fn measure_lag(
+    consumer: &StreamConsumer<Ctx>,
+    assigned: &TopicPartitionList,
+    committed: &TopicPartitionList,
+    ends: &TopicPartitionList,
+    left: impl Fn() -> Duration,
+) -> Option<i64> {
     let mut starts = None;
     let mut lag = 0;
     for c in committed.elements() {
         c.error().ok()?;
-        let end = offset_in(&ends, c.topic(), c.partition())?;
+        let end = offset_in(ends, c.topic(), c.partition())?;
         let from = match c.offset() {
             Offset::Offset(o) => o,
             _ => {
                 if starts.is_none() {
-                    starts = Some(list_offsets(
-                        consumer,
-                        &assigned,
-                        Offset::Beginning,
-                        left(),
-                    )?);
+                    starts = Some(list_offsets(consumer, assigned, Offset::Beginning, left())?);
                 }
                 offset_in(starts.as_ref()?, c.topic(), c.partition())?
             }
@@ -532,8 +631,20 @@ fn final_commit(consumer: &StreamConsumer<Ctx>, pending: &HashMap<(String, i32),
     if pending.is_empty() {
         return;
     }
+    // After a rewind (see `rewind_lost_logs`) the offsets noted before it belong to a log
+    // that no longer exists; committing them would make the group skip the new records.
+    let positions = consumer.position().ok();
+    let rewound = |topic: &str, partition: i32, next: i64| {
+        positions
+            .as_ref()
+            .and_then(|p| p.find_partition(topic, partition))
+            .is_some_and(|e| matches!(e.offset(), Offset::Offset(pos) if pos < next))
+    };
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), next) in pending {
+        if rewound(topic, *partition, *next) {
+            continue;
+        }
         if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(*next)) {
             tracing::warn!(topic, partition, "final offset commit: {e}");
         }

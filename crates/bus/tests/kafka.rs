@@ -3,18 +3,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tansu::tansu;
 use common::{publish, recv_n, recv_within, unique};
 use floodgate_bus::{Bus, BusError, KafkaBus, KafkaConfig, Outgoing};
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+use floodgate_testkit::free_port;
 
 fn msg<'a>(topic: &'a str, payload: &'a str) -> Outgoing<'a> {
     Outgoing {
@@ -67,64 +61,6 @@ fn malformed_config_is_an_error() {
     assert!(KafkaBus::connect("  ").is_err());
 }
 
-fn tansu_bin() -> Option<PathBuf> {
-    let path = match std::env::var_os("FLOODGATE_TANSU_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache/floodgate/tools/bin/tansu"),
-    };
-    path.exists().then_some(path)
-}
-
-/// A Tansu broker with in-memory storage, killed on drop.
-struct Tansu {
-    bin: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Tansu {
-    fn start(bin: PathBuf, port: u16) -> Self {
-        let mut t = Tansu {
-            bin,
-            port,
-            child: None,
-        };
-        t.spawn();
-        t
-    }
-
-    fn spawn(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(&self.bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 async fn wait_ready(bus: &KafkaBus) {
     let deadline = Instant::now() + common::WAIT;
     while bus.ping().await.is_err() {
@@ -149,12 +85,8 @@ async fn publish_eventually(bus: &KafkaBus, topic: &str, payload: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_survives_a_broker_restart() {
-    let Some(bin) = tansu_bin() else {
-        eprintln!("skipped: tansu binary not found (set FLOODGATE_TANSU_BIN)");
-        return;
-    };
-    let port = free_port();
-    let mut broker = Tansu::start(bin, port);
+    let Some(mut broker) = tansu() else { return };
+    let port = broker.port;
     let mut cfg = KafkaConfig::new(&format!("127.0.0.1:{port}"));
     cfg.message_timeout = Duration::from_secs(2);
     let bus = KafkaBus::connect_with(cfg).expect("config");
@@ -166,10 +98,6 @@ async fn bus_survives_a_broker_restart() {
     let got = recv_n(&mut c, 1).await;
     assert_eq!(got[0].payload.as_ref(), b"before");
     c.commit(&got[0]).await.unwrap();
-    // A consumer must not be fetching when Tansu comes back empty: it answers fetches for
-    // the vanished topic with a leader hint and a zero topic id, on which librdkafka 2.12
-    // dereferences a null topic name (SIGSEGV). Real brokers, or Tansu with persistent
-    // storage, do not lose topics.
     c.close().await.unwrap();
 
     broker.kill();
@@ -182,7 +110,7 @@ async fn bus_survives_a_broker_restart() {
     assert!(bus.ping().await.is_err());
 
     // Same port, same bus: memory storage comes back empty, so the topic is recreated.
-    broker.spawn();
+    broker.restart();
     wait_ready(&bus).await;
     publish_eventually(&bus, &topic, "after-0").await;
     for i in 1..5 {

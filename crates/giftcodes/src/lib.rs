@@ -55,6 +55,11 @@ impl GiftCodes {
         }
     }
 
+    /// The reply listener task (once), for shutdown to wait on; see `Replies::take_listener`.
+    pub fn take_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.replies.take_listener()
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", get(api::root))

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use floodgate_bus::{BusError, Consumer, Message};
 use floodgate_core::AppContext;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::wire::Reply;
@@ -31,6 +32,8 @@ pub struct Replies {
 struct Inner {
     pending: [Mutex<HashMap<String, oneshot::Sender<String>>>; SHARDS],
     topic: RwLock<Option<Arc<str>>>,
+    /// The listener task, for shutdown to wait until the slot is given back.
+    listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Removes a pending entry when the request finishes, whatever the outcome.
@@ -75,9 +78,18 @@ impl Replies {
         let inner = Arc::new(Inner {
             pending: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             topic: RwLock::new(None),
+            listener: Mutex::new(None),
         });
-        tokio::spawn(listen(ctx.clone(), inner.clone(), stop));
+        let task = tokio::spawn(listen(ctx.clone(), inner.clone(), stop));
+        if let Ok(mut l) = inner.listener.lock() {
+            *l = Some(task);
+        }
         Replies { inner }
+    }
+
+    /// The listener task (once): it ends after `stop`, having given its reply slot back.
+    pub fn take_listener(&self) -> Option<JoinHandle<()>> {
+        self.inner.listener.lock().ok().and_then(|mut l| l.take())
     }
 
     /// The topic this node's replies arrive on, once the listener is running.
@@ -147,6 +159,24 @@ async fn renew(ctx: &AppContext, slot: u32) -> bool {
         .unwrap_or(true)
 }
 
+/// Gives our slot back at shutdown, so a node restarted at once can take slot 0 again and
+/// replies on its topic do not wait for the lease to expire. Get-then-delete is enough: the
+/// lease was renewed less than `RENEW_EVERY` ago, so it cannot expire and be claimed by
+/// another node in between.
+async fn release(ctx: &AppContext, slot: u32) {
+    let store = &ctx.backends.store;
+    if store.kind() == "memory" {
+        return;
+    }
+    let key = slot_key(ctx, slot);
+    let ours = matches!(store.get(&key).await, Ok(Some(v)) if v == ctx.config.node_id.as_bytes());
+    if ours {
+        if let Err(e) = store.del(&key).await {
+            tracing::warn!(error = %e, slot, "cannot give the reply slot back; it will expire");
+        }
+    }
+}
+
 async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
     while !stop.is_cancelled() {
         let Some(slot) = claim(&ctx).await else {
@@ -173,6 +203,9 @@ async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
         serve_slot(&ctx, &inner, consumer, slot, &stop).await;
         if let Ok(mut t) = inner.topic.write() {
             *t = None;
+        }
+        if stop.is_cancelled() {
+            release(&ctx, slot).await;
         }
     }
 }

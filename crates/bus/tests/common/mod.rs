@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod recorder;
+pub mod tansu;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,0 +1,99 @@
+//! Two real nodes on one Kafka broker (Tansu, memory storage) that is restarted twice,
+//! coming back empty each time, under a steady trickle of gift-code requests: both nodes
+//! stay alive (this used to kill them with SIGSEGV inside librdkafka) and answer 200 again
+//! within 10 s of the broker's return, with no restart of their own.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const RECOVERY: Duration = Duration::from_secs(10);
+
+fn node(dir: &TempDir, name: &str, brokers: &str, redis_url: &str) -> (Child, String) {
+    let port = free_port();
+    let cwd = dir.path().join(name);
+    std::fs::create_dir_all(&cwd).expect("node dir");
+    let child = support::binary()
+        .current_dir(&cwd)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--kafka-brokers", brokers, "--redis-url", redis_url])
+        .args(["--set", &format!("FLOODGATE_NODE_ID={name}")])
+        .args(["--set", "KAFKA_GIFT_CODE_TIMEOUT=3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn floodgate");
+    (child, format!("http://127.0.0.1:{port}/queue"))
+}
+
+async fn gift_code(http: &reqwest::Client, url: &str) -> u16 {
+    http.post(url)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_survive_and_heal_when_the_broker_comes_back_empty() {
+    let dir = TempDir::new();
+    let Some(redis) = redis() else { return };
+    let Some(mut broker) = tansu(&dir) else {
+        return;
+    };
+    let brokers = format!("127.0.0.1:{}", broker.port);
+    let redis_url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let mut nodes: Vec<(Child, String)> = ["n1", "n2"]
+        .iter()
+        .map(|n| node(&dir, n, &brokers, &redis_url))
+        .collect();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    for (_, url) in &nodes {
+        let up = eventually(Duration::from_secs(60), || async {
+            gift_code(&http, url).await == 200
+        })
+        .await;
+        assert!(up, "{url}: no gift code before the restarts");
+    }
+
+    // A steady trickle on both nodes for the whole test.
+    let load = {
+        let (http, urls) = (
+            http.clone(),
+            nodes.iter().map(|n| n.1.clone()).collect::<Vec<_>>(),
+        );
+        tokio::spawn(async move {
+            loop {
+                for url in &urls {
+                    let _ = gift_code(&http, url).await;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    for round in 1..=2 {
+        broker.kill();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        broker.restart();
+        let back = Instant::now();
+        for (child, url) in nodes.iter_mut() {
+            let ok = eventually(RECOVERY, || async { gift_code(&http, url).await == 200 }).await;
+            let took = back.elapsed();
+            eprintln!("round {round}: {url} answers 200 again {took:?} after the broker's return");
+            assert!(ok, "round {round}: {url} not healed within {RECOVERY:?}");
+            assert!(child.try_wait().expect("wait").is_none(), "{url} exited");
+        }
+    }
+    load.abort();
+    for (mut child, url) in nodes.drain(..) {
+        assert!(child.try_wait().expect("wait").is_none(), "{url} exited");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
