@@ -16,7 +16,9 @@ use metrics::Counter;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -25,6 +27,7 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
 
 use crate::meters::{self, LagShare, Op};
+use crate::rejoin::Rejoin;
 use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
@@ -107,7 +110,13 @@ impl KafkaConfig {
             // arrive; librdkafka's 500 ms default would then add half a second per hop.
             .set("fetch.wait.max.ms", "10")
             // A subscribed topic that does not exist yet is picked up within seconds.
-            .set("topic.metadata.refresh.interval.ms", "5000");
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            // Failover: a member killed without leaving keeps its partitions until its
+            // session expires (librdkafka's default: 45 s). 6 s is the least Kafka accepts
+            // by default; beats every second tell the survivors soon after. See
+            // docs/operations.md, "Failover".
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1000");
         self.finish(cfg)
     }
 }
@@ -115,7 +124,10 @@ impl KafkaConfig {
 /// Routes librdkafka's own logging into `tracing`, one level quieter: it reports every
 /// failed reconnect, which would flood the logs while the broker is down.
 #[derive(Clone, Default)]
-struct Ctx;
+struct Ctx {
+    /// A consumer's: sees every assignment (see `rejoin`).
+    rejoin: Option<Arc<Rejoin>>,
+}
 
 impl ClientContext for Ctx {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
@@ -148,6 +160,12 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Some(rejoin), Rebalance::Assign(tpl)) = (&self.rejoin, rebalance) {
+            rejoin.assigned(tpl);
+        }
+    }
+
     // Asynchronous commits fail only here (served while `recv` polls).
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
@@ -188,9 +206,9 @@ impl KafkaBus {
         }
         let producer = cfg
             .producer()
-            .create_with_context(Ctx)
+            .create_with_context(Ctx::default())
             .map_err(config_error)?;
-        let admin = cfg.finish(cfg.base()).create_with_context(Ctx);
+        let admin = cfg.finish(cfg.base()).create_with_context(Ctx::default());
         Ok(KafkaBus {
             producer,
             admin: admin.map_err(config_error)?,
@@ -343,10 +361,14 @@ impl Bus for KafkaBus {
         if let Err(e) = self.ensure_known(topic).await {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
+        let rejoin = Arc::new(Rejoin::default());
+        let ctx = Ctx {
+            rejoin: Some(rejoin.clone()),
+        };
         let consumer: StreamConsumer<Ctx> = self
             .cfg
             .consumer(group)
-            .create_with_context(Ctx)
+            .create_with_context(ctx)
             .map_err(config_error)?;
         consumer.subscribe(&[topic]).map_err(map_error)?;
         let consumer = Arc::new(consumer);
@@ -356,6 +378,8 @@ impl Bus for KafkaBus {
             pending: HashMap::new(),
             closed: self.closed.subscribe(),
             consumed: meters::consumed(topic, group),
+            topic: topic.to_string(),
+            rejoin,
         }))
     }
 
@@ -386,6 +410,8 @@ pub struct KafkaConsumer {
     closed: watch::Receiver<bool>,
     lag: Option<LagPoller>,
     consumed: Counter,
+    topic: String,
+    rejoin: Arc<Rejoin>,
 }
 
 /// How long `close` waits for librdkafka to commit and leave the group.
@@ -552,6 +578,14 @@ impl Consumer for KafkaConsumer {
             let res = tokio::select! {
                 biased;
                 _ = bus_closed(&mut self.closed) => return Err(BusError::Closed),
+                _ = self.rejoin.wanted() => {
+                    // Unsubscribing leaves the group; uncommitted messages are redelivered.
+                    consumer.unsubscribe();
+                    if let Err(e) = consumer.subscribe(&[&self.topic]) {
+                        tracing::warn!(topic = %self.topic, "cannot rejoin the group: {e}");
+                    }
+                    continue;
+                }
                 res = consumer.recv() => res,
             };
             match res {
