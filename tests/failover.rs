@@ -96,14 +96,10 @@ impl Cluster {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        // A worker serves probes too: on a port of its own, or it exits at once.
-        let port = if args.first() == Some(&"serve") {
-            free_port()
-        } else {
-            0
-        };
+        // A worker serves probes and metrics too: on a port of its own, or it exits at once.
+        let port = free_port();
         cmd.env("FLOODGATE_LISTEN", format!("127.0.0.1:{port}"));
-        let base = (port != 0).then(|| format!("http://127.0.0.1:{port}"));
+        let base = Some(format!("http://127.0.0.1:{port}"));
         Proc {
             child: cmd.spawn().expect("spawn floodgate"),
             name: name.to_string(),
@@ -249,15 +245,15 @@ async fn measure_failover(c: &Cluster, victim: &mut Proc, base: &str, logs: &[&s
     took
 }
 
-/// Sends bursts until one is done within `patience`: the group has formed.
-async fn warm_up(c: &Cluster, base: &str, logs: &[&str]) {
+/// Sends bursts until one is done within a few seconds and every process in `members`
+/// has consumed prime jobs and todo commands: the groups have formed and each member holds
+/// partitions of both topics (else killing it would prove nothing).
+async fn warm_up(c: &Cluster, base: &str, members: &[&Proc], logs: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let work = c.burst(base).await;
-        if c.finish(base, &work, Duration::from_secs(5))
-            .await
-            .is_empty()
-        {
+        let done = c.finish(base, &work, Duration::from_secs(5)).await;
+        if done.is_empty() && consumed_everywhere(c, members).await {
             return;
         }
         assert!(
@@ -266,6 +262,29 @@ async fn warm_up(c: &Cluster, base: &str, logs: &[&str]) {
             c.logs(logs)
         );
     }
+}
+
+async fn consumed_everywhere(c: &Cluster, members: &[&Proc]) -> bool {
+    for p in members {
+        let base = p.base.as_deref().expect("base");
+        let Ok(r) = c.http.get(format!("{base}/metrics")).send().await else {
+            return false;
+        };
+        let text = r.text().await.unwrap_or_default();
+        for var in ["PRIMES_TOPIC", "KAFKA_TODO_TOPIC"] {
+            let topic = &c.env.iter().find(|(k, _)| *k == var).expect("topic").1;
+            let label = format!("topic=\"{topic}\"");
+            let consumed: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("bus_messages_consumed_total") && l.contains(&label))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            if consumed == 0.0 {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 fn no_duplicates(todos: &[String]) {
@@ -283,7 +302,7 @@ async fn kill9_of_a_worker_fails_over_within_bound() {
     let mut w1 = c.spawn("worker-1", &["worker"]);
     let mut w2 = c.spawn("worker-2", &["worker"]);
     let names = ["api", "worker-1", "worker-2", "worker-3"];
-    warm_up(&c, &base, &names).await;
+    warm_up(&c, &base, &[&w1, &w2], &names).await;
 
     let took = measure_failover(&c, &mut w1, &base, &names).await;
     let rejoined = c.log("worker-2").contains("leaving and rejoining");
@@ -312,7 +331,7 @@ async fn kill9_of_a_node_fails_over_within_bound() {
     let b = c.node("node-b", &["serve"]).await;
     let base = b.base.clone().expect("base");
     let names = ["node-a", "node-b"];
-    warm_up(&c, &base, &names).await;
+    warm_up(&c, &base, &[&a, &b], &names).await;
     let took = measure_failover(&c, &mut a, &base, &names).await;
     eprintln!("failover after kill -9 of a node: {took:?}");
     assert!(took <= FAILOVER_BOUND, "{took:?} > {FAILOVER_BOUND:?}");

@@ -113,10 +113,10 @@ impl KafkaConfig {
             .set("topic.metadata.refresh.interval.ms", "5000")
             // Failover: a member killed without leaving keeps its partitions until its
             // session expires (librdkafka's default: 45 s). 6 s is the least Kafka accepts
-            // by default; beats every second tell the survivors soon after. See
+            // by default; frequent beats tell the survivors soon after. See
             // docs/operations.md, "Failover".
             .set("session.timeout.ms", "6000")
-            .set("heartbeat.interval.ms", "1000");
+            .set("heartbeat.interval.ms", "500");
         self.finish(cfg)
     }
 }
