@@ -44,6 +44,19 @@ async fn listed_with_title(env: &Env, api: &Router, id: &str, title: &str) -> us
     .await
 }
 
+/// Sets `id`'s description to "marker" and waits until it is applied: every write queued
+/// before it for the same todo (same partition) has been consumed by then.
+async fn marker(env: &Env, api: &Router, user: &str, id: &str) -> serde_json::Value {
+    let uri = format!("/todos/{id}");
+    let body = Some(r#"{"description":"marker"}"#);
+    let r = call(api, Method::PUT, &uri, Some(&token(user)), body).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    wait_todo(env, api, id, "marker applied", |r| {
+        r.status == StatusCode::OK && r.json()["description"] == "marker"
+    })
+    .await
+}
+
 pub async fn keyed_writes_apply_once(env: Env) {
     let node = env.node();
     let api = node.router.clone();
@@ -108,19 +121,7 @@ pub async fn keyed_writes_apply_once(env: Env) {
         (StatusCode::ACCEPTED, &first.body)
     );
     // Same todo, same partition: once the marker is applied, so is the replay.
-    let marker = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&tok),
-        Some(r#"{"description":"marker"}"#),
-    )
-    .await;
-    assert_eq!(marker.status, StatusCode::ACCEPTED);
-    let todo = wait_todo(&env, &api, &id, "marker applied", |r| {
-        r.status == StatusCode::OK && r.json()["description"] == "marker"
-    })
-    .await;
+    let todo = marker(&env, &api, "alice", &id).await;
     assert_eq!(
         todo["title"], "later",
         "the replayed update was not applied again"
@@ -178,21 +179,7 @@ pub async fn a_retry_after_a_503_applies_once(mut env: Env) {
     })
     .await;
     // Both copies are on the bus; a later write to the same todo proves both were consumed.
-    let uri = format!("/todos/{id}");
-    let tok = token("carol");
-    let marker = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&tok),
-        Some(r#"{"description":"marker"}"#),
-    )
-    .await;
-    assert_eq!(marker.status, StatusCode::ACCEPTED);
-    wait_todo(&env, &api, &id, "marker applied", |r| {
-        r.status == StatusCode::OK && r.json()["description"] == "marker"
-    })
-    .await;
+    marker(&env, &api, "carol", &id).await;
     assert_eq!(listed_with_title(&env, &api, &id, &title).await, 1);
     node.stop().await;
 }
