@@ -7,15 +7,12 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::HeaderValue;
+pub use floodgate_core::idempotency::REPLAYED;
+use floodgate_core::idempotency::{valid, HEADER};
 use floodgate_store::CounterOp;
 
 use crate::error::AbacusError;
-
-pub const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
-/// Marks a response served from the record instead of applying the request again.
-pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
-const MAX_LEN: usize = 255;
 
 /// The request's Idempotency-Key, validated: 1 to 255 visible ASCII characters.
 #[derive(Debug, Clone)]
@@ -26,11 +23,6 @@ impl IdempotencyKey {
         // Validated as visible ASCII, so always UTF-8.
         self.0.as_ref().and_then(|v| v.to_str().ok())
     }
-}
-
-fn valid(v: &HeaderValue) -> bool {
-    let b = v.as_bytes();
-    !b.is_empty() && b.len() <= MAX_LEN && b.iter().all(|c| c.is_ascii_graphic())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
@@ -65,21 +57,6 @@ pub fn fingerprint(op: CounterOp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_rules() {
-        let ok = |s: &str| valid(&HeaderValue::from_str(s).expect("header value"));
-        assert!(ok("a"));
-        assert!(ok("550e8400-e29b-41d4-a716-446655440000"));
-        assert!(ok(&"k".repeat(255)));
-        assert!(!ok(&"k".repeat(256)));
-        assert!(!ok(""));
-        assert!(!ok("has space"));
-        assert!(!ok("tab\there"));
-        assert!(!valid(
-            &HeaderValue::from_bytes(b"caf\xc3\xa9").expect("header value")
-        ));
-    }
 
     #[test]
     fn fingerprints_tell_operations_and_values_apart() {

@@ -17,7 +17,9 @@ use metrics::Counter;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -26,6 +28,7 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
 
 use crate::meters::{self, LagShare, Op};
+use crate::rejoin::Rejoin;
 use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
@@ -109,7 +112,13 @@ impl KafkaConfig {
             .set("fetch.wait.max.ms", "10")
             // A subscribed topic that does not exist yet (or again, after the broker lost
             // it) is picked up within seconds.
-            .set("topic.metadata.refresh.interval.ms", "2000");
+            .set("topic.metadata.refresh.interval.ms", "2000")
+            // Failover: a member killed without leaving keeps its partitions until its
+            // session expires (librdkafka's default: 45 s). 6 s is the least Kafka accepts
+            // by default; frequent beats tell the survivors soon after. See
+            // docs/operations.md, "Failover".
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500");
         self.finish(cfg)
     }
 }
@@ -122,6 +131,8 @@ impl KafkaConfig {
 #[derive(Clone, Default)]
 struct Ctx {
     broker_lost: Arc<AtomicBool>,
+    /// A consumer's: sees every assignment (see `rejoin`).
+    rejoin: Option<Arc<Rejoin>>,
 }
 
 impl ClientContext for Ctx {
@@ -158,6 +169,12 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Some(rejoin), Rebalance::Assign(tpl)) = (&self.rejoin, rebalance) {
+            rejoin.assigned(tpl);
+        }
+    }
+
     // Asynchronous commits fail only here (served while `recv` polls).
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
@@ -361,7 +378,11 @@ impl Bus for KafkaBus {
         if let Err(e) = self.ensure_known(topic).await {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
-        let ctx = Ctx::default();
+        let rejoin = Arc::new(Rejoin::default());
+        let ctx = Ctx {
+            rejoin: Some(rejoin.clone()),
+            ..Ctx::default()
+        };
         let broker_lost = ctx.broker_lost.clone();
         let consumer: StreamConsumer<Ctx> = self
             .cfg
@@ -376,6 +397,8 @@ impl Bus for KafkaBus {
             pending: HashMap::new(),
             closed: self.closed.subscribe(),
             consumed: meters::consumed(topic, group),
+            topic: topic.to_string(),
+            rejoin,
         }))
     }
 
@@ -406,6 +429,8 @@ pub struct KafkaConsumer {
     closed: watch::Receiver<bool>,
     lag: Option<LagPoller>,
     consumed: Counter,
+    topic: String,
+    rejoin: Arc<Rejoin>,
 }
 
 /// How long `close` waits for librdkafka to commit and leave the group.
@@ -663,6 +688,14 @@ impl Consumer for KafkaConsumer {
             let res = tokio::select! {
                 biased;
                 _ = bus_closed(&mut self.closed) => return Err(BusError::Closed),
+                _ = self.rejoin.wanted() => {
+                    // Unsubscribing leaves the group; uncommitted messages are redelivered.
+                    consumer.unsubscribe();
+                    if let Err(e) = consumer.subscribe(&[&self.topic]) {
+                        tracing::warn!(topic = %self.topic, "cannot rejoin the group: {e}");
+                    }
+                    continue;
+                }
                 res = consumer.recv() => res,
             };
             match res {

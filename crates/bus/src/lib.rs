@@ -9,6 +9,7 @@ use bytes::Bytes;
 pub mod kafka;
 pub mod memory;
 mod meters;
+mod rejoin;
 
 pub use kafka::{KafkaBus, KafkaConfig};
 pub use memory::MemoryBus;
@@ -98,6 +99,17 @@ pub trait Consumer: Send {
 }
 
 pub type SharedBus = Arc<dyn Bus>;
+
+/// The consumer group for a service's workers (`base`) on `topic`: `base` on the service's
+/// default topic, `base.topic` on any other, so deployments (or tests) sharing a broker
+/// never join one group across topics and stall each other's rebalances.
+pub fn group_for(base: &str, topic: &str, default_topic: &str) -> String {
+    if topic == default_topic {
+        base.to_string()
+    } else {
+        format!("{base}.{topic}")
+    }
+}
 
 /// Picks the backend: a broker list → Kafka, none → in-process.
 pub async fn connect(brokers: Option<&str>) -> BusResult<SharedBus> {

@@ -5,6 +5,7 @@ pub mod backends;
 pub mod config;
 pub mod context;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod shutdown;
 pub mod stats;

@@ -103,10 +103,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// Consumes `prime-jobs` in group `floodgate-primes` until `stop`, then lets running jobs
-/// finish (or leaves them uncommitted for redelivery) and returns.
+/// Consumes `prime-jobs` in group `floodgate-primes` (another topic: a group of its own)
+/// until `stop`, then lets running jobs finish (or leaves them uncommitted for
+/// redelivery) and returns.
 pub async fn run_workers(ctx: AppContext, stop: CancellationToken) {
-    run_workers_with(ctx, Options::default(), stop).await
+    let group = floodgate_bus::group_for(GROUP, &ctx.config.primes_topic, "prime-jobs");
+    let opts = Options {
+        group,
+        ..Options::default()
+    };
+    run_workers_with(ctx, opts, stop).await
 }
 
 pub async fn run_workers_with(ctx: AppContext, opts: Options, stop: CancellationToken) {

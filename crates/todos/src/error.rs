@@ -12,6 +12,9 @@ pub enum ApiError {
     /// 401 `{"error":"Unauthorized"}`; the reason is only logged at debug level.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// 422: an Idempotency-Key reused for a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
     /// 404 `{"error":"Not found"}`.
     #[error("not found")]
     NotFound,
@@ -60,6 +63,10 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::NotFound => json(StatusCode::NOT_FOUND, r#"{"error":"Not found"}"#.into()),
+            ApiError::IdempotencyMismatch => json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                r#"{"error":"Idempotency-Key reused with a different request"}"#.into(),
+            ),
             ApiError::Unavailable(why) => {
                 tracing::warn!(error = %why, "todos backend unavailable");
                 let mut resp = json(

@@ -9,6 +9,7 @@ mod auth;
 mod cache;
 mod docs;
 mod error;
+mod idempotency;
 mod model;
 mod outbox;
 mod publish;

@@ -147,8 +147,10 @@ async fn committer(
 async fn insert(db: &Db, group: &[Pending]) -> DbResult<()> {
     let mut tx = begin_write(db).await?;
     for p in group {
+        // A retry with the same Idempotency-Key carries the same command id: one row does.
         sqlx::query(
-            "INSERT INTO todo_outbox (command_id, seq, todo_id, payload) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO todo_outbox (command_id, seq, todo_id, payload) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (command_id) DO NOTHING",
         )
         .bind(&p.entry.command_id)
         .bind(next_seq())

@@ -1,9 +1,11 @@
 //! What every todo handler shares, built once per router.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use floodgate_core::AppContext;
 use floodgate_db::Db;
+use floodgate_store::SharedStore;
 
 use crate::auth::Verifier;
 use crate::cache::{Keys, ListCache};
@@ -20,6 +22,9 @@ pub struct Shared {
     pub verifier: Verifier,
     pub publisher: Publisher,
     pub max_limit: u64,
+    /// Where Idempotency-Key records live, and for how long.
+    pub store: SharedStore,
+    pub idempotency_ttl: Duration,
 }
 
 impl Shared {
@@ -55,6 +60,8 @@ impl Shared {
             verifier: Verifier::new(cfg.jwt_secret.as_ref().map(|s| s.expose())),
             publisher,
             max_limit: cfg.todos_max_limit,
+            store: b.store.clone(),
+            idempotency_ttl: cfg.idempotency_ttl,
         })
     }
 }

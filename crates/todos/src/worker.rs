@@ -23,11 +23,7 @@ pub const GROUP: &str = "floodgate-todos";
 /// gets its own group, so deployments (or tests) sharing a broker never join one group
 /// across topics and stall each other's rebalances.
 pub fn group_for(topic: &str) -> String {
-    if topic == "todo-commands" {
-        GROUP.to_string()
-    } else {
-        format!("{GROUP}.{topic}")
-    }
+    floodgate_bus::group_for(GROUP, topic, "todo-commands")
 }
 const BATCH_MAX: usize = 500;
 const BATCH_WINDOW: Duration = Duration::from_millis(5);

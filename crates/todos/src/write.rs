@@ -3,14 +3,16 @@
 
 use axum::extract::{Path, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use floodgate_core::idempotency::REPLAYED;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::idempotency::{self, Keyed};
 use crate::model::{now_stamp, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
 use crate::state::AppState;
 
@@ -82,16 +84,37 @@ fn command(action: Action, id: String, user_id: String) -> Command {
     }
 }
 
-async fn queue(s: &AppState, cmd: Command, message: &'static str) -> Result<Response, ApiError> {
+/// Publishes `cmd` and answers 202. With an Idempotency-Key, a replay publishes again (the
+/// first try may have failed before reaching the broker) and the key-derived ids make
+/// whichever copies arrive apply once.
+async fn queue(
+    s: &AppState,
+    mut cmd: Command,
+    key: Option<&str>,
+    message: &'static str,
+) -> Result<Response, ApiError> {
+    let replayed = match key {
+        Some(k) => {
+            let keyed = Keyed::new(&cmd, k);
+            keyed.stamp(&mut cmd);
+            keyed.record(s, &cmd).await?
+        }
+        None => false,
+    };
     s.publisher.send(&cmd).await?;
-    Ok((
+    let mut resp = (
         StatusCode::ACCEPTED,
         Json(Queued {
             id: cmd.id,
             message,
         }),
     )
-        .into_response())
+        .into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
 /// Queue a new todo.
@@ -100,11 +123,16 @@ async fn queue(s: &AppState, cmd: Command, message: &'static str) -> Result<Resp
     path = "/todos",
     tag = "todos",
     request_body = CreateTodo,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`."),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued", body = Queued),
         (status = 400, description = "Invalid request"),
         (status = 401, description = "Missing or invalid token"),
+        (status = 422, description = "Idempotency-Key reused with a different request"),
         (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
     )
 )]
@@ -114,6 +142,7 @@ pub async fn create(
     raw: Bytes,
 ) -> Result<Response, ApiError> {
     let user = s.verifier.user(headers.get(AUTHORIZATION))?;
+    let key = idempotency::key(&headers)?;
     let b: CreateTodo = body(&raw)?;
     let title = b
         .title
@@ -124,7 +153,7 @@ pub async fn create(
     let mut cmd = command(Action::Create, uuid::Uuid::now_v7().to_string(), user);
     cmd.title = Some(title);
     cmd.description = Some(description);
-    queue(&s, cmd, "Todo creation queued").await
+    queue(&s, cmd, key, "Todo creation queued").await
 }
 
 /// Queue a change to one's own todo.
@@ -132,13 +161,18 @@ pub async fn create(
     put,
     path = "/todos/{id}",
     tag = "todos",
-    params(("id" = String, Path, description = "Todo id (UUID)")),
+    params(
+        ("id" = String, Path, description = "Todo id (UUID)"),
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`."),
+    ),
     request_body = UpdateTodo,
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued (applied only if the todo exists and is yours)", body = Queued),
         (status = 400, description = "Invalid request"),
         (status = 401, description = "Missing or invalid token"),
+        (status = 422, description = "Idempotency-Key reused with a different request"),
         (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
     )
 )]
@@ -150,6 +184,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let user = s.verifier.user(headers.get(AUTHORIZATION))?;
     let id = todo_id(&id)?;
+    let key = idempotency::key(&headers)?;
     let b: UpdateTodo = body(&raw)?;
     if b.title.is_none() && b.description.is_none() && b.completed.is_none() {
         return Err(ApiError::Invalid(
@@ -166,7 +201,7 @@ pub async fn update(
     cmd.title = b.title;
     cmd.description = b.description;
     cmd.completed = b.completed;
-    queue(&s, cmd, "Todo update queued").await
+    queue(&s, cmd, key, "Todo update queued").await
 }
 
 /// Queue deletion of one's own todo.
@@ -174,12 +209,17 @@ pub async fn update(
     delete,
     path = "/todos/{id}",
     tag = "todos",
-    params(("id" = String, Path, description = "Todo id (UUID)")),
+    params(
+        ("id" = String, Path, description = "Todo id (UUID)"),
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`."),
+    ),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued (applied only if the todo exists and is yours)", body = Queued),
         (status = 400, description = "Invalid id"),
         (status = 401, description = "Missing or invalid token"),
+        (status = 422, description = "Idempotency-Key reused with a different request"),
         (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
     )
 )]
@@ -190,10 +230,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let user = s.verifier.user(headers.get(AUTHORIZATION))?;
     let id = todo_id(&id)?;
-    queue(
-        &s,
-        command(Action::Delete, id, user),
-        "Todo deletion queued",
-    )
-    .await
+    let key = idempotency::key(&headers)?;
+    let cmd = command(Action::Delete, id, user);
+    queue(&s, cmd, key, "Todo deletion queued").await
 }

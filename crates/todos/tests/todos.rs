@@ -44,6 +44,8 @@ on_every_backend!(
     redelivery_applies_nothing_twice,
     poison_goes_to_the_dead_letter_topic,
     concurrent_writers_keep_per_todo_order,
+    keyed_writes_apply_once,
+    a_retry_after_a_503_applies_once,
 );
 
 /// A broker that does not answer: writes are 503 with Retry-After, never 202; reads go on.

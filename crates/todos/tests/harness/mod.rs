@@ -222,7 +222,22 @@ pub async fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Resp {
+    call_with(router, method, uri, token, body, &[]).await
+}
+
+/// `call` with extra request headers.
+pub async fn call_with(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Resp {
     let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
@@ -342,4 +357,42 @@ pub fn b64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A bus whose first `lose` publishes reach the broker but report `Unavailable`, as when
+/// the acknowledgement is lost (a timeout during a broker pause). Its kind is not
+/// "memory", so todo writes publish straight to it even around the in-process bus.
+pub struct LostAck {
+    pub inner: SharedBus,
+    pub lose: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl floodgate_bus::Bus for LostAck {
+    fn kind(&self) -> &'static str {
+        "lost-ack"
+    }
+    async fn ping(&self) -> floodgate_bus::BusResult<()> {
+        self.inner.ping().await
+    }
+    async fn publish(&self, msg: Outgoing<'_>) -> floodgate_bus::BusResult<()> {
+        self.inner.publish(msg).await?;
+        let left = self.lose.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.lose
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(floodgate_bus::BusError::Unavailable("ack lost".into()));
+        }
+        Ok(())
+    }
+    async fn subscribe(
+        &self,
+        topic: &str,
+        group: &str,
+    ) -> floodgate_bus::BusResult<Box<dyn floodgate_bus::Consumer>> {
+        self.inner.subscribe(topic, group).await
+    }
+    async fn flush(&self) -> floodgate_bus::BusResult<()> {
+        self.inner.flush().await
+    }
 }
