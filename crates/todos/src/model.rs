@@ -120,8 +120,15 @@ impl Command {
 fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), String> {
     match value {
         Some(v) if v.chars().count() > max => Err(format!("{field} longer than {max} characters")),
+        Some(v) if !storable(v) => Err(format!("{field} contains a NUL character")),
         _ => Ok(()),
     }
+}
+
+/// Whether both databases can store the text: PostgreSQL refuses U+0000 in TEXT (JSON
+/// cannot carry lone surrogates into a Rust string at all).
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
 }
 
 #[cfg(test)]

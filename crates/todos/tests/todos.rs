@@ -44,6 +44,8 @@ on_every_backend!(
     redelivery_applies_nothing_twice,
     poison_goes_to_the_dead_letter_topic,
     concurrent_writers_keep_per_todo_order,
+    unstorable_text_is_refused_before_the_202,
+    longest_accepted_text_is_stored_as_sent,
 );
 
 /// A broker that does not answer: writes are 503 with Retry-After, never 202; reads go on.

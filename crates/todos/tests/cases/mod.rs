@@ -3,9 +3,11 @@
 mod auth;
 mod pipeline;
 mod reads;
+mod storable;
 mod writes;
 
 pub use auth::*;
 pub use pipeline::*;
 pub use reads::*;
+pub use storable::*;
 pub use writes::*;
