@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{ConnService, ConnState, Limits, Tracked, Watched};
 
-/// Largest read or write buffer hyper keeps for one connection. It also caps the request
-/// head (431 beyond it), so it is well above what real clients send.
+/// Largest read or write buffer hyper keeps for one connection (a read never fills more
+/// than one buffer). Request heads must fit in about this much, well above what real
+/// clients send.
 pub const MAX_CONN_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
