@@ -182,5 +182,9 @@ mod tests {
         c.title = Some("t".into());
         c.id = "nope".into();
         assert!(c.validate().unwrap_err().contains("UUID"));
+        // A producer's NUL would be refused by PostgreSQL: it is dead-lettered with a reason.
+        c.id = uuid::Uuid::new_v4().to_string();
+        c.description = Some("a\0b".into());
+        assert!(c.validate().unwrap_err().contains("NUL"));
     }
 }
