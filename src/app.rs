@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use floodgate_core::backends::BackendError;
 use floodgate_core::http::server::{serve, ServerOptions};
-use floodgate_core::http::{apply_middleware, core_router, Readiness};
+use floodgate_core::http::{answer_unmatched, apply_middleware, core_router, Readiness};
 use floodgate_core::{AppContext, Backends, Config};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -131,13 +131,12 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
     } else {
         (ops_routes(&ctx, readiness.clone()), Vec::new())
     };
-    let router = apply_middleware(routes, ctx.config.body_limit, ctx.config.metrics);
-    let server_opts = ServerOptions {
-        max_connections: ctx.config.max_connections,
-        header_timeout: ctx.config.header_timeout,
-        idle_timeout: ctx.config.idle_timeout,
-        shutdown_timeout: ctx.config.shutdown_timeout,
-    };
+    let router = apply_middleware(
+        answer_unmatched(routes),
+        ctx.config.body_limit,
+        ctx.config.metrics,
+    );
+    let server_opts = ServerOptions::from_config(&ctx.config);
     let mut worker_tasks = if opts.workers {
         workers::spawn_all(&ctx, &workers_stop)
     } else {

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::{AbacusError, Invalid};
 
@@ -96,7 +97,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
         let mut number = Num::Missing;
         while let Some(key) = map.next_key::<Key>()? {
             match key {
-                Key::Number => number = map.next_value::<Num>()?,
+                Key::Number => number = Num::from_raw(map.next_value::<&RawValue>()?),
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -133,6 +134,18 @@ impl Visitor<'_> for KeyVisitor {
         } else {
             Key::Other
         })
+    }
+}
+
+impl Num {
+    /// serde_json reads `-0` as the float -0.0, which would make it "not an integer"; as
+    /// JSON text it is the integer 0 (Python's json module reads it so), so the text
+    /// decides.
+    fn from_raw(raw: &RawValue) -> Num {
+        match raw.get() {
+            "-0" => Num::Int(0),
+            text => serde_json::from_str(text).unwrap_or(Num::NotInt),
+        }
     }
 }
 
@@ -218,12 +231,17 @@ mod tests {
         assert_eq!(kind(r#"{"number":-9223372036854775808}"#), Ok(i64::MIN));
         assert_eq!(kind(r#"{"numb\u0065r":7}"#), Ok(7));
         assert_eq!(kind(r#"{"number":1,"number":2}"#), Ok(2));
+        assert_eq!(kind(r#"{"number":-0}"#), Ok(0));
+        assert_eq!(kind(r#"{"number": -0 }"#), Ok(0));
+        assert_eq!(kind(r#"{"number":0}"#), Ok(0));
     }
 
     #[test]
     fn everything_else_is_rejected_with_its_reason() {
         for (body, want) in [
             (r#"{"number":5.0}"#, "int_type"),
+            (r#"{"number":-0.0}"#, "int_type"),
+            (r#"{"number":-0e0}"#, "int_type"),
             (r#"{"number":5.5}"#, "int_type"),
             (r#"{"number":"5"}"#, "int_type"),
             (r#"{"number":true}"#, "int_type"),

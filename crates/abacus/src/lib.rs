@@ -81,8 +81,9 @@ pub fn router(ctx: &AppContext) -> Router {
         .route(SUM, get(handlers::get_sum).put(handlers::reset_sum))
         .route(NUMBER, post(handlers::add_number))
         // Last added runs first: metrics see every outcome, auth runs before the limit.
-        .layer(from_fn_with_state(app.clone(), guard::rate_limit))
-        .layer(from_fn_with_state(app.clone(), guard::authenticate))
-        .layer(from_fn(telemetry::track))
+        // Route layers only: paths and methods no route takes never reach them.
+        .route_layer(from_fn_with_state(app.clone(), guard::rate_limit))
+        .route_layer(from_fn_with_state(app.clone(), guard::authenticate))
+        .route_layer(from_fn(telemetry::track))
         .with_state(app)
 }

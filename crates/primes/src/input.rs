@@ -137,6 +137,10 @@ fn parse_json(v: &Value) -> Result<i128, ApiError> {
     if let Some(u) = v.as_u64() {
         return Ok(i128::from(u));
     }
+    // serde_json reads the integer `-0` as the float -0.0; it is 0 (so "not positive").
+    if v.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) {
+        return Ok(0);
+    }
     let fractional = v.as_f64().is_some_and(|f| f.fract() != 0.0);
     let (kind, msg) = if fractional {
         (
@@ -189,6 +193,9 @@ mod tests {
         assert_eq!(b(r#"{"n":10}"#), "ok 10");
         assert_eq!(b(r#"{"n":0}"#), "400");
         assert_eq!(b(r#"{"n":-1}"#), "400");
+        assert_eq!(b(r#"{"n":-0}"#), "400");
+        assert_eq!(b(r#"{"n":99999999999999999999999}"#), "422 body.n int_type");
+        assert_eq!(b(r#"{"n":1e400}"#), "422 body json_invalid");
         assert_eq!(b(r#"{"n":1000}"#), "422 body.n less_than_equal");
         assert_eq!(b(r#"{"n":"10"}"#), "422 body.n int_type");
         assert_eq!(b(r#"{"n":1.5}"#), "422 body.n int_from_float");

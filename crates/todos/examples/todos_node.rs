@@ -77,12 +77,7 @@ async fn run(config: Config, bare: bool) -> Res {
     let workers_stop = CancellationToken::new();
     let workers = tokio::spawn(floodgate_todos::run_workers(ctx, workers_stop.clone()));
     eprintln!("todos_node: listening on {}", listener.local_addr()?);
-    let opts = ServerOptions {
-        max_connections: config.max_connections,
-        header_timeout: config.header_timeout,
-        idle_timeout: config.idle_timeout,
-        shutdown_timeout: config.shutdown_timeout,
-    };
+    let opts = ServerOptions::from_config(&config);
     serve(listener, router, opts, shutdown).await;
     workers_stop.cancel();
     let _ = workers.await;

@@ -20,7 +20,7 @@ static WARNED_NO_SECRET: AtomicBool = AtomicBool::new(false);
 pub enum TokenError {
     #[error("JWT_SECRET is empty")]
     NoSecret,
-    #[error("sub must be 1 to {MAX_SUB} characters")]
+    #[error("sub must be 1 to {MAX_SUB} characters, none of them NUL")]
     BadSub,
     #[error("cannot sign token: {0}")]
     Sign(#[from] jsonwebtoken::errors::Error),
@@ -38,12 +38,17 @@ struct Claims {
     sub: String,
 }
 
+/// The sub is stored as the owner of the user's todos: both databases must keep it.
+fn valid_sub(sub: &str) -> bool {
+    !sub.is_empty() && sub.chars().count() <= MAX_SUB && crate::model::storable(sub)
+}
+
 /// Mints an HS256 token for `sub`, valid for `ttl` (for `floodgate token`).
 pub fn mint_token(secret: &str, sub: &str, ttl: Duration) -> Result<String, TokenError> {
     if secret.is_empty() {
         return Err(TokenError::NoSecret);
     }
-    if sub.is_empty() || sub.chars().count() > MAX_SUB {
+    if !valid_sub(sub) {
         return Err(TokenError::BadSub);
     }
     let iat = jsonwebtoken::get_current_timestamp();
@@ -97,7 +102,7 @@ impl Verifier {
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| ApiError::Unauthorized("token rejected"))?;
         let sub = data.claims.sub;
-        if sub.is_empty() || sub.chars().count() > MAX_SUB {
+        if !valid_sub(&sub) {
             return Err(ApiError::Unauthorized("bad sub"));
         }
         Ok(sub)

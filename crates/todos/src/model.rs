@@ -120,8 +120,15 @@ impl Command {
 fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), String> {
     match value {
         Some(v) if v.chars().count() > max => Err(format!("{field} longer than {max} characters")),
+        Some(v) if !storable(v) => Err(format!("{field} contains a NUL character")),
         _ => Ok(()),
     }
+}
+
+/// Whether both databases can store the text: PostgreSQL refuses U+0000 in TEXT (JSON
+/// cannot carry lone surrogates into a Rust string at all).
+pub fn storable(text: &str) -> bool {
+    !text.contains('\0')
 }
 
 #[cfg(test)]
@@ -175,5 +182,9 @@ mod tests {
         c.title = Some("t".into());
         c.id = "nope".into();
         assert!(c.validate().unwrap_err().contains("UUID"));
+        // A producer's NUL would be refused by PostgreSQL: it is dead-lettered with a reason.
+        c.id = uuid::Uuid::new_v4().to_string();
+        c.description = Some("a\0b".into());
+        assert!(c.validate().unwrap_err().contains("NUL"));
     }
 }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::idempotency::{self, Keyed};
-use crate::model::{now_stamp, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
+use crate::model::{now_stamp, storable, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,7 +52,7 @@ fn check_title(title: &str) -> Result<(), ApiError> {
             "title must be at most {MAX_TITLE} characters"
         )));
     }
-    Ok(())
+    check_storable("title", title)
 }
 
 fn check_description(d: &str) -> Result<(), ApiError> {
@@ -61,7 +61,17 @@ fn check_description(d: &str) -> Result<(), ApiError> {
             "description must be at most {MAX_DESCRIPTION} characters"
         )));
     }
-    Ok(())
+    check_storable("description", d)
+}
+
+fn check_storable(field: &str, text: &str) -> Result<(), ApiError> {
+    if storable(text) {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(format!(
+            "{field} must not contain NUL characters"
+        )))
+    }
 }
 
 /// Todo ids are UUIDs; the canonical form keys the bus, so one todo is one partition.

@@ -46,6 +46,8 @@ on_every_backend!(
     concurrent_writers_keep_per_todo_order,
     keyed_writes_apply_once,
     a_retry_after_a_503_applies_once,
+    unstorable_text_is_refused_before_the_202,
+    longest_accepted_text_is_stored_as_sent,
 );
 
 /// A broker that does not answer: writes are 503 with Retry-After, never 202; reads go on.

@@ -82,7 +82,13 @@ pub const SETTINGS: &[Setting] = &[
         "FLOODGATE_HEADER_TIMEOUT_MS",
         &[],
         Some("10000"),
-        "time a client has to send request headers",
+        "time a client has to send request headers, from their first byte",
+    ),
+    s(
+        "FLOODGATE_BODY_TIMEOUT_MS",
+        &[],
+        Some("30000"),
+        "time a client has to send a request body once its headers are in (408 and close after)",
     ),
     s(
         "FLOODGATE_IDLE_TIMEOUT_MS",

@@ -152,6 +152,10 @@ where
         let status = resp.status();
         let elapsed = this.start.elapsed();
         STATS.request_finished(status.as_u16(), elapsed);
+        // A 405 matched a path but no route: it counts with the unknown paths.
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            *this.route = route_metrics::unmatched(this.route.method);
+        }
         this.route.record(status.as_u16(), elapsed);
         let id = match this.client_id.take() {
             Some(id) => Some(id),

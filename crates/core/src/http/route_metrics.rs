@@ -127,6 +127,8 @@ fn find_or_create(handler: &str, method: &'static str) -> &'static RouteMetrics 
     m
 }
 
+const UNMATCHED: &str = "unmatched";
+
 type Fast = foldhash::fast::FixedState;
 
 /// Direct-mapped slots in front of the map: a hit is an index, one compare and a load.
@@ -167,7 +169,7 @@ pub fn lookup(path: Option<&MatchedPath>, method: &Method) -> &'static RouteMetr
         let m = match cache.blocks.get(&key) {
             Some(m) => *m,
             None => {
-                let m = find_or_create(path.map_or("unmatched", |p| p.as_str()), label);
+                let m = find_or_create(path.map_or(UNMATCHED, |p| p.as_str()), label);
                 cache.blocks.insert(key, m);
                 cache.pins.extend(path.cloned());
                 m
@@ -176,6 +178,12 @@ pub fn lookup(path: Option<&MatchedPath>, method: &Method) -> &'static RouteMetr
         cache.slots[slot] = Some((key, m));
         m
     })
+}
+
+/// The block for requests no route took (405s find their path first, so they come here
+/// after the fact; they are rare enough for the registry lock).
+pub fn unmatched(method: &'static str) -> &'static RouteMetrics {
+    find_or_create(UNMATCHED, method)
 }
 
 /// The method's label and an index below 8.

@@ -1,31 +1,30 @@
 //! The connection loop. We drive hyper directly (rather than `axum::serve`) to get what a
-//! public server needs: a cap on open connections, a deadline for request headers (slowloris),
-//! an idle timeout for keep-alive connections, pipelined responses flushed together, and a
+//! public server needs: a cap on open connections, per-connection deadlines for headers,
+//! bodies and idle keep-alive (see `conn`), bounded buffering per connection, and a
 //! graceful drain on shutdown.
 
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
+
+use super::conn::{ConnService, ConnState, Limits, Tracked, Watched};
+
+/// Largest read or write buffer hyper keeps for one connection (a read never fills more
+/// than one buffer). Request heads must fit in about this much, well above what real
+/// clients send.
+pub const MAX_CONN_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub max_connections: usize,
     pub header_timeout: Duration,
+    pub body_timeout: Duration,
     pub idle_timeout: Duration,
     pub shutdown_timeout: Duration,
 }
@@ -35,8 +34,21 @@ impl Default for ServerOptions {
         ServerOptions {
             max_connections: 20_000,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ServerOptions {
+    pub fn from_config(c: &crate::Config) -> Self {
+        ServerOptions {
+            max_connections: c.max_connections,
+            header_timeout: c.header_timeout,
+            body_timeout: c.body_timeout,
+            idle_timeout: c.idle_timeout,
+            shutdown_timeout: c.shutdown_timeout,
         }
     }
 }
@@ -52,10 +64,19 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(opts.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's own header timer also runs between keep-alive requests (it would close idle
+    // connections at the header timeout), so the watchdog keeps every deadline instead.
+    // Pipeline flushing stays off: with it hyper buffers the answers to every request it
+    // has read, without limit, until the client's pipeline runs dry.
     http.timer(TokioTimer::new())
-        .header_read_timeout(Some(opts.header_timeout))
+        .header_read_timeout(None)
         .keep_alive(true)
-        .pipeline_flush(true);
+        .max_buf_size(MAX_CONN_BUFFER);
+    let limits = Limits {
+        header: opts.header_timeout,
+        body: opts.body_timeout,
+        idle: opts.idle_timeout,
+    };
     let http = Arc::new(http);
     loop {
         // Wait for a free connection slot before accepting: excess clients queue in the
@@ -77,109 +98,26 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(AtomicU64::new(0));
+        let state = Arc::new(ConnState::new());
         let io = TokioIo::new(Tracked {
             inner: stream,
-            activity: activity.clone(),
+            state: state.clone(),
         });
-        // The peer address rides along as axum's ConnectInfo (per-IP limits use it).
-        let svc = router
-            .clone()
-            .map_request(move |req: hyper::Request<Incoming>| {
-                let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            });
-        let conn = http.serve_connection(io, TowerToHyperService::new(svc));
-        let conn = graceful.watch(conn);
-        let idle = opts.idle_timeout;
+        let svc = ConnService {
+            router: router.clone(),
+            peer,
+            state: state.clone(),
+        };
+        let conn = graceful.watch(http.serve_connection(io, svc));
+        let conn = Watched::new(conn, state, limits);
         tokio::spawn(async move {
             let _permit = permit;
-            tokio::select! {
-                _ = conn => {}
-                _ = idle_watch(activity, idle) => {}
-            }
+            conn.await;
         });
     }
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections drained"),
         _ = tokio::time::sleep(opts.shutdown_timeout) => tracing::warn!("drain timed out; closing remaining connections"),
-    }
-}
-
-/// Resolves once the connection has seen no bytes either way for `idle`.
-async fn idle_watch(activity: Arc<AtomicU64>, idle: Duration) {
-    let mut seen = activity.load(Ordering::Relaxed);
-    loop {
-        tokio::time::sleep(idle).await;
-        let now = activity.load(Ordering::Relaxed);
-        if now == seen {
-            return;
-        }
-        seen = now;
-    }
-}
-
-/// A TCP stream that counts I/O events so the idle watcher can tell silence from traffic.
-struct Tracked {
-    inner: TcpStream,
-    activity: Arc<AtomicU64>,
-}
-
-impl Tracked {
-    fn bump(&self) {
-        self.activity.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = r {
-            this.bump();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(_)) = r {
-            this.bump();
-        }
-        r
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(_)) = r {
-            this.bump();
-        }
-        r
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
