@@ -436,6 +436,11 @@ def main():
     unanswered = sum(1 for r in d.requests if r.status is None)
     slow = sum(1 for r in d.requests if r.failed is None and r.done is not None and r.done - r.sent > ok_latency)
     lines.append(f"requests   {total}, {fivexx} 5xx, {unanswered} unanswered, {slow} done later than {ok_latency:g}s")
+    for s in SERVICES:
+        counts = {}
+        for r in by[s]:
+            counts[r.status or "none"] = counts.get(r.status or "none", 0) + 1
+        lines.append(f"  {s:<10} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
     summary = {
         "requests": total,
         "5xx": fivexx,
