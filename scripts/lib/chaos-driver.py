@@ -161,21 +161,30 @@ class Driver:
             self.record(req)
             self.pace()
 
-    def primes_submit(self):
+    def submit(self, service, make, accepted, field, jobs):
+        """Submits async jobs until the load stops: make() gives (method, path, body,
+        headers, what to remember); an answer `accepted` with a string `field` is a job."""
         while not self.stop.is_set():
-            n = random.randint(10, 200)
-            req = Request("primes")
-            status, body = self.call("POST", f"/generate?n={n}")
+            (method, path, body, headers), what = make()
+            req = Request(service)
+            status, reply = self.call(method, path, body, headers)
             req.answered = time.time()
             req.status = status
-            rid = body.get("request_id") if isinstance(body, dict) else None
-            if status == 200 and isinstance(rid, str):
+            job = reply.get(field) if isinstance(reply, dict) else None
+            if status == accepted and isinstance(job, str):
                 with self.lock:
-                    self.primes[rid] = (n, req)
+                    jobs[job] = (what, req)
             else:
                 req.failed = f"status {status}"
             self.record(req)
             self.pace()
+
+    def primes_submit(self):
+        def make():
+            n = random.randint(10, 200)
+            return ("POST", f"/generate?n={n}", None, None), n
+
+        self.submit("primes", make, 200, "request_id", self.primes)
 
     def primes_poll(self):
         while not self.drained.is_set():
@@ -198,20 +207,12 @@ class Driver:
 
     def todos_write(self):
         headers = {"Authorization": f"Bearer {self.args.token}"}
-        while not self.stop.is_set():
+
+        def make():
             title = f"{self.args.label}-{uuid.uuid4()}"
-            req = Request("todos")
-            status, body = self.call("POST", "/todos", {"title": title, "description": "chaos"}, headers)
-            req.answered = time.time()
-            req.status = status
-            tid = body.get("id") if isinstance(body, dict) else None
-            if status == 202 and isinstance(tid, str):
-                with self.lock:
-                    self.todos[tid] = (title, req)
-            else:
-                req.failed = f"status {status}"
-            self.record(req)
-            self.pace()
+            return ("POST", "/todos", {"title": title, "description": "chaos"}, headers), title
+
+        self.submit("todos", make, 202, "id", self.todos)
 
     def todos_poll(self):
         """Marks 202'd todos done when their row is in PostgreSQL (the ground truth)."""
