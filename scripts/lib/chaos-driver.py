@@ -109,6 +109,15 @@ class Driver:
                 conn.close()
         return None, None
 
+    def send(self, service, method, path, body=None, headers=None, done=True):
+        """One request as a Request (done when answered, unless the effect comes later)."""
+        req = Request(service)
+        req.status, reply = self.call(method, path, body, headers)
+        req.answered = time.time()
+        if done:
+            req.done = req.answered
+        return req, reply
+
     def record(self, req):
         with self.lock:
             self.requests.append(req)
@@ -125,12 +134,10 @@ class Driver:
             key = str(uuid.uuid4())
             # the same key until a definitive answer: that is what makes retries safe
             while not self.drained.is_set():
-                req = Request("abacus")
-                status, _ = self.call(
-                    "POST", "/abacus/number", {"number": 1}, {**headers, "Idempotency-Key": key}
+                req, _ = self.send(
+                    "abacus", "POST", "/abacus/number", {"number": 1}, {**headers, "Idempotency-Key": key}
                 )
-                req.answered = req.done = time.time()
-                req.status = status
+                status = req.status
                 if status != 200:
                     req.failed = f"status {status}"
                 self.record(req)
@@ -148,10 +155,8 @@ class Driver:
 
     def giftcodes(self):
         while not self.stop.is_set():
-            req = Request("giftcodes")
-            status, body = self.call("POST", "/queue")
-            req.answered = req.done = time.time()
-            req.status = status
+            req, body = self.send("giftcodes", "POST", "/queue")
+            status = req.status
             code = body.get("gift_code") if isinstance(body, dict) else None
             if status != 200 or not isinstance(code, str) or not code:
                 req.failed = f"status {status}" if status != 200 else "200 without a gift_code"
@@ -166,10 +171,8 @@ class Driver:
         headers, what to remember); an answer `accepted` with a string `field` is a job."""
         while not self.stop.is_set():
             (method, path, body, headers), what = make()
-            req = Request(service)
-            status, reply = self.call(method, path, body, headers)
-            req.answered = time.time()
-            req.status = status
+            req, reply = self.send(service, method, path, body, headers, done=False)
+            status = req.status
             job = reply.get(field) if isinstance(reply, dict) else None
             if status == accepted and isinstance(job, str):
                 with self.lock:
@@ -231,12 +234,9 @@ class Driver:
 
     def todos_read(self):
         while not self.stop.is_set():
-            req = Request("todos-read")
-            status, body = self.call("GET", "/todos?limit=10")
-            req.answered = req.done = time.time()
-            req.status = status
-            if status != 200 or not isinstance(body, list):
-                req.failed = f"status {status}"
+            req, body = self.send("todos-read", "GET", "/todos?limit=10")
+            if req.status != 200 or not isinstance(body, list):
+                req.failed = f"status {req.status}"
             self.record(req)
             self.pace()
 
