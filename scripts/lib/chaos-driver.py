@@ -296,6 +296,15 @@ class Driver:
 
 
 def check_primes(result, n):
+    """Why result is not the first n primes, or None.
+
+    >>> check_primes([2, 3, 5], 3) is None
+    True
+    >>> check_primes([2, 3], 3)
+    'result has 2 numbers, wanted 3'
+    >>> check_primes([2, 5, 3], 3)
+    'result is not the ascending primes from 2'
+    """
     if not isinstance(result, list) or len(result) != n:
         return f"result has {len(result) if isinstance(result, list) else 'no'} numbers, wanted {n}"
     if result[0] != 2 or any(b <= a for a, b in zip(result, result[1:])):
@@ -324,14 +333,29 @@ def is_ok(req, ok_latency):
 
 def recovery(reqs, start, end, ok_latency):
     """Seconds from start until the first request after which every request sent before
-    end is ok; None when the last request sent before end is not ok."""
+    end is ok; None when the last request sent before end is not ok.
+
+    >>> def req(sent, ok=True, took=0.1):
+    ...     r = Request("x")
+    ...     r.sent, r.done, r.failed = sent, sent + took, None if ok else "status 503"
+    ...     return r
+    >>> reqs = [req(0), req(1, False), req(2, False), req(3), req(4)]
+    >>> recovery(reqs, 0, 10, 5.0)
+    3.0
+    >>> recovery(reqs, 3, 10, 5.0)
+    0.0
+    >>> recovery(reqs + [req(5, False)], 0, 10, 5.0) is None
+    True
+    >>> recovery(reqs + [req(4.5, took=15.0), req(6)], 0, 10, 5.0)  # answered, but too late
+    6.0
+    """
     window = sorted((r for r in reqs if start <= r.sent < end), key=lambda r: r.sent)
     last_bad = max((i for i, r in enumerate(window) if not is_ok(r, ok_latency)), default=-1)
     if last_bad == -1:
         return 0.0
     if last_bad == len(window) - 1:
         return None
-    return max(0.0, window[last_bad + 1].sent - start)
+    return max(0.0, float(window[last_bad + 1].sent - start))
 
 
 def main():
