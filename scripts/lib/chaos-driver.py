@@ -409,12 +409,22 @@ def main():
     if codes_doubled:
         problems.append(f"giftcodes: {codes_doubled} duplicate codes")
 
+    # Work the broker acknowledged before it lost its state is the broker's loss, counted
+    # apart; everything acknowledged after it came back must be done.
+    wiped = events.get("wipe")
+
+    def with_broker(r):
+        return wiped is not None and r.answered is not None and r.answered < wiped
+
     # primes: every accepted job complete and right
-    primes_lost = sum(1 for _, r in d.primes.values() if r.done is None)
+    primes_broker = sum(1 for _, r in d.primes.values() if r.done is None and with_broker(r))
+    primes_lost = sum(1 for _, r in d.primes.values() if r.done is None) - primes_broker
     primes_wrong = [r.failed for _, r in d.primes.values() if r.done is not None and r.failed]
     lines.append(f"primes     {len(d.primes)} accepted, {primes_lost} never complete, {len(primes_wrong)} wrong")
+    if primes_broker:
+        lines.append(f"           {primes_broker} acknowledged before the broker lost its state (the broker's loss)")
     if primes_lost:
-        why = {r.failed for _, r in d.primes.values() if r.done is None}
+        why = {r.failed for _, r in d.primes.values() if r.done is None and not with_broker(r)}
         problems.append(f"primes: {primes_lost} accepted jobs never completed ({'; '.join(sorted(why))[:200]})")
     if primes_wrong:
         problems.append(f"primes: {len(primes_wrong)} wrong results ({primes_wrong[0]})")
@@ -431,9 +441,12 @@ def main():
             tid, title = row.split(" ", 1)
             ids.add(tid)
             by_title[title] = by_title.get(title, 0) + 1
-        todos_lost = sum(1 for tid in d.todos if tid not in ids)
+        todos_broker = sum(1 for tid, (_, r) in d.todos.items() if tid not in ids and with_broker(r))
+        todos_lost = sum(1 for tid in d.todos if tid not in ids) - todos_broker
         todos_doubled = sum(c - 1 for c in by_title.values() if c > 1)
         lines.append(f"todos      {len(d.todos)} acknowledged, {len(rows)} rows, {todos_lost} missing, {todos_doubled} doubled")
+        if todos_broker:
+            lines.append(f"           {todos_broker} acknowledged before the broker lost its state (the broker's loss)")
         if todos_lost:
             problems.append(f"todos: {todos_lost} acknowledged todos not in PostgreSQL")
         if todos_doubled:

@@ -114,10 +114,11 @@ impl KafkaConfig {
             // it) is picked up within seconds.
             .set("topic.metadata.refresh.interval.ms", "2000")
             // Failover: a member killed without leaving keeps its partitions until its
-            // session expires (librdkafka's default: 45 s). 6 s is the least Kafka accepts
-            // by default; frequent beats tell the survivors soon after. See
-            // docs/operations.md, "Failover".
-            .set("session.timeout.ms", "6000")
+            // session expires (librdkafka's default: 45 s). 10 s, not Kafka's least (6 s):
+            // on Tansu 0.6 a broker stalled longer than the session leaves the groups with
+            // no working leader, and 6 s is a stall that happens. See docs/operations.md,
+            // "Failover".
+            .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "500");
         self.finish(cfg)
     }
@@ -170,8 +171,10 @@ impl ClientContext for Ctx {
 
 impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let (Some(rejoin), Rebalance::Assign(tpl)) = (&self.rejoin, rebalance) {
-            rejoin.assigned(tpl);
+        match (&self.rejoin, rebalance) {
+            (Some(rejoin), Rebalance::Assign(tpl)) => rejoin.assigned(tpl),
+            (Some(rejoin), Rebalance::Revoke(_)) => rejoin.revoked(),
+            _ => {}
         }
     }
 
@@ -378,7 +381,7 @@ impl Bus for KafkaBus {
         if let Err(e) = self.ensure_known(topic).await {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
-        let rejoin = Arc::new(Rejoin::default());
+        let rejoin = Arc::new(Rejoin::joining());
         let ctx = Ctx {
             rejoin: Some(rejoin.clone()),
             ..Ctx::default()
@@ -433,6 +436,8 @@ pub struct KafkaConsumer {
     rejoin: Arc<Rejoin>,
 }
 
+/// How long a forced rejoin waits for the commits before leaving (the broker may be slow).
+const REJOIN_COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// How long `close` waits for librdkafka to commit and leave the group.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often each consumer measures its lag, and how long one measurement may take.
@@ -689,7 +694,12 @@ impl Consumer for KafkaConsumer {
                 biased;
                 _ = bus_closed(&mut self.closed) => return Err(BusError::Closed),
                 _ = self.rejoin.wanted() => {
-                    // Unsubscribing leaves the group; uncommitted messages are redelivered.
+                    // Unsubscribing leaves the group; what was committed only asynchronously
+                    // so far is committed for sure first, so that only messages never
+                    // committed are delivered again.
+                    let (c, pending) = (consumer.clone(), self.pending.clone());
+                    let commit = tokio::task::spawn_blocking(move || final_commit(&c, &pending));
+                    let _ = tokio::time::timeout(REJOIN_COMMIT_WAIT, commit).await;
                     consumer.unsubscribe();
                     if let Err(e) = consumer.subscribe(&[&self.topic]) {
                         tracing::warn!(topic = %self.topic, "cannot rejoin the group: {e}");

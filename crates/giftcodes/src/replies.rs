@@ -186,7 +186,10 @@ async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
             continue;
         };
         let topic = slot_topic(&ctx.config.results_topic, slot);
-        let consumer = match ctx.backends.bus.subscribe(&topic, GROUP).await {
+        // A group per slot topic: a node killed with -9 then stalls only its own slot's
+        // group until its session expires, never the other nodes' replies.
+        let group = floodgate_bus::group_for(GROUP, &topic, &ctx.config.results_topic);
+        let consumer = match ctx.backends.bus.subscribe(&topic, &group).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, %topic, "cannot subscribe to replies yet");

@@ -33,8 +33,9 @@ pub fn new_gift_code() -> String {
 pub async fn run_worker(ctx: AppContext, stop: CancellationToken) {
     let bus = &ctx.backends.bus;
     let topic = ctx.config.tasks_topic.clone();
+    let group = floodgate_bus::group_for(GROUP, &topic, "tasks");
     let mut consumer = loop {
-        match bus.subscribe(&topic, GROUP).await {
+        match bus.subscribe(&topic, &group).await {
             Ok(c) => break c,
             Err(e) => {
                 tracing::warn!(error = %e, "gift-code worker cannot subscribe yet");
