@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use support::{binary, free_port, TempDir};
 
 /// From the kill to the last job and write of a burst sent right after it being done: the
-/// 10 s session plus Tansu's rejoin pause (~3 s) and the burst's own work. Issue: 10 s.
+/// 8 s session plus Tansu's rejoin pause (~3 s) and the burst's own work. Issue: 10 s.
 const FAILOVER_BOUND: Duration = Duration::from_secs(15);
 /// Jobs and writes per burst: with 8 partitions over two members, some land on the dead
 /// member's partitions (the chance that none does is 2^-16 per kind).

@@ -114,11 +114,11 @@ impl KafkaConfig {
             // it) is picked up within seconds.
             .set("topic.metadata.refresh.interval.ms", "2000")
             // Failover: a member killed without leaving keeps its partitions until its
-            // session expires (librdkafka's default: 45 s). 10 s, not Kafka's least (6 s):
+            // session expires (librdkafka's default: 45 s). 8 s, not Kafka's least (6 s):
             // on Tansu 0.6 a broker stalled longer than the session leaves the groups with
             // no working leader, and 6 s is a stall that happens. See docs/operations.md,
             // "Failover".
-            .set("session.timeout.ms", "10000")
+            .set("session.timeout.ms", "8000")
             .set("heartbeat.interval.ms", "500");
         self.finish(cfg)
     }
