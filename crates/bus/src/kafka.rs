@@ -297,7 +297,11 @@ impl KafkaBus {
     }
 
     async fn ensure_known(&self, topic: &str) -> BusResult<()> {
-        if self.broker_lost.swap(false, Ordering::Relaxed) {
+        // A plain load first: every publish passes here, and a swap would write the shared
+        // cache line each time although the flag is almost never set.
+        if self.broker_lost.load(Ordering::Relaxed)
+            && self.broker_lost.swap(false, Ordering::Relaxed)
+        {
             let mut map = self.topics.lock().unwrap_or_else(|e| e.into_inner());
             map.values_mut().for_each(|t| t.known = false);
         }
