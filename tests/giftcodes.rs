@@ -191,3 +191,87 @@ async fn graceful_shutdown_gives_the_reply_slot_back() {
     b.shutdown.cancel();
     let _ = b.done.await;
 }
+
+/// A node stopped with SIGTERM while its requests still hold admission slots, its drain cut
+/// short: it gives the slots back on the way out instead of leaving them to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_gives_admission_slots_back() {
+    let Some(redis) = redis() else { return };
+    let dir = TempDir::new();
+    let redis_url = format!("redis://127.0.0.1:{}/0", redis.port);
+    let capacity = 4;
+    let port = free_port();
+    // No workers and its own in-process bus: its /queue requests wait for 20 s, holding
+    // their slots (leases of 30 s).
+    let mut node = support::binary()
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--no-workers",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--redis-url", &redis_url])
+        .args(["--set", &format!("RATE_LIMIT_CAPACITY={capacity}")])
+        .args([
+            "--set",
+            "KAFKA_GIFT_CODE_TIMEOUT=20",
+            "--set",
+            "TASKS_TOPIC=lease-test",
+        ])
+        .args(["--set", "FLOODGATE_SHUTDOWN_TIMEOUT_MS=500"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(
+        until_status(
+            &http,
+            &format!("{base}/health"),
+            200,
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    let store = floodgate_store::connect(Some(&redis_url))
+        .await
+        .expect("store");
+    let pool = "giftcodes:inflight:lease-test";
+    // The reply listener must hold its slot first (until then /queue answers 503 at once).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    for _ in 0..capacity {
+        let (h, u) = (http.clone(), format!("{base}/queue"));
+        tokio::spawn(async move { h.post(u).send().await });
+    }
+    let full = eventually(Duration::from_secs(5), || async {
+        store.lease_count(pool).await.ok() == Some(capacity)
+    })
+    .await;
+    assert!(full, "the requests never held every slot");
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(term.success());
+    let stopped = Instant::now();
+    let exited = loop {
+        if let Some(status) = node.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exited.success(), "exit status {exited:?}");
+    assert_eq!(
+        store.lease_count(pool).await.expect("store"),
+        0,
+        "slots still held after the node exited ({:?} after SIGTERM; leases last 30 s)",
+        stopped.elapsed()
+    );
+}

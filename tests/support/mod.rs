@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -95,6 +97,16 @@ fn tansu_binary() -> Option<PathBuf> {
 /// Our own Tansu broker (memory storage) on a free port. `pause`/`resume` take it away
 /// keeping its state; `kill`/`restart` make it come back empty.
 pub fn tansu(dir: &TempDir) -> Option<Process> {
+    tansu_with(dir, "memory://tansu/")
+}
+
+/// Our own Tansu broker keeping its state in SQLite under `dir`: `kill`/`restart` make it
+/// come back with its topics, messages, groups and committed offsets.
+pub fn tansu_kept(dir: &TempDir) -> Option<Process> {
+    tansu_with(dir, "sqlite://tansu.db")
+}
+
+fn tansu_with(dir: &TempDir, storage: &str) -> Option<Process> {
     let Some(bin) = tansu_binary() else {
         skip("tansu binary (scripts/install-deps)");
         return None;
@@ -109,7 +121,7 @@ pub fn tansu(dir: &TempDir) -> Option<Process> {
         "--advertised-listener-url".into(),
         listener,
         "--storage-engine".into(),
-        "memory://tansu/".into(),
+        storage.into(),
     ];
     Some(Process::start(cmd, port, dir.path().to_path_buf()))
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use floodgate_core::stats::STATS;
 use floodgate_store::{SharedStore, StoreError};
+use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdmissionError {
@@ -28,6 +29,8 @@ pub struct Admission {
     local: Option<AtomicU32>,
     /// `admission_in_flight{pool}`: slots this node holds now.
     held: metrics::Gauge,
+    /// Releases running in the background (dropped permits), for shutdown to wait on.
+    releases: TaskTracker,
 }
 
 /// A held slot; dropping it gives the slot back.
@@ -53,6 +56,19 @@ impl Admission {
             lease_ttl,
             wait,
             local,
+            releases: TaskTracker::new(),
+        }
+    }
+
+    /// Waits (up to `limit`) for the releases of dropped permits, so a node shutting down
+    /// gives its slots back instead of leaving them to expire.
+    pub async fn settle(&self, limit: Duration) {
+        self.releases.close();
+        if tokio::time::timeout(limit, self.releases.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(pool = %self.pool, "admission leases not all given back; they will expire");
         }
     }
 
@@ -149,7 +165,7 @@ impl Drop for Permit {
             (None, Some(holder)) => {
                 let (store, pool) = (a.store.clone(), a.pool.clone());
                 // Release off the request path; if it fails, the lease still expires.
-                tokio::spawn(async move {
+                a.releases.spawn(async move {
                     if let Err(e) = store.lease_release(&pool, &holder).await {
                         tracing::debug!(error = %e, "lease release failed; it will expire");
                     }

@@ -55,9 +55,15 @@ impl GiftCodes {
         }
     }
 
-    /// The reply listener task (once), for shutdown to wait on; see `Replies::take_listener`.
+    /// What shutdown waits on (once): the reply listener giving its slot back (see
+    /// `Replies::take_listener`), then the admission leases of requests cut by the drain.
     pub fn take_listener(&self) -> Option<tokio::task::JoinHandle<()>> {
-        self.replies.take_listener()
+        let listener = self.replies.take_listener()?;
+        let admission = self.admission.clone();
+        Some(tokio::spawn(async move {
+            let _ = listener.await;
+            admission.settle(std::time::Duration::from_secs(2)).await;
+        }))
     }
 
     pub fn router(&self) -> Router {

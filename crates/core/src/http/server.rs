@@ -12,6 +12,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::conn::{ConnService, ConnState, Limits, Tracked, Watched};
 
@@ -78,6 +79,10 @@ pub async fn serve(
         idle: opts.idle_timeout,
     };
     let http = Arc::new(http);
+    // Connections still open when the drain times out are cut here, while the runtime still
+    // runs, so what their requests hold (admission leases, ...) is given back on drop.
+    let conns = TaskTracker::new();
+    let cut = CancellationToken::new();
     loop {
         // Wait for a free connection slot before accepting: excess clients queue in the
         // kernel backlog instead of exhausting file descriptors.
@@ -110,14 +115,24 @@ pub async fn serve(
         };
         let conn = graceful.watch(http.serve_connection(io, svc));
         let conn = Watched::new(conn, state, limits);
-        tokio::spawn(async move {
+        let cut = cut.clone();
+        conns.spawn(async move {
             let _permit = permit;
-            conn.await;
+            tokio::select! {
+                biased;
+                _ = conn => {}
+                _ = cut.cancelled() => {}
+            }
         });
     }
     drop(listener);
+    conns.close();
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(opts.shutdown_timeout) => tracing::warn!("drain timed out; closing remaining connections"),
+        _ = tokio::time::sleep(opts.shutdown_timeout) => {
+            tracing::warn!("drain timed out; closing remaining connections");
+            cut.cancel();
+            conns.wait().await;
+        }
     }
 }
