@@ -46,11 +46,15 @@ pub struct KafkaConfig {
     /// answers UNKNOWN_PRODUCER_ID forever and librdkafka never recovers. Without it,
     /// one request in flight per connection keeps per-key order across retries.
     pub idempotence: bool,
+    /// Consumer-group session: how long a member killed without leaving keeps its
+    /// partitions (librdkafka's default is 45 s; see docs/operations.md, "Failover").
+    pub session_timeout: Duration,
     /// Extra librdkafka properties, applied last (producer, consumer and admin alike).
     pub overrides: Vec<(String, String)>,
 }
 
 pub const DEFAULT_PARTITIONS: i32 = 8;
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl KafkaConfig {
     pub fn new(brokers: &str) -> Self {
@@ -60,6 +64,7 @@ impl KafkaConfig {
             replication: -1,
             message_timeout: Duration::from_secs(5),
             idempotence: false,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
             overrides: Vec::new(),
         }
     }
@@ -101,6 +106,8 @@ impl KafkaConfig {
     }
 
     fn consumer(&self, group: &str) -> ClientConfig {
+        // Two heartbeats a second: the survivors learn of a rebalance quickly.
+        let heartbeat = (self.session_timeout / 3).min(Duration::from_millis(500));
         let mut cfg = self.base();
         cfg.set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -118,8 +125,11 @@ impl KafkaConfig {
             // on Tansu 0.6 a broker stalled longer than the session leaves the groups with
             // no working leader, and 6 s is a stall that happens. See docs/operations.md,
             // "Failover".
-            .set("session.timeout.ms", "8000")
-            .set("heartbeat.interval.ms", "500");
+            .set(
+                "session.timeout.ms",
+                self.session_timeout.as_millis().to_string(),
+            )
+            .set("heartbeat.interval.ms", heartbeat.as_millis().to_string());
         self.finish(cfg)
     }
 }

@@ -2,6 +2,7 @@
 //! delivery. `memory` runs inside one process; `kafka` speaks to any Kafka-compatible broker.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -111,10 +112,15 @@ pub fn group_for(base: &str, topic: &str, default_topic: &str) -> String {
     }
 }
 
-/// Picks the backend: a broker list → Kafka, none → in-process.
-pub async fn connect(brokers: Option<&str>) -> BusResult<SharedBus> {
+/// Picks the backend: a broker list → Kafka (consumer groups with `session`), none →
+/// in-process.
+pub async fn connect(brokers: Option<&str>, session: Duration) -> BusResult<SharedBus> {
     match brokers {
         None | Some("") | Some("memory") | Some("memory://") => Ok(Arc::new(MemoryBus::new())),
-        Some(b) => Ok(Arc::new(KafkaBus::connect(b)?)),
+        Some(b) => {
+            let mut cfg = KafkaConfig::new(b);
+            cfg.session_timeout = session;
+            Ok(Arc::new(KafkaBus::connect_with(cfg)?))
+        }
     }
 }

@@ -33,7 +33,11 @@ impl Backends {
     /// until they come back, and /ready reports them.
     pub async fn connect(config: &Config) -> Result<Backends, BackendError> {
         let store = floodgate_store::connect(config.redis_url.as_deref()).await?;
-        let bus = floodgate_bus::connect(config.kafka_brokers.as_deref()).await?;
+        let bus = floodgate_bus::connect(
+            config.kafka_brokers.as_deref(),
+            config.kafka_session_timeout,
+        )
+        .await?;
         let db = Db::connect(config.database_url.as_deref()).await?;
         Ok(Backends {
             store,

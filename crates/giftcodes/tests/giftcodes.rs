@@ -46,12 +46,16 @@ async fn shared(real: bool, capacity: u32) -> Option<Shared> {
         };
         (
             floodgate_store::connect(Some(&r)).await.unwrap(),
-            floodgate_bus::connect(Some(&k)).await.unwrap(),
+            floodgate_bus::connect(Some(&k), floodgate_bus::kafka::DEFAULT_SESSION_TIMEOUT)
+                .await
+                .unwrap(),
         )
     } else {
         (
             floodgate_store::connect(None).await.unwrap(),
-            floodgate_bus::connect(None).await.unwrap(),
+            floodgate_bus::connect(None, Default::default())
+                .await
+                .unwrap(),
         )
     };
     Some(Shared { store, bus, config })

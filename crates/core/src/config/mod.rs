@@ -156,6 +156,8 @@ pub struct Config {
     pub node_id: String,
     pub redis_url: Option<String>,
     pub kafka_brokers: Option<String>,
+    /// Consumer-group session (failover time after a kill -9; see docs/operations.md).
+    pub kafka_session_timeout: Duration,
     pub database_url: Option<String>,
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -275,6 +277,7 @@ impl Config {
                 .unwrap_or_else(default_node_id),
             redis_url,
             kafka_brokers: r.get_nonempty("FLOODGATE_KAFKA_BROKERS"),
+            kafka_session_timeout: parse_duration_ms(r, "FLOODGATE_KAFKA_SESSION_TIMEOUT_MS")?,
             database_url,
             max_connections: parse_positive(r, "FLOODGATE_MAX_CONNECTIONS")? as usize,
             header_timeout: parse_duration_ms(r, "FLOODGATE_HEADER_TIMEOUT_MS")?,

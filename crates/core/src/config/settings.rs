@@ -67,6 +67,12 @@ pub const SETTINGS: &[Setting] = &[
         "Kafka bootstrap servers; unset = in-process bus",
     ),
     s(
+        "FLOODGATE_KAFKA_SESSION_TIMEOUT_MS",
+        &[],
+        Some("8000"),
+        "consumer-group session: a member killed -9 holds its partitions this long",
+    ),
+    s(
         "FLOODGATE_DATABASE_URL",
         &["DATABASE_URL"],
         None,
