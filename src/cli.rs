@@ -107,10 +107,7 @@ impl ConfigArgs {
     }
 
     /// The options with `--listen` setting `listen_setting` (the worker's own address).
-    fn load_options_listening_as(
-        &self,
-        listen_setting: &str,
-    ) -> Result<LoadOptions, ConfigError> {
+    fn load_options_listening_as(&self, listen_setting: &str) -> Result<LoadOptions, ConfigError> {
         let mut flags = Vec::new();
         let named = [
             (listen_setting, &self.listen),

@@ -78,7 +78,13 @@ fn serve(dir: &TempDir, env: &[(&str, &str)]) -> (Node, Vec<String>) {
 }
 
 /// One HTTP/1.1 request; (status, body).
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -131,8 +137,17 @@ fn zero_setup_generates_secrets_once_and_every_printed_request_works() {
         .map(|l| l.trim())
         .filter(|l| l.starts_with("curl "))
         .collect();
-    for route in ["/queue", "/generate", "/todos", "/abacus/number", "/abacus/sum"] {
-        assert!(curls.iter().any(|c| c.contains(route)), "no {route}: {lines:#?}");
+    for route in [
+        "/queue",
+        "/generate",
+        "/todos",
+        "/abacus/number",
+        "/abacus/sum",
+    ] {
+        assert!(
+            curls.iter().any(|c| c.contains(route)),
+            "no {route}: {lines:#?}"
+        );
     }
     if Command::new("curl").arg("--version").output().is_err() {
         return support::skip("curl");
@@ -149,9 +164,16 @@ fn zero_setup_generates_secrets_once_and_every_printed_request_works() {
 
     // `floodgate token` needs no flag: the same secret, so the node accepts its token.
     let out = token(&dir, &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bearer = format!("Bearer {}", stdout(&out));
-    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("Content-Type", "application/json"),
+    ];
     let (code, body) = http(node.port, "POST", "/todos", &headers, r#"{"title":"hi"}"#);
     assert_eq!(code, 202, "{body}");
     drop(node);
@@ -160,8 +182,17 @@ fn zero_setup_generates_secrets_once_and_every_printed_request_works() {
     let (node, lines) = serve(&dir, &[]);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), secrets);
     let printed = lines.join("\n");
-    assert!(!printed.contains("curl "), "banner printed again: {printed}");
-    let (code, body) = http(node.port, "POST", "/todos", &headers, r#"{"title":"again"}"#);
+    assert!(
+        !printed.contains("curl "),
+        "banner printed again: {printed}"
+    );
+    let (code, body) = http(
+        node.port,
+        "POST",
+        "/todos",
+        &headers,
+        r#"{"title":"again"}"#,
+    );
     assert_eq!(code, 202, "{body}");
 }
 
@@ -181,7 +212,10 @@ fn a_shared_backend_without_secrets_stops_startup_with_one_line() {
         assert_eq!(out.status.code(), Some(2));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim().lines().count(), 1, "{err}");
-        assert!(err.contains("JWT_SECRET") && err.contains("must be set"), "{err}");
+        assert!(
+            err.contains("JWT_SECRET") && err.contains("must be set"),
+            "{err}"
+        );
         // `token` needs the secret too, and says so.
         let out = floodgate()
             .current_dir(dir.path())
@@ -255,7 +289,9 @@ fn todos_seeded_from_another_process_show_within_the_staleness_bound() {
     let list = || {
         let (code, body) = http(node.port, "GET", "/todos?limit=10", &[], "");
         assert_eq!(code, 200, "{body}");
-        serde_json::from_str::<Vec<serde_json::Value>>(&body).expect("a JSON list").len()
+        serde_json::from_str::<Vec<serde_json::Value>>(&body)
+            .expect("a JSON list")
+            .len()
     };
     // Empty, and cached as such once the poller has confirmed the version.
     assert_eq!(list(), 0);
@@ -267,7 +303,11 @@ fn todos_seeded_from_another_process_show_within_the_staleness_bound() {
         .output()
         .unwrap();
     let seeded = Instant::now();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout(&out).contains("25 inserted"), "{}", stdout(&out));
     let seen = loop {
         if list() == 10 {

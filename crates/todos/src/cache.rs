@@ -286,7 +286,6 @@ async fn poll_loop(cache: Weak<ListCache>, every: Duration, migrated: Arc<Atomic
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -31,8 +31,8 @@ pub use cache::Keys;
 pub use error::ApiError;
 pub use model::{Action, Command, Todo};
 pub use repo::seed_id;
-pub use version::VersionError;
 use version::Version;
+pub use version::VersionError;
 pub use worker::{group_for, GROUP};
 
 /// The todo routes with their state applied. Must be called inside a Tokio runtime (it

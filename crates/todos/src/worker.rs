@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply::{apply_batch, prune_applied, Incoming, Outcome};
 use crate::cache::Keys;
-use crate::version::Version;
 use crate::model::{format_stamp, Command};
+use crate::version::Version;
 
 pub const GROUP: &str = "floodgate-todos";
 

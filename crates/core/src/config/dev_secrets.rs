@@ -81,7 +81,11 @@ pub fn fill(cfg: &mut Config) -> Result<Option<DevSecrets>, ConfigError> {
 
 /// [`fill`] for the JWT secret alone (`floodgate token`).
 pub fn fill_jwt(cfg: &mut Config) -> Result<Option<DevSecrets>, ConfigError> {
-    let missing = cfg.missing_secrets().into_iter().filter(|n| *n == JWT).collect();
+    let missing = cfg
+        .missing_secrets()
+        .into_iter()
+        .filter(|n| *n == JWT)
+        .collect();
     fill_missing(cfg, missing)
 }
 
@@ -95,7 +99,9 @@ fn fill_missing(
     if let Some(backend) = cfg.shared_backend() {
         return Err(ConfigError::invalid(
             missing[0],
-            format!("must be set when {backend} is configured (every node must use the same value)"),
+            format!(
+                "must be set when {backend} is configured (every node must use the same value)"
+            ),
         ));
     }
     let path = cfg.dev_secrets_path();
@@ -133,7 +139,10 @@ fn fill_missing(
 /// The zero-setup API key kept at `path`, if there is one (`floodgate bench`'s default).
 pub fn stored_api_key(path: &Path) -> Option<String> {
     let (values, _) = read(path).ok()?;
-    values.into_iter().find(|(k, _)| k == API_KEYS).map(|(_, v)| v)
+    values
+        .into_iter()
+        .find(|(k, _)| k == API_KEYS)
+        .map(|(_, v)| v)
 }
 
 /// `NAME=value` pairs of the file, and whether it exists.

@@ -324,7 +324,10 @@ impl Config {
 fn parse_addr(r: &Resolved, name: &str) -> Result<SocketAddr, ConfigError> {
     let v = r.req(name);
     v.parse().map_err(|_| {
-        ConfigError::invalid(name, format!("expected HOST:PORT like 0.0.0.0:8080, got {v:?}"))
+        ConfigError::invalid(
+            name,
+            format!("expected HOST:PORT like 0.0.0.0:8080, got {v:?}"),
+        )
     })
 }
 

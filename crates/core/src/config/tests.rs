@@ -98,7 +98,10 @@ fn defaults_are_valid_and_embedded() {
     let c = Config::defaults();
     assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
     assert!(c.redis_url.is_none() && c.kafka_brokers.is_none());
-    assert_eq!(c.database_url.as_deref(), Some("sqlite://data/floodgate.db"));
+    assert_eq!(
+        c.database_url.as_deref(),
+        Some("sqlite://data/floodgate.db")
+    );
     assert_eq!(c.worker_listen.to_string(), "0.0.0.0:9090");
     assert_eq!(c.shared_backend(), None);
     assert_eq!(c.rate_limit_capacity, 100);
