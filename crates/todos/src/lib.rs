@@ -68,10 +68,18 @@ pub async fn seed(db: &Db, count: u64) -> Result<u64, DbError> {
     repo::seed(db, count).await
 }
 
+/// The shared list version (what every node's cache poller reads).
+pub async fn list_version(ctx: &AppContext) -> Result<u64, VersionError> {
+    version_of(ctx).read().await
+}
+
 /// Bumps the shared list version so every node refills within CACHE_STALENESS_MS (after
 /// seeding, say); the version lives where every node sees it (see `version.rs`).
 pub async fn invalidate(ctx: &AppContext) -> Result<(), VersionError> {
+    version_of(ctx).bump().await
+}
+
+fn version_of(ctx: &AppContext) -> Version {
     let b = &ctx.backends;
-    let keys = Keys::for_topic(&ctx.config.todo_topic);
-    Version::new(&b.store, &b.db, &keys).bump().await
+    Version::new(&b.store, &b.db, &Keys::for_topic(&ctx.config.todo_topic))
 }
