@@ -32,7 +32,7 @@ pub struct StartOptions {
     /// Run the service workers in this process (`serve` default; off with `--no-workers`).
     pub workers: bool,
     /// Serve the service APIs (off for `floodgate worker`, which still serves /health,
-    /// /ready, /metrics and /dashboard so it can be probed and scraped).
+    /// /ready, /metrics and /dashboard on its own address so it can be probed and scraped).
     pub http: bool,
 }
 
@@ -58,7 +58,12 @@ pub struct Running {
 #[derive(OpenApi)]
 #[openapi(info(
     title = "floodgate",
-    description = "Gift codes, prime jobs, todos and a running sum, served fast."
+    description = "Gift codes, prime jobs, todos and a running sum, served fast.\n\n\
+**Authorising.** Todo writes need `Authorization: Bearer TOKEN`: mint one with \
+`floodgate token --sub me` (signed with `JWT_SECRET`). `/abacus/*` needs `X-API-Key`, one of \
+`ABACUS_API_KEYS`. With every backend embedded and no secrets configured, the first \
+`floodgate serve` generates both into `data/dev-secrets.env` (`. data/dev-secrets.env` puts \
+them in your shell). Use **Authorize** above to send them from this page."
 ))]
 struct ApiDoc;
 
@@ -99,6 +104,15 @@ pub fn routes(
 }
 
 pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartError> {
+    // The port first: a busy one fails at once, before any backend is touched.
+    let listen = config.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(listen);
     let backends = Backends::connect(&config).await?;
     let ctx = AppContext::new(config, backends);
     let shutdown = CancellationToken::new();
@@ -113,19 +127,6 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
         tokio::spawn(async move { b.migrate_until_done(stop).await });
     }
     let readiness = Readiness::new(ctx.backends.clone());
-    let listen = ctx.config.listen;
-    let listener = Some(
-        TcpListener::bind(listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: listen,
-                source,
-            })?,
-    );
-    let addr = listener
-        .as_ref()
-        .and_then(|l| l.local_addr().ok())
-        .unwrap_or(listen);
     let (routes, listeners) = if opts.http {
         routes(&ctx, readiness.clone(), &workers_stop)
     } else {
@@ -154,10 +155,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
                     readiness.begin_shutdown();
                 });
             }
-            match listener {
-                Some(l) => serve(l, router, server_opts, shutdown).await,
-                None => shutdown.cancelled().await,
-            }
+            serve(listener, router, server_opts, shutdown).await;
             // Requests have drained: now workers finish their batch and commit offsets.
             workers_stop.cancel();
             workers::join_all(worker_tasks, ctx.config.shutdown_timeout).await;

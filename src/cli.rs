@@ -30,7 +30,8 @@ pub enum Command {
         #[arg(long)]
         print_config: bool,
     },
-    /// Run the service workers only.
+    /// Run the service workers only; /health, /ready and /metrics on FLOODGATE_WORKER_LISTEN
+    /// (default 0.0.0.0:9090; `--listen` sets it).
     Worker {
         #[command(flatten)]
         config: ConfigArgs,
@@ -46,9 +47,12 @@ pub enum Command {
         #[command(subcommand)]
         what: SeedWhat,
     },
-    /// Mint a development JWT (HS256, signed with JWT_SECRET).
+    /// Mint a JWT for todo writes (HS256, signed with JWT_SECRET; with every backend
+    /// embedded and JWT_SECRET unset, with the secret in data/dev-secrets.env).
     Token {
-        #[arg(long)]
+        /// The user the token speaks for (its `sub` claim): todos it creates get this
+        /// user_id, and only this user may update or delete them.
+        #[arg(long, value_name = "USER")]
         sub: String,
         /// Lifetime, e.g. 24h, 30m, 3600s.
         #[arg(long, default_value = "24h")]
@@ -99,9 +103,14 @@ pub struct ConfigArgs {
 
 impl ConfigArgs {
     pub fn load_options(&self) -> Result<LoadOptions, ConfigError> {
+        self.load_options_listening_as("FLOODGATE_LISTEN")
+    }
+
+    /// The options with `--listen` setting `listen_setting` (the worker's own address).
+    fn load_options_listening_as(&self, listen_setting: &str) -> Result<LoadOptions, ConfigError> {
         let mut flags = Vec::new();
         let named = [
-            ("FLOODGATE_LISTEN", &self.listen),
+            (listen_setting, &self.listen),
             ("FLOODGATE_REDIS_URL", &self.redis_url),
             ("FLOODGATE_KAFKA_BROKERS", &self.kafka_brokers),
             ("FLOODGATE_DATABASE_URL", &self.database_url),
@@ -127,5 +136,14 @@ impl ConfigArgs {
 
     pub fn load(&self) -> Result<(Config, Resolved), ConfigError> {
         config::load(&self.load_options()?)
+    }
+
+    /// For `floodgate worker`: `--listen` is the worker's address, and the node listens on
+    /// FLOODGATE_WORKER_LISTEN.
+    pub fn load_worker(&self) -> Result<Config, ConfigError> {
+        let (mut cfg, _) =
+            config::load(&self.load_options_listening_as("FLOODGATE_WORKER_LISTEN")?)?;
+        cfg.listen = cfg.worker_listen;
+        Ok(cfg)
     }
 }

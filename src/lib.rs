@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod devmode;
 pub mod workers;
 
 pub use app::{start, Running, StartError, StartOptions};

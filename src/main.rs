@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use floodgate::cli::{Cli, Command, ConfigArgs, SeedWhat};
 use floodgate::StartOptions;
+use floodgate_core::config::dev_secrets::{self, DevSecrets};
 use floodgate_core::config::ConfigError;
 use floodgate_core::Config;
 
@@ -34,6 +35,20 @@ fn load(args: &ConfigArgs) -> Result<Config, ExitCode> {
     args.load().map(|(c, _)| c).map_err(config_exit)
 }
 
+/// The configuration with the secrets the API needs: configured, or zero-setup ones.
+fn load_with_secrets(args: &ConfigArgs) -> Result<(Config, Option<DevSecrets>), ExitCode> {
+    let mut cfg = load(args)?;
+    let dev = dev_secrets::fill(&mut cfg).map_err(config_exit)?;
+    Ok((cfg, dev))
+}
+
+/// The configuration with JWT_SECRET set (configured, or the zero-setup one).
+fn load_with_jwt(args: &ConfigArgs) -> Result<Config, ExitCode> {
+    let mut cfg = load(args)?;
+    dev_secrets::fill_jwt(&mut cfg).map_err(config_exit)?;
+    Ok(cfg)
+}
+
 fn config_exit(e: ConfigError) -> ExitCode {
     eprintln!("floodgate: {e}");
     ExitCode::from(2)
@@ -55,44 +70,42 @@ async fn run(cli: Cli) -> ExitCode {
                     Err(e) => config_exit(e),
                 };
             }
-            let cfg = match load(&config) {
+            let (cfg, dev) = match load_with_secrets(&config) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            node(
-                cfg,
-                StartOptions {
-                    workers: !no_workers,
-                    http: true,
-                },
-            )
-            .await
+            let opts = StartOptions {
+                workers: !no_workers,
+                http: true,
+            };
+            node(cfg, opts, dev).await
         }
-        Command::Worker { config } => match load(&config) {
+        Command::Worker { config } => match config.load_worker() {
             Ok(cfg) => {
-                node(
-                    cfg,
-                    StartOptions {
-                        workers: true,
-                        http: false,
-                    },
-                )
-                .await
+                let opts = StartOptions {
+                    workers: true,
+                    http: false,
+                };
+                node(cfg, opts, None).await
             }
-            Err(code) => code,
+            Err(e) => config_exit(e),
         },
         Command::Migrate { config } => match load(&config) {
             Ok(cfg) => result(migrate(cfg).await),
             Err(code) => code,
         },
-        Command::Bench { args } => floodgate_bench::run(args).await,
+        Command::Bench { args } => {
+            // A local zero-setup node's key, when there is one.
+            let key = dev_secrets::stored_api_key(&Config::defaults().dev_secrets_path());
+            floodgate_bench::run(args, key).await
+        }
         Command::Seed {
             what: SeedWhat::Todos { count, config },
         } => match load(&config) {
             Ok(cfg) => result(seed_todos(cfg, count).await),
             Err(code) => code,
         },
-        Command::Token { sub, ttl, config } => match load(&config) {
+        Command::Token { sub, ttl, config } => match load_with_jwt(&config) {
             Ok(cfg) => token(&cfg, &sub, &ttl),
             Err(code) => code,
         },
@@ -162,14 +175,18 @@ fn result(r: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-async fn node(cfg: Config, opts: StartOptions) -> ExitCode {
+async fn node(cfg: Config, opts: StartOptions, dev: Option<DevSecrets>) -> ExitCode {
     let telemetry =
         floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter, cfg.trace_export());
     let signals = floodgate_core::shutdown::Signals::install();
     let running = match floodgate::start(cfg, opts).await {
         Ok(r) => r,
-        Err(e) => return fail(&e.into()),
+        // Its message already names the cause: one line, not the cause chain again.
+        Err(e) => return fail(&anyhow::anyhow!("{e}")),
     };
+    if let Some(dev) = dev {
+        floodgate::devmode::announce(&running.ctx.config, running.addr, &dev);
+    }
     signals.cancel_on_signal(running.shutdown.clone());
     let done = running.done.await;
     // The exporter flushes with blocking HTTP calls: keep them off the runtime's threads.

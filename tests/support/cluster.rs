@@ -107,9 +107,11 @@ impl Cluster {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        // A worker serves probes and metrics too: on a port of its own, or it exits at once.
+        // A worker serves probes and metrics too (FLOODGATE_WORKER_LISTEN): on a port of its
+        // own, or it exits at once.
         let port = free_port();
-        cmd.env("FLOODGATE_LISTEN", format!("127.0.0.1:{port}"));
+        cmd.env("FLOODGATE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FLOODGATE_WORKER_LISTEN", format!("127.0.0.1:{port}"));
         let base = Some(format!("http://127.0.0.1:{port}"));
         Proc {
             child: cmd.spawn().expect("spawn floodgate"),

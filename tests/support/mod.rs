@@ -158,9 +158,21 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     send_json(http.get(url)).await
 }
 
-/// The real `floodgate` binary, with the developer's own backend and secret settings kept
-/// out of its environment.
+/// Secrets [`binary`] passes, as a deployment with shared backends must.
+pub const TEST_JWT_SECRET: &str = "floodgate-test-secret";
+pub const TEST_API_KEY: &str = "floodgate-test-key";
+
+/// The real `floodgate` binary with the test secrets set, and the developer's own backend
+/// and secret settings kept out of its environment.
 pub fn binary() -> std::process::Command {
+    let mut c = binary_unconfigured();
+    c.env("JWT_SECRET", TEST_JWT_SECRET)
+        .env("ABACUS_API_KEYS", TEST_API_KEY);
+    c
+}
+
+/// The real `floodgate` binary as a newcomer runs it: nothing configured.
+pub fn binary_unconfigured() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_floodgate"));
     for var in [
         "REDIS_URL",
@@ -168,6 +180,8 @@ pub fn binary() -> std::process::Command {
         "KAFKA_BROKERS",
         "KAFKA_BOOTSTRAP_SERVERS",
         "JWT_SECRET",
+        "FLOODGATE_JWT_SECRET",
+        "ABACUS_API_KEYS",
         "RATE_LIMIT_CAPACITY",
     ] {
         c.env_remove(var);

@@ -3,7 +3,10 @@
 //! next URL), then checks the sum moved by exactly what was sent. Prints requests/s.
 //!
 //!   cargo run --release -p floodgate-abacus --example abacus_load -- \
-//!       -n 10000 -c 100 -k local-dev-key http://127.0.0.1:8080 [http://127.0.0.1:8081 ...]
+//!       -n 10000 -c 100 -k "$KEY" http://127.0.0.1:8080 [http://127.0.0.1:8081 ...]
+//!
+//! `-k` defaults to the first of $ABACUS_API_KEYS (`set -a; . data/dev-secrets.env` exports it for a
+//! zero-setup node).
 //!
 //! Nothing else may write the sum during the run. With the default rate limit (600 per
 //! minute per key) most requests wait on 429s: raise ABACUS_RATE_LIMIT_REQUESTS or set
@@ -27,7 +30,13 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         requests: 10_000,
         concurrency: 100,
-        api_key: "local-dev-key".into(),
+        api_key: std::env::var("ABACUS_API_KEYS")
+            .unwrap_or_default()
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
         urls: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -41,7 +50,7 @@ fn parse_args() -> Result<Args, String> {
             url => args.urls.push(url.trim_end_matches('/').to_string()),
         }
     }
-    if args.urls.is_empty() || args.concurrency == 0 {
+    if args.urls.is_empty() || args.concurrency == 0 || args.api_key.is_empty() {
         return Err(USAGE.into());
     }
     Ok(args)

@@ -4,5 +4,5 @@ use std::process::ExitCode;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    floodgate_bench::run(std::env::args().skip(1).collect()).await
+    floodgate_bench::run(std::env::args().skip(1).collect(), None).await
 }

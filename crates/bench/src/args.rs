@@ -122,9 +122,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 99.0)]
     pub min_success: f64,
 
-    /// Scenario abacus: X-API-Key value.
-    #[arg(long, default_value = "local-dev-key")]
-    pub api_key: String,
+    /// Scenario abacus: X-API-Key value [default: the first of $ABACUS_API_KEYS, else the
+    /// zero-setup key in data/dev-secrets.env].
+    #[arg(long, env = "ABACUS_API_KEYS", hide_env_values = true)]
+    pub api_key: Option<String>,
 
     /// Scenario todos: bearer token (JWT) for writes.
     #[arg(long)]

@@ -44,11 +44,15 @@ use stats::Live;
 use worker::Clock;
 
 /// Entry point for `floodgate bench ARGS...`: parses, runs, prints, and says how it went.
-pub async fn run(args: Vec<String>) -> ExitCode {
+/// `default_api_key` is used when neither `--api-key` nor ABACUS_API_KEYS gives one.
+pub async fn run(args: Vec<String>, default_api_key: Option<String>) -> ExitCode {
     let parsed =
         BenchArgs::try_parse_from(std::iter::once("floodgate bench".to_string()).chain(args));
     match parsed {
-        Ok(args) => run_args(args).await,
+        Ok(mut args) => {
+            args.api_key = args.api_key.or(default_api_key);
+            run_args(args).await
+        }
         Err(e) => {
             let _ = e.print();
             if e.use_stderr() {

@@ -35,7 +35,7 @@ async fn json_csv_and_metrics_files() {
         metrics,
         format!("{}/work", server.url),
     ];
-    assert_eq!(floodgate_bench::run(list).await, ExitCode::SUCCESS);
+    assert_eq!(floodgate_bench::run(list, None).await, ExitCode::SUCCESS);
 
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -65,7 +65,8 @@ async fn json_csv_and_metrics_files() {
 
 #[tokio::test]
 async fn bad_arguments_fail_cleanly() {
-    let bad = |list: &[&str]| floodgate_bench::run(list.iter().map(|s| s.to_string()).collect());
+    let bad =
+        |list: &[&str]| floodgate_bench::run(list.iter().map(|s| s.to_string()).collect(), None);
     assert_eq!(
         bad(&["-c", "x", "http://127.0.0.1:1/"]).await,
         ExitCode::from(2)

@@ -49,6 +49,16 @@ pub const MIGRATIONS: &[Migration] = &[
           );
           CREATE INDEX IF NOT EXISTS todo_outbox_seq_idx ON todo_outbox (seq)",
     },
+    Migration {
+        version: 3,
+        name: "todo_list_version",
+        // The todo list version when the store is in-process: every process writing to this
+        // database (a seed, another node) moves it, and every node's cache polls it.
+        sql: "CREATE TABLE IF NOT EXISTS todo_list_version (
+            topic TEXT PRIMARY KEY,
+            ver BIGINT NOT NULL
+          )",
+    },
 ];
 
 /// An arbitrary constant identifying floodgate's migration lock in PostgreSQL.

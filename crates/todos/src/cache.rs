@@ -2,7 +2,8 @@
 //!
 //! Tiers: a per-node near-cache (this file), then Redis when configured
 //! (`todos:list:{ver}:{limit}`), then the database. Freshness comes from one shared
-//! version counter (`todos:ver`) that the worker bumps after every applied batch:
+//! version counter ([`Version`]: in Redis, or in the database when the store is in-process)
+//! that the worker bumps after every applied batch, and `floodgate seed` after seeding:
 //! - every entry is tagged with the version read *before* its database query, so its bytes
 //!   are never older than its tag and a late fill can never pass for a newer version;
 //! - an entry is served only while its tag equals the version this node last confirmed,
@@ -11,7 +12,7 @@
 //! - concurrent misses for one (version, limit) share one fill (a `OnceCell`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
 use crate::repo;
+use crate::version::{Version, VersionError};
 
 /// "No version confirmed": nothing is served from the near-cache.
 const UNKNOWN: u64 = u64::MAX;
@@ -73,7 +75,7 @@ pub struct ListCache {
     /// Lists go to the store only when it is shared (Redis), not into the in-process one.
     shared_tier: bool,
     keys: Keys,
-    version_key: String,
+    version: Version,
     ttl: Duration,
     known: AtomicU64,
     slots: RwLock<HashMap<u64, Slot>>,
@@ -86,11 +88,12 @@ pub struct ListCache {
 impl ListCache {
     pub fn new(db: Db, store: SharedStore, keys: Keys, ttl: Duration) -> Self {
         let shared_tier = store.kind() == "redis";
+        let version = Version::new(&store, &db, &keys);
         ListCache {
             db,
             store,
             shared_tier,
-            version_key: keys.version(),
+            version,
             keys,
             ttl,
             known: AtomicU64::new(UNKNOWN),
@@ -105,12 +108,13 @@ impl ListCache {
         }
     }
 
-    /// Starts the version poller; it stops by itself once the cache is dropped.
-    pub fn start_poller(self: &Arc<Self>, staleness: Duration) {
+    /// Starts the version poller; it stops by itself once the cache is dropped. It starts
+    /// reading once `migrated` is set (the version may live in a table not made yet).
+    pub fn start_poller(self: &Arc<Self>, staleness: Duration, migrated: Arc<AtomicBool>) {
         let every = (staleness / 2).max(Duration::from_millis(1));
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                rt.spawn(poll_loop(Arc::downgrade(self), every));
+                rt.spawn(poll_loop(Arc::downgrade(self), every, migrated));
             }
             // Without a runtime nothing is ever confirmed: every read asks the store.
             Err(_) => tracing::warn!("todos cache poller not started: no async runtime"),
@@ -209,12 +213,12 @@ impl ListCache {
     /// when no write was applied while the query ran (a newer version makes it useless).
     fn share(&self, ver: u64, limit: u64, bytes: Bytes) {
         let store = self.store.clone();
-        let version_key = self.version_key.clone();
+        let version = self.version.clone();
         let key = self.keys.list(ver, limit);
         let ttl = self.ttl;
         tokio::spawn(async move {
-            match store.get_i64(&version_key).await {
-                Ok(now) if u64::try_from(now).ok() == Some(ver) => {
+            match version.read().await {
+                Ok(now) if now == ver => {
                     if let Err(e) = store.set(&key, bytes, Some(ttl)).await {
                         tracing::debug!(error = %e, "todos list not shared");
                     }
@@ -224,10 +228,8 @@ impl ListCache {
         });
     }
 
-    async fn read_version(&self) -> Result<u64, floodgate_store::StoreError> {
-        let v = self.store.get_i64(&self.version_key).await?;
-        // A negative counter would be someone else's doing; treat it as version 0.
-        Ok(u64::try_from(v).unwrap_or(0))
+    async fn read_version(&self) -> Result<u64, VersionError> {
+        self.version.read().await
     }
 
     /// Records the version the poller just read; entries of other versions are dropped.
@@ -250,13 +252,16 @@ impl ListCache {
     }
 }
 
-async fn poll_loop(cache: Weak<ListCache>, every: Duration) {
+async fn poll_loop(cache: Weak<ListCache>, every: Duration, migrated: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
         tick.tick().await;
         let Some(cache) = cache.upgrade() else { return };
+        if !migrated.load(Ordering::Acquire) {
+            continue;
+        }
         match tokio::time::timeout(every, cache.read_version()).await {
             Ok(Ok(v)) => {
                 if failing {
@@ -281,11 +286,6 @@ async fn poll_loop(cache: Weak<ListCache>, every: Duration) {
     }
 }
 
-/// Bumps the shared version after a write was applied; returns the new version.
-pub async fn bump(store: &SharedStore, keys: &Keys) -> Result<i64, floodgate_store::StoreError> {
-    store.incr_by(&keys.version(), 1).await
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -296,8 +296,7 @@ mod tests {
 
     struct Fixture {
         cache: Arc<ListCache>,
-        store: SharedStore,
-        keys: Keys,
+        version: Version,
         db: Db,
         _dir: std::path::PathBuf,
     }
@@ -308,6 +307,7 @@ mod tests {
             .await
             .unwrap();
         db.migrate().await.unwrap();
+        // An in-process store: the version lives in the database.
         let store: SharedStore = Arc::new(MemoryStore::new());
         let keys = Keys::for_topic("cache-test");
         let cache = Arc::new(ListCache::new(
@@ -318,8 +318,7 @@ mod tests {
         ));
         Fixture {
             cache,
-            store,
-            keys,
+            version: Version::new(&store, &db, &keys),
             db,
             _dir: dir,
         }
@@ -369,7 +368,7 @@ mod tests {
         // A fill for version 0 starts, then a write is applied and the version moves on.
         let late = f.cache.cell_for(0, 10);
         repo::seed(&f.db, 8).await.unwrap();
-        bump(&f.store, &f.keys).await.unwrap();
+        f.version.bump().await.unwrap();
         f.cache.confirm(1);
         // The old fill completes after the bump, with bytes from before it.
         late.set(old.clone()).ok();
@@ -387,7 +386,8 @@ mod tests {
         // Not confirmed yet: reads still work (and are not served from the near tier).
         assert_eq!(count(&f.cache.get(10).await.unwrap()), 3);
         assert!(f.cache.hit(10).is_none());
-        f.cache.start_poller(Duration::from_millis(20));
+        f.cache
+            .start_poller(Duration::from_millis(20), Arc::new(AtomicBool::new(true)));
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while f.cache.hit(10).is_none() {
             assert!(tokio::time::Instant::now() < deadline, "never confirmed");
@@ -395,7 +395,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         repo::seed(&f.db, 4).await.unwrap();
-        bump(&f.store, &f.keys).await.unwrap();
+        f.version.bump().await.unwrap();
         loop {
             assert!(
                 tokio::time::Instant::now() < deadline,

@@ -16,6 +16,7 @@ mod publish;
 mod read;
 mod repo;
 mod state;
+mod version;
 mod worker;
 mod write;
 
@@ -30,6 +31,8 @@ pub use cache::Keys;
 pub use error::ApiError;
 pub use model::{Action, Command, Todo};
 pub use repo::seed_id;
+use version::Version;
+pub use version::VersionError;
 pub use worker::{group_for, GROUP};
 
 /// The todo routes with their state applied. Must be called inside a Tokio runtime (it
@@ -65,8 +68,18 @@ pub async fn seed(db: &Db, count: u64) -> Result<u64, DbError> {
     repo::seed(db, count).await
 }
 
-/// Bumps the shared list version so every node refills (after seeding, say).
-pub async fn invalidate(ctx: &AppContext) -> Result<(), floodgate_store::StoreError> {
-    let keys = Keys::for_topic(&ctx.config.todo_topic);
-    cache::bump(&ctx.backends.store, &keys).await.map(|_| ())
+/// The shared list version (what every node's cache poller reads).
+pub async fn list_version(ctx: &AppContext) -> Result<u64, VersionError> {
+    version_of(ctx).read().await
+}
+
+/// Bumps the shared list version so every node refills within CACHE_STALENESS_MS (after
+/// seeding, say); the version lives where every node sees it (see `version.rs`).
+pub async fn invalidate(ctx: &AppContext) -> Result<(), VersionError> {
+    version_of(ctx).bump().await
+}
+
+fn version_of(ctx: &AppContext) -> Version {
+    let b = &ctx.backends;
+    Version::new(&b.store, &b.db, &Keys::for_topic(&ctx.config.todo_topic))
 }

@@ -40,7 +40,7 @@ impl Shared {
             keys,
             cfg.cache_ttl,
         ));
-        cache.start_poller(cfg.cache_staleness);
+        cache.start_poller(cfg.cache_staleness, b.migrated.clone());
         let publisher = if b.bus.kind() == "memory" {
             Publisher::Outbox(Outbox::start(
                 b.db.clone(),

@@ -10,12 +10,12 @@ use floodgate_bus::{BusError, Consumer, Message, Outgoing, SharedBus};
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use floodgate_db::{timed, Db, DbError};
-use floodgate_store::SharedStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{apply_batch, prune_applied, Incoming, Outcome};
-use crate::cache::{bump, Keys};
+use crate::cache::Keys;
 use crate::model::{format_stamp, Command};
+use crate::version::Version;
 
 pub const GROUP: &str = "floodgate-todos";
 
@@ -36,8 +36,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 struct Worker {
     bus: SharedBus,
     db: Db,
-    store: SharedStore,
-    keys: Keys,
+    version: Version,
     topic: String,
     dlq: String,
     /// With the in-process bus, applied commands also leave the outbox.
@@ -52,8 +51,7 @@ pub async fn run(ctx: AppContext, stop: CancellationToken) {
     let w = Worker {
         bus: b.bus.clone(),
         db: b.db.clone(),
-        store: b.store.clone(),
-        keys: Keys::for_topic(&topic),
+        version: Version::new(&b.store, &b.db, &Keys::for_topic(&topic)),
         dlq: format!("{topic}.dlq"),
         clear_outbox: b.bus.kind() == "memory",
         topic,
@@ -274,7 +272,7 @@ impl Worker {
 
     /// True when the version was bumped (readers will refill).
     async fn bump(&self) -> bool {
-        match bump(&self.store, &self.keys).await {
+        match self.version.bump().await {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "todos version not bumped; retrying after the next batch");

@@ -24,7 +24,16 @@ enum Outcome {
 pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
     let count = args.requests.unwrap_or(DEFAULT_REQUESTS);
     let concurrency = args.connections.min(count as usize).max(1);
-    let key = args.api_key.as_str();
+    // ABACUS_API_KEYS may list several keys: the first one will do.
+    let key = args
+        .api_key
+        .as_deref()
+        .and_then(|k| k.split(',').map(str::trim).find(|k| !k.is_empty()))
+        .ok_or_else(|| {
+            BenchError::Option(
+                "--api-key is required (no ABACUS_API_KEYS, no data/dev-secrets.env)".into(),
+            )
+        })?;
     let mut clients = clients(args, concurrency).await?;
     let Some(first) = clients.first_mut() else {
         return Err(BenchError::Option("no base URL".into()));

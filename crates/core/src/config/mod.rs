@@ -2,6 +2,7 @@
 //! is named in [`settings::SETTINGS`]; the seeds' variable names are accepted as aliases so a
 //! seed's `.env` keeps working. A bad value stops start-up with one line naming the setting.
 
+pub mod dev_secrets;
 mod parse;
 pub mod reference;
 pub mod settings;
@@ -153,6 +154,8 @@ pub fn resolve(layers: &[Layer]) -> Result<Resolved, ConfigError> {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `floodgate worker` serves /health, /ready and /metrics.
+    pub worker_listen: SocketAddr,
     pub node_id: String,
     pub redis_url: Option<String>,
     pub kafka_brokers: Option<String>,
@@ -209,13 +212,8 @@ impl Config {
     }
 
     pub fn from_resolved(r: &Resolved) -> Result<Config, ConfigError> {
-        let listen = r.req("FLOODGATE_LISTEN");
-        let listen = listen.parse().map_err(|_| {
-            ConfigError::invalid(
-                "FLOODGATE_LISTEN",
-                format!("expected HOST:PORT like 0.0.0.0:8080, got {listen:?}"),
-            )
-        })?;
+        let listen = parse_addr(r, "FLOODGATE_LISTEN")?;
+        let worker_listen = parse_addr(r, "FLOODGATE_WORKER_LISTEN")?;
         let log_format = r.req("FLOODGATE_LOG_FORMAT");
         let log_json = match log_format {
             "json" => true,
@@ -272,6 +270,7 @@ impl Config {
             .collect();
         Ok(Config {
             listen,
+            worker_listen,
             node_id: r
                 .get_nonempty("FLOODGATE_NODE_ID")
                 .unwrap_or_else(default_node_id),
@@ -323,6 +322,16 @@ impl Config {
             Err(e) => unreachable!("built-in defaults are valid: {e}"),
         }
     }
+}
+
+fn parse_addr(r: &Resolved, name: &str) -> Result<SocketAddr, ConfigError> {
+    let v = r.req(name);
+    v.parse().map_err(|_| {
+        ConfigError::invalid(
+            name,
+            format!("expected HOST:PORT like 0.0.0.0:8080, got {v:?}"),
+        )
+    })
 }
 
 fn default_node_id() -> String {

@@ -18,7 +18,7 @@ pub fn markdown_table() -> String {
             .collect::<Vec<_>>()
             .join(", ");
         let default = match (s.secret, s.default) {
-            (true, _) => "(secret, unset)".to_string(),
+            (true, _) => "(secret)".to_string(),
             (false, Some(d)) => format!("`{d}`"),
             (false, None) => "unset".to_string(),
         };

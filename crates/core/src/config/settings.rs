@@ -49,6 +49,12 @@ pub const SETTINGS: &[Setting] = &[
         "address the HTTP server binds",
     ),
     s(
+        "FLOODGATE_WORKER_LISTEN",
+        &[],
+        Some("0.0.0.0:9090"),
+        "address `floodgate worker` serves /health, /ready and /metrics on (`--listen` on `worker`)",
+    ),
+    s(
         "FLOODGATE_NODE_ID",
         &[],
         None,
@@ -75,8 +81,8 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "FLOODGATE_DATABASE_URL",
         &["DATABASE_URL"],
-        None,
-        "postgres:// or sqlite:// URL; unset = sqlite://data/floodgate.db",
+        Some(floodgate_db::DEFAULT_SQLITE_URL),
+        "postgres:// or sqlite:// URL (SQLite: embedded, one machine)",
     ),
     s(
         "FLOODGATE_MAX_CONNECTIONS",
@@ -143,7 +149,7 @@ pub const SETTINGS: &[Setting] = &[
     secret(
         "JWT_SECRET",
         &["FLOODGATE_JWT_SECRET"],
-        "HS256 secret for todo writes",
+        "HS256 secret for todo writes; with every backend embedded, generated into data/dev-secrets.env when unset",
     ),
     s(
         "RATE_LIMIT_CAPACITY",
@@ -221,7 +227,7 @@ pub const SETTINGS: &[Setting] = &[
     secret(
         "ABACUS_API_KEYS",
         &[],
-        "comma-separated API keys for /abacus",
+        "comma-separated API keys for /abacus; with every backend embedded, generated into data/dev-secrets.env when unset",
     ),
     s(
         "ABACUS_AUTH_ENABLED",

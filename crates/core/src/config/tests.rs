@@ -97,7 +97,13 @@ fn bad_values_name_the_setting() {
 fn defaults_are_valid_and_embedded() {
     let c = Config::defaults();
     assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
-    assert!(c.redis_url.is_none() && c.kafka_brokers.is_none() && c.database_url.is_none());
+    assert!(c.redis_url.is_none() && c.kafka_brokers.is_none());
+    assert_eq!(
+        c.database_url.as_deref(),
+        Some("sqlite://data/floodgate.db")
+    );
+    assert_eq!(c.worker_listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(c.shared_backend(), None);
     assert_eq!(c.rate_limit_capacity, 100);
     assert_eq!(c.gift_code_timeout, Duration::from_secs(10));
     assert_eq!(c.body_limit, 64 * 1024);

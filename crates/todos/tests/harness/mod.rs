@@ -168,9 +168,10 @@ impl Env {
         self.publish_raw(&key, cmd.to_string().as_bytes()).await;
     }
 
-    pub async fn version(&self) -> i64 {
-        let key = floodgate_todos::Keys::for_topic(&self.config.todo_topic).version();
-        self.backends.store.get_i64(&key).await.expect("version")
+    pub async fn version(&self) -> u64 {
+        floodgate_todos::list_version(&self.ctx())
+            .await
+            .expect("version")
     }
 }
 
