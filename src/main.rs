@@ -44,8 +44,10 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve {
             config,
             no_workers,
+            workers,
             print_config,
         } => {
+            let config = config.with_workers(workers);
             if print_config {
                 return match config.load() {
                     Ok((_, resolved)) => {
@@ -68,7 +70,7 @@ async fn run(cli: Cli) -> ExitCode {
             )
             .await
         }
-        Command::Worker { config } => match load(&config) {
+        Command::Worker { config, workers } => match load(&config.with_workers(workers)) {
             Ok(cfg) => {
                 node(
                     cfg,

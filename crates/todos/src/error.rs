@@ -42,10 +42,7 @@ impl From<sqlx::Error> for ApiError {
 }
 
 fn json(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    crate::json::bytes(status, body)
 }
 
 impl IntoResponse for ApiError {

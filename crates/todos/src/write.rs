@@ -112,14 +112,11 @@ async fn queue(
         None => false,
     };
     s.publisher.send(&cmd).await?;
-    let mut resp = (
-        StatusCode::ACCEPTED,
-        Json(Queued {
-            id: cmd.id,
-            message,
-        }),
-    )
-        .into_response();
+    let queued = Queued {
+        id: cmd.id,
+        message,
+    };
+    let mut resp = crate::json::encode(StatusCode::ACCEPTED, &queued);
     if replayed {
         resp.headers_mut()
             .insert(REPLAYED, HeaderValue::from_static("true"));
