@@ -31,17 +31,50 @@ async fn abacus_wire_contract() {
     let json = Some("application/json");
 
     // Applied: the seed's exact bytes.
-    let r = read(post(&http, &node, "a1", json, r#"{"number": 5}"#).send().await.unwrap()).await;
-    assert_eq!((r.0, r.2.as_str()), (200, r#"{"message":"Number added successfully.","current_sum":5}"#));
-    // FastAPI parses a body sent without any Content-Type as JSON.
-    let r = read(post(&http, &node, "a2", None, r#"{"number": 1}"#).send().await.unwrap()).await;
-    assert_eq!((r.0, r.2.as_str()), (200, r#"{"message":"Number added successfully.","current_sum":6}"#));
-
-    // Another Content-Type: 400, nothing applied (POST and PUT).
-    let r = read(post(&http, &node, "c1", Some("text/plain"), r#"{"number": 5}"#).send().await.unwrap()).await;
+    let r = read(
+        post(&http, &node, "a1", json, r#"{"number": 5}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (400, r#"{"message":"Content-Type must be application/json.","errors":[{"field":"body","message":"Input should be a valid dictionary or object to extract fields from","type":"model_attributes_type"}]}"#)
+        (
+            200,
+            r#"{"message":"Number added successfully.","current_sum":5}"#
+        )
+    );
+    // FastAPI parses a body sent without any Content-Type as JSON.
+    let r = read(
+        post(&http, &node, "a2", None, r#"{"number": 1}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (
+            200,
+            r#"{"message":"Number added successfully.","current_sum":6}"#
+        )
+    );
+
+    // Another Content-Type: 400, nothing applied (POST and PUT).
+    let r = read(
+        post(&http, &node, "c1", Some("text/plain"), r#"{"number": 5}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (
+            400,
+            r#"{"message":"Content-Type must be application/json.","errors":[{"field":"body","message":"Input should be a valid dictionary or object to extract fields from","type":"model_attributes_type"}]}"#
+        )
     );
     let r = http
         .put(url(&node, SUM))
@@ -53,29 +86,46 @@ async fn abacus_wire_contract() {
         .unwrap();
     let r = read(r).await;
     assert_eq!(r.0, 400, "{r:?}");
-    assert!(r.2.starts_with(r#"{"message":"Content-Type must be application/json.","#), "{r:?}");
+    assert!(
+        r.2.starts_with(r#"{"message":"Content-Type must be application/json.","#),
+        "{r:?}"
+    );
 
     // The validator's own texts, in the seed's shape.
     for (body, text) in [
         (r#"{"number": null}"#, "Number is required."),
-        (r#"{"number": true}"#, "Value must be an integer, not boolean."),
+        (
+            r#"{"number": true}"#,
+            "Value must be an integer, not boolean.",
+        ),
         (r#"{"number": 1.5}"#, "Value must be a 64-bit integer."),
         (r#"{"number": "5"}"#, "Value must be a 64-bit integer."),
-        (r#"{"number": 9223372036854775808}"#, "Value must be within signed 64-bit integer range."),
+        (
+            r#"{"number": 9223372036854775808}"#,
+            "Value must be within signed 64-bit integer range.",
+        ),
     ] {
         let r = read(post(&http, &node, "v", json, body).send().await.unwrap()).await;
-        let want = format!(r#"{{"message":"{text}","errors":[{{"field":"number","message":"{text}","type":"value_error"}}]}}"#);
+        let want = format!(
+            r#"{{"message":"{text}","errors":[{{"field":"number","message":"{text}","type":"value_error"}}]}}"#
+        );
         assert_eq!((r.0, r.2.as_str()), (400, want.as_str()), "{body}");
     }
     let r = read(post(&http, &node, "v", json, "{}").send().await.unwrap()).await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (400, r#"{"message":"Field required","errors":[{"field":"number","message":"Field required","type":"missing"}]}"#)
+        (
+            400,
+            r#"{"message":"Field required","errors":[{"field":"number","message":"Field required","type":"missing"}]}"#
+        )
     );
     let r = read(post(&http, &node, "v", json, "").send().await.unwrap()).await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (400, r#"{"message":"Request body is required.","errors":[{"field":"body","message":"Field required","type":"missing"}]}"#)
+        (
+            400,
+            r#"{"message":"Request body is required.","errors":[{"field":"body","message":"Field required","type":"missing"}]}"#
+        )
     );
     let r = read(post(&http, &node, "v", json, "{oops").send().await.unwrap()).await;
     assert_eq!(r.0, 400);
@@ -84,13 +134,34 @@ async fn abacus_wire_contract() {
     assert_eq!(v["errors"][0]["type"], "json_invalid");
 
     // Same key, other body: 409 with the seed's words; same body: the first answer again.
-    let r = read(post(&http, &node, "a1", json, r#"{"number": 6}"#).send().await.unwrap()).await;
+    let r = read(
+        post(&http, &node, "a1", json, r#"{"number": 6}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (409, r#"{"detail":"Idempotency key conflict: request payload differs from original request."}"#)
+        (
+            409,
+            r#"{"detail":"Idempotency key conflict: request payload differs from original request."}"#
+        )
     );
-    let r = read(post(&http, &node, "a1", json, r#"{"number": 5}"#).send().await.unwrap()).await;
-    assert_eq!((r.0, r.2.as_str()), (200, r#"{"message":"Number added successfully.","current_sum":5}"#));
+    let r = read(
+        post(&http, &node, "a1", json, r#"{"number": 5}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (
+            200,
+            r#"{"message":"Number added successfully.","current_sum":5}"#
+        )
+    );
 
     // Keys longer than 200 characters (after trimming).
     let long = "k".repeat(201);
@@ -104,7 +175,10 @@ async fn abacus_wire_contract() {
         .await
         .unwrap();
     let r = read(r).await;
-    assert_eq!((r.0, r.2.as_str()), (400, r#"{"detail":"Idempotency key is too long."}"#));
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (400, r#"{"detail":"Idempotency key is too long."}"#)
+    );
 
     // Overflow and underflow: 400 with the seed's detail, the sum untouched.
     let put = |n: i64| {
@@ -115,26 +189,70 @@ async fn abacus_wire_contract() {
             .send()
     };
     let r = read(put(i64::MAX).await.unwrap()).await;
-    assert_eq!(r.2, format!(r#"{{"message":"Sum reset successfully.","new_sum":{}}}"#, i64::MAX));
-    let r = read(post(&http, &node, "o1", json, r#"{"number": 1}"#).send().await.unwrap()).await;
+    assert_eq!(
+        r.2,
+        format!(
+            r#"{{"message":"Sum reset successfully.","new_sum":{}}}"#,
+            i64::MAX
+        )
+    );
+    let r = read(
+        post(&http, &node, "o1", json, r#"{"number": 1}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (400, r#"{"detail":"Integer overflow: The resulting sum would exceed the 64-bit integer limit."}"#)
+        (
+            400,
+            r#"{"detail":"Integer overflow: The resulting sum would exceed the 64-bit integer limit."}"#
+        )
     );
     put(i64::MIN).await.unwrap();
-    let r = read(post(&http, &node, "u1", json, r#"{"number": -1}"#).send().await.unwrap()).await;
+    let r = read(
+        post(&http, &node, "u1", json, r#"{"number": -1}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (400, r#"{"detail":"Integer underflow: The resulting sum would be less than the 64-bit integer limit."}"#)
+        (
+            400,
+            r#"{"detail":"Integer underflow: The resulting sum would be less than the 64-bit integer limit."}"#
+        )
     );
-    let r = read(http.get(url(&node, SUM)).header("x-api-key", "k1").send().await.unwrap()).await;
+    let r = read(
+        http.get(url(&node, SUM))
+            .header("x-api-key", "k1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.2, format!(r#"{{"current_sum":{}}}"#, i64::MIN));
 
     // Auth, as the seed words it.
     let r = read(http.get(url(&node, SUM)).send().await.unwrap()).await;
-    assert_eq!((r.0, r.2.as_str()), (401, r#"{"detail":"Missing API key."}"#));
-    let r = read(http.get(url(&node, SUM)).header("x-api-key", "nope").send().await.unwrap()).await;
-    assert_eq!((r.0, r.2.as_str()), (403, r#"{"detail":"Invalid API key."}"#));
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (401, r#"{"detail":"Missing API key."}"#)
+    );
+    let r = read(
+        http.get(url(&node, SUM))
+            .header("x-api-key", "nope")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (403, r#"{"detail":"Invalid API key."}"#)
+    );
     node.shutdown.cancel();
 }
 
@@ -152,9 +270,16 @@ async fn abacus_rate_limit_answers_429_with_retry_after() {
     assert_eq!(get().await.unwrap().status(), 200);
     assert_eq!(get().await.unwrap().status(), 200);
     let r = get().await.unwrap();
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry), "Retry-After {retry}");
     let r = read(r).await;
-    assert_eq!((r.0, r.2.as_str()), (429, r#"{"detail":"Rate limit exceeded."}"#));
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (429, r#"{"detail":"Rate limit exceeded."}"#)
+    );
     node.shutdown.cancel();
 }

@@ -90,10 +90,17 @@ async fn seed_worker_answers_every_node() {
     for node in &nodes {
         let queue = url(node, "/queue");
         let ok = eventually(Duration::from_secs(90), || async {
-            http.post(&queue).send().await.is_ok_and(|r| r.status() == 200)
+            http.post(&queue)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
         })
         .await;
-        assert!(ok, "node {} never got a gift code from the seed worker", node.addr);
+        assert!(
+            ok,
+            "node {} never got a gift code from the seed worker",
+            node.addr
+        );
     }
     // Then every request, on every node, is answered, each with its own code.
     let requests = (0..60).map(|i| {
@@ -135,7 +142,14 @@ async fn no_reply_is_504_not_a_null_code() {
         (r.0, r.2.as_str()),
         (504, r#"{"detail":"Timed out waiting for a gift code."}"#)
     );
-    let r = read(http.get(url(&node, "/")).header("accept", "application/json").send().await.unwrap()).await;
+    let r = read(
+        http.get(url(&node, "/"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((r.0, r.2.as_str()), (200, r#"{"Hello":"World"}"#));
     node.shutdown.cancel();
 }

@@ -24,10 +24,16 @@ async fn primes_wire_contract() {
     let r = read(generate("").await.unwrap()).await;
     assert_eq!(
         (r.0, r.2.as_str()),
-        (422, r#"{"detail":[{"type":"missing","loc":["query","n"],"msg":"Field required","input":null}]}"#)
+        (
+            422,
+            r#"{"detail":[{"type":"missing","loc":["query","n"],"msg":"Field required","input":null}]}"#
+        )
     );
     let r = read(generate("?n=0").await.unwrap()).await;
-    assert_eq!((r.0, r.2.as_str()), (400, r#"{"detail":"n must be a positive integer"}"#));
+    assert_eq!(
+        (r.0, r.2.as_str()),
+        (400, r#"{"detail":"n must be a positive integer"}"#)
+    );
 
     // `?n=abc&n=10` is n=10: accepted, then complete with the primes up to n.
     let r = read(generate("?n=abc&n=10").await.unwrap()).await;
@@ -37,7 +43,14 @@ async fn primes_wire_contract() {
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     let status = url(&node, &format!("/status/{id}"));
     let done = eventually(Duration::from_secs(10), || async {
-        let body = http.get(&status).send().await.unwrap().text().await.unwrap();
+        let body = http
+            .get(&status)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         body == r#"{"status":"complete","result":[2,3,5,7]}"#
     })
     .await;

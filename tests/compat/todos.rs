@@ -32,8 +32,9 @@ fn time_parses(s: &str) -> bool {
 async fn contract(cfg: floodgate_core::Config) {
     let node = start(cfg).await;
     let http = reqwest::Client::new();
-    let token = floodgate_todos::mint_token("compat-secret", "compat-user", Duration::from_secs(600))
-        .expect("token");
+    let token =
+        floodgate_todos::mint_token("compat-secret", "compat-user", Duration::from_secs(600))
+            .expect("token");
 
     // The list, cached bytes included, with Gin's Content-Type (`c.JSON`).
     let r = read(http.get(url(&node, "/todos")).send().await.unwrap()).await;
@@ -41,8 +42,18 @@ async fn contract(cfg: floodgate_core::Config) {
     let r = read(http.get(url(&node, "/todos")).send().await.unwrap()).await;
     assert_eq!((r.0, r.1.as_str()), (200, GIN_JSON), "cached: {r:?}");
     // A write without a token: `401 {"error":"Unauthorized"}`.
-    let r = read(http.post(url(&node, "/todos")).json(&serde_json::json!({"title": "x"})).send().await.unwrap()).await;
-    assert_eq!((r.0, r.1.as_str(), r.2.as_str()), (401, GIN_JSON, r#"{"error":"Unauthorized"}"#));
+    let r = read(
+        http.post(url(&node, "/todos"))
+            .json(&serde_json::json!({"title": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (r.0, r.1.as_str(), r.2.as_str()),
+        (401, GIN_JSON, r#"{"error":"Unauthorized"}"#)
+    );
 
     let mut ids = Vec::new();
     for i in 0..5 {
@@ -64,7 +75,11 @@ async fn contract(cfg: floodgate_core::Config) {
     for id in &ids {
         let one = url(&node, &format!("/todos/{id}"));
         let found = eventually(Duration::from_secs(20), || async {
-            http.get(&one).send().await.map(|r| r.status() == 200).unwrap_or(false)
+            http.get(&one)
+                .send()
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
         })
         .await;
         assert!(found, "todo {id} never applied");
@@ -73,7 +88,10 @@ async fn contract(cfg: floodgate_core::Config) {
         let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
         for field in ["created_at", "updated_at"] {
             let stamp = v[field].as_str().unwrap();
-            assert!(go_rfc3339nano(stamp), "{field} {stamp:?} is not as Go writes it");
+            assert!(
+                go_rfc3339nano(stamp),
+                "{field} {stamp:?} is not as Go writes it"
+            );
         }
     }
     let listed = eventually(Duration::from_secs(5), || async {

@@ -63,7 +63,11 @@ fn json_content_type(content_type: Option<&[u8]>) -> bool {
     let Some(ct) = content_type else {
         return true;
     };
-    let essence = ct.split(|&b| b == b';').next().unwrap_or_default().trim_ascii();
+    let essence = ct
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
     let Some(slash) = essence.iter().position(|&b| b == b'/') else {
         return false;
     };
@@ -318,7 +322,11 @@ mod tests {
             ),
             (r#"{"number":null}"#, "Number is required.", "value_error"),
             (r#"{"number":9223372036854775808}"#, range, "value_error"),
-            (r#"{"number":99999999999999999999999}"#, range, "value_error"),
+            (
+                r#"{"number":99999999999999999999999}"#,
+                range,
+                "value_error",
+            ),
             (r#"{"number":-9223372036854775809}"#, range, "value_error"),
             (r#"{"Number":5}"#, "Field required", "missing"),
             ("{}", "Field required", "missing"),
@@ -347,12 +355,19 @@ mod tests {
         ] {
             assert_eq!(parse(ct, br#"{"number":3}"#), Ok(3), "{ct:?}");
         }
-        for ct in [&b"text/plain"[..], b"json", b"application/x-www-form-urlencoded"] {
+        for ct in [
+            &b"text/plain"[..],
+            b"json",
+            b"application/x-www-form-urlencoded",
+        ] {
             let e = parse_number(Some(ct), br#"{"number":3}"#).unwrap_err();
             let AbacusError::Validation(i) = e else {
                 panic!("{e:?}")
             };
-            assert_eq!((i.kind, i.wrong_content_type), ("model_attributes_type", true));
+            assert_eq!(
+                (i.kind, i.wrong_content_type),
+                ("model_attributes_type", true)
+            );
         }
         // A JSON type without "application/json" in it is parsed, but named when wrong.
         let e = parse_number(Some(b"application/x+json"), b"{}").unwrap_err();

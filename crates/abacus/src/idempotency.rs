@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(check(b" k 1 "), Ok(Some("k 1".into())));
         assert_eq!(check(b"   "), Ok(None));
         assert_eq!(check(&[b'k'; 200]), Ok(Some("k".repeat(200))));
-        assert_eq!(check(format!(" {} ", "k".repeat(200)).as_bytes()), Ok(Some("k".repeat(200))));
+        assert_eq!(
+            check(format!(" {} ", "k".repeat(200)).as_bytes()),
+            Ok(Some("k".repeat(200)))
+        );
         assert_eq!(check(&[b'k'; 201]), Err("long"));
         assert_eq!(check(b"tab\tinside"), Err("invalid"));
         assert_eq!(check(b"caf\xc3\xa9"), Err("invalid"));

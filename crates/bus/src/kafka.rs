@@ -415,11 +415,7 @@ impl Bus for KafkaBus {
         self.join(topic, group, "earliest").await
     }
 
-    async fn subscribe_from_end(
-        &self,
-        topic: &str,
-        group: &str,
-    ) -> BusResult<Box<dyn Consumer>> {
+    async fn subscribe_from_end(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
         self.join(topic, group, "latest").await
     }
 

@@ -25,7 +25,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-
 /// How many nodes can hold a reply slot at once.
 pub const SLOTS: u32 = 64;
 const SLOT_TTL: Duration = Duration::from_secs(20);
@@ -78,7 +77,8 @@ impl Inner {
         };
         let id: &str = &reply.correlation_id;
         let tx = self.shard(id).lock().ok().and_then(|mut m| m.remove(id));
-        tx.map(|tx| tx.send(code.into_owned()).is_ok()).unwrap_or(false)
+        tx.map(|tx| tx.send(code.into_owned()).is_ok())
+            .unwrap_or(false)
     }
 }
 

@@ -76,7 +76,11 @@ fn invalid(e: FieldError) -> ApiError {
 /// The last `n` of the query string: Starlette keeps the last of a repeated parameter.
 fn query_n(query: Option<&str>) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
-    pairs.into_iter().rev().find(|(k, _)| k == "n").map(|(_, v)| v)
+    pairs
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "n")
+        .map(|(_, v)| v)
 }
 
 /// An integer in decimal; out-of-range values saturate (they fail the bounds anyway).

@@ -72,17 +72,37 @@ pub async fn bad_numbers_are_400(env: Env) {
         (r#"{"number":[5]}"#, not_int, "number", "value_error"),
         (r#"{}"#, "Field required", "number", "missing"),
         (r#"{"num":5}"#, "Field required", "number", "missing"),
-        (r#"{"number":9223372036854775808}"#, range, "number", "value_error"),
+        (
+            r#"{"number":9223372036854775808}"#,
+            range,
+            "number",
+            "value_error",
+        ),
         (
             r#"{"number":123456789012345678901234567890}"#,
             range,
             "number",
             "value_error",
         ),
-        (r#"{"number":-9223372036854775809}"#, range, "number", "value_error"),
+        (
+            r#"{"number":-9223372036854775809}"#,
+            range,
+            "number",
+            "value_error",
+        ),
         ("not json", "Invalid JSON payload.", "1", "json_invalid"),
-        (r#"{"number":5}{}"#, "Invalid JSON payload.", "12", "json_invalid"),
-        ("[5]", "Invalid request payload.", "body", "model_attributes_type"),
+        (
+            r#"{"number":5}{}"#,
+            "Invalid JSON payload.",
+            "12",
+            "json_invalid",
+        ),
+        (
+            "[5]",
+            "Invalid request payload.",
+            "body",
+            "model_attributes_type",
+        ),
         ("", "Request body is required.", "body", "missing"),
         ("null", "Request body is required.", "body", "missing"),
     ];
@@ -114,7 +134,8 @@ pub async fn bad_numbers_are_400(env: Env) {
     assert_eq!(r.json()["current_sum"], 13);
 }
 
-const OVERFLOW: &str = r#"{"detail":"Integer overflow: The resulting sum would exceed the 64-bit integer limit."}"#;
+const OVERFLOW: &str =
+    r#"{"detail":"Integer overflow: The resulting sum would exceed the 64-bit integer limit."}"#;
 const UNDERFLOW: &str = r#"{"detail":"Integer underflow: The resulting sum would be less than the 64-bit integer limit."}"#;
 
 pub async fn overflow_is_400_and_changes_nothing(env: Env) {

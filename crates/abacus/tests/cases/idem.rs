@@ -31,7 +31,9 @@ pub async fn idempotency_key_rules(env: Env) {
     let r = node.send(Req::add(Some(&long), r#"{"number":true}"#)).await;
     assert_eq!(r.json()["errors"][0]["type"], "value_error", "{r:?}");
     assert_eq!(node.sum().await, 0);
-    let r = node.send(Req::add(Some("two words"), r#"{"number":0}"#)).await;
+    let r = node
+        .send(Req::add(Some("two words"), r#"{"number":0}"#))
+        .await;
     assert_eq!(r.status, 200, "{r:?}");
     let longest = "k".repeat(200);
     let r = node.send(Req::add(Some(&longest), r#"{"number":1}"#)).await;

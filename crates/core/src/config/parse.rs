@@ -76,7 +76,11 @@ impl Workers {
 /// A comma-separated list of `giftcodes`, `primes`, `todos`; empty means none.
 pub fn parse_workers(r: &Resolved, name: &str) -> Result<Workers, ConfigError> {
     let mut w = Workers::NONE;
-    for item in raw(r, name).split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for item in raw(r, name)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match item.to_ascii_lowercase().as_str() {
             "giftcodes" => w.giftcodes = true,
             "primes" => w.primes = true,

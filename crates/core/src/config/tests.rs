@@ -159,5 +159,8 @@ fn workers_setting_picks_services_and_rejects_unknown_names() {
     assert_eq!((w.giftcodes, w.primes, w.todos), (false, true, true));
     assert_eq!(workers("").unwrap(), Workers::NONE);
     let err = workers("primes,gifts").unwrap_err().to_string();
-    assert!(err.contains("FLOODGATE_WORKERS") && err.contains("gifts"), "{err}");
+    assert!(
+        err.contains("FLOODGATE_WORKERS") && err.contains("gifts"),
+        "{err}"
+    );
 }
