@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use floodgate_bus::{Bus, BusError, Outgoing, SharedBus};
+use floodgate_bus::{BusError, Outgoing, SharedBus};
 use floodgate_core::config::Workers;
 use tokio_util::sync::CancellationToken;
 

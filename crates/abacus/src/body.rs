@@ -132,7 +132,11 @@ fn json_invalid(body: &[u8], e: &serde_json::Error) -> Invalid {
         .take(e.line().saturating_sub(1))
         .map(|l| l.len() + 1)
         .sum();
-    let at = (line_start + e.column().saturating_sub(1)).min(body.len());
+    // At the end of input Python points past the last character.
+    let at = match e.is_eof() {
+        true => body.len(),
+        false => (line_start + e.column().saturating_sub(1)).min(body.len()),
+    };
     let chars = String::from_utf8_lossy(&body[..at]).chars().count();
     Invalid {
         field: Cow::Owned(chars.to_string()),

@@ -1,6 +1,6 @@
 //! Every failure a todo route can answer with, mapped to the seed's JSON bodies in one place.
 
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 

@@ -1,13 +1,10 @@
 //! `GET /todos` (the hot path: pre-encoded bytes, no per-request allocation of our own)
 //! and `GET /todos/{id}`.
 
-use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
 use bytes::Bytes;
 
 use crate::error::ApiError;

@@ -4,8 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use bytes::Bytes;
 use floodgate_core::idempotency::REPLAYED;
 use serde::{Deserialize, Serialize};
