@@ -264,7 +264,7 @@ async fn abacus_rate_limit_answers_429_with_retry_after() {
     let mut cfg = all_services_config(&dir, "compat-secret");
     cfg.abacus_rate_limit_requests = 2;
     cfg.abacus_rate_limit_window = std::time::Duration::from_secs(30);
-    let node = start(cfg).await;
+    let node = started(cfg).await;
     let http = reqwest::Client::new();
     let get = || http.get(url(&node, SUM)).header("x-api-key", "k1").send();
     assert_eq!(get().await.unwrap().status(), 200);

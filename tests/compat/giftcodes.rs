@@ -135,7 +135,7 @@ async fn no_reply_is_504_not_a_null_code() {
     let mut cfg = embedded_config(&dir);
     cfg.workers = Workers::NONE;
     cfg.gift_code_timeout = Duration::from_millis(300);
-    let node = start(cfg).await;
+    let node = started(cfg).await;
     let http = reqwest::Client::new();
     let r = read(http.post(url(&node, "/queue")).send().await.unwrap()).await;
     assert_eq!(

@@ -14,7 +14,22 @@ use support::*;
 
 /// An embedded node (in-memory store and bus, SQLite) with API key `k1` and a JWT secret.
 async fn embedded(dir: &TempDir) -> floodgate::Running {
-    start(all_services_config(dir, "compat-secret")).await
+    started(all_services_config(dir, "compat-secret")).await
+}
+
+/// A node that answers `/ready` (its database migrated).
+async fn started(cfg: floodgate_core::Config) -> floodgate::Running {
+    let node = start(cfg).await;
+    let http = reqwest::Client::new();
+    let ready = until_status(
+        &http,
+        &url(&node, "/ready"),
+        200,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    assert!(ready, "node never ready");
+    node
 }
 
 /// Status, Content-Type and body text of a response.

@@ -30,7 +30,7 @@ fn time_parses(s: &str) -> bool {
 }
 
 async fn contract(cfg: floodgate_core::Config) {
-    let node = start(cfg).await;
+    let node = started(cfg).await;
     let http = reqwest::Client::new();
     let token =
         floodgate_todos::mint_token("compat-secret", "compat-user", Duration::from_secs(600))
