@@ -5,8 +5,8 @@ use super::*;
 const NUMBER: &str = "/abacus/number";
 const SUM: &str = "/abacus/sum";
 
-fn post<'a>(
-    http: &'a reqwest::Client,
+fn post(
+    http: &reqwest::Client,
     node: &floodgate::Running,
     key: &str,
     ct: Option<&str>,
