@@ -24,8 +24,11 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
         /// Run the API alone (workers run as `floodgate worker`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "workers")]
         no_workers: bool,
+        /// Run only these workers, e.g. `--workers primes,todos` (FLOODGATE_WORKERS).
+        #[arg(long, value_name = "LIST")]
+        workers: Option<String>,
         /// Print the effective configuration (secrets redacted) and exit.
         #[arg(long)]
         print_config: bool,
@@ -35,6 +38,9 @@ pub enum Command {
     Worker {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Run only these workers, e.g. `--workers primes,todos` (FLOODGATE_WORKERS).
+        #[arg(long, value_name = "LIST")]
+        workers: Option<String>,
     },
     /// Load generator (wrk/autocannon style); `floodgate bench --help` for its flags.
     #[command(disable_help_flag = true)]
@@ -102,6 +108,15 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
+    /// These flags plus `--workers LIST` as the `FLOODGATE_WORKERS` setting (it wins over
+    /// every other layer, like any flag).
+    pub fn with_workers(mut self, workers: Option<String>) -> Self {
+        if let Some(w) = workers {
+            self.set.push(format!("FLOODGATE_WORKERS={w}"));
+        }
+        self
+    }
+
     pub fn load_options(&self) -> Result<LoadOptions, ConfigError> {
         self.load_options_listening_as("FLOODGATE_LISTEN")
     }

@@ -59,8 +59,10 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve {
             config,
             no_workers,
+            workers,
             print_config,
         } => {
+            let config = config.with_workers(workers);
             if print_config {
                 return match config.load() {
                     Ok((_, resolved)) => {
@@ -80,7 +82,7 @@ async fn run(cli: Cli) -> ExitCode {
             };
             node(cfg, opts, dev).await
         }
-        Command::Worker { config } => match config.load_worker() {
+        Command::Worker { config, workers } => match config.with_workers(workers).load_worker() {
             Ok(cfg) => {
                 let opts = StartOptions {
                     workers: true,

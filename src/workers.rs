@@ -7,13 +7,27 @@ use floodgate_core::AppContext;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Starts the workers `FLOODGATE_WORKERS` names (all by default): an operator may run the
+/// seed's own gift-code worker next to floodgate's prime and todo workers.
 pub fn spawn_all(ctx: &AppContext, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
-    let (c, s) = (ctx.clone(), stop.clone());
-    vec![
-        tokio::spawn(floodgate_giftcodes::run_worker(c.clone(), s.clone())),
-        tokio::spawn(floodgate_primes::run_workers(c.clone(), s.clone())),
-        tokio::spawn(floodgate_todos::run_workers(c, s)),
-    ]
+    let (c, s, which) = (ctx.clone(), stop.clone(), ctx.config.workers);
+    let mut tasks = Vec::new();
+    if which.giftcodes {
+        tasks.push(tokio::spawn(floodgate_giftcodes::run_worker(
+            c.clone(),
+            s.clone(),
+        )));
+    }
+    if which.primes {
+        tasks.push(tokio::spawn(floodgate_primes::run_workers(
+            c.clone(),
+            s.clone(),
+        )));
+    }
+    if which.todos {
+        tasks.push(tokio::spawn(floodgate_todos::run_workers(c, s)));
+    }
+    tasks
 }
 
 /// Waits for every worker to finish its current work, up to `limit` in all.

@@ -153,8 +153,8 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
 }
 
 /// A node stopped gracefully gives its reply slot back: a node started right after takes
-/// slot 0 (its topic, `results`, is where the seed's own worker replies) instead of another
-/// slot, so replies on `results` do not wait for the old lease to expire.
+/// slot 0 (and its consumer groups) instead of another slot, so the replies on its topic and
+/// its share of `results` do not wait for the old lease to expire.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_gives_the_reply_slot_back() {
     let Some(redis) = redis() else { return };

@@ -43,24 +43,26 @@ pub struct Detail {
     pub detail: &'static str,
 }
 
-/// 400 for a body that is not `{"number": <int>}` or would overflow the sum.
+/// 400 for a body that is not `{"number": <int>}` (the seed's shape and words).
 #[derive(Serialize, ToSchema)]
 pub struct ValidationBody {
-    #[schema(example = "Validation error")]
+    /// `Content-Type must be application/json.`, `Request body is required.`, `Invalid JSON
+    /// payload.`, the `number` error's message, or `Invalid request payload.`
+    #[schema(example = "Value must be a 64-bit integer.")]
     pub message: &'static str,
     pub errors: Vec<FieldError>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct FieldError {
-    #[schema(example = "number")]
-    pub field: &'static str,
-    #[schema(example = "Input should be a valid integer")]
+    /// `number`, `body`, or for `json_invalid` the character offset where the JSON broke.
+    #[schema(value_type = String, example = "number")]
+    pub field: std::borrow::Cow<'static, str>,
+    #[schema(example = "Value must be a 64-bit integer.")]
     pub message: &'static str,
-    /// `int_type`, `missing`, `less_than_equal`, `greater_than_equal`, `json_invalid`,
-    /// `model_attributes_type` or `overflow`.
+    /// `value_error`, `missing`, `json_invalid` or `model_attributes_type`.
     #[serde(rename = "type")]
-    #[schema(rename = "type", example = "int_type")]
+    #[schema(rename = "type", example = "value_error")]
     pub kind: &'static str,
 }
 

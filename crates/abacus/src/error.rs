@@ -1,6 +1,8 @@
 //! Every way an abacus request can fail, and the one place that turns each into the seed's
 //! status code and JSON body.
 
+use std::borrow::Cow;
+
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,12 +11,14 @@ use floodgate_store::StoreError;
 
 use crate::docs::{Detail, FieldError, ValidationBody};
 
-/// One rejected field, worded like pydantic so clients of the seed see the same thing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One rejected field, worded as the seed words it so its clients see the same thing.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub message: &'static str,
     pub kind: &'static str,
+    /// A Content-Type was sent and is not JSON: the seed's summary then says so.
+    pub wrong_content_type: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -25,9 +29,12 @@ pub enum AbacusError {
     InvalidApiKey,
     #[error("invalid request: {0:?}")]
     Validation(Invalid),
-    /// The sum would leave the signed 64-bit range; nothing was changed.
+    /// The sum would leave the signed 64-bit range; nothing was changed. `below`: it would
+    /// go under i64::MIN (see `AbacusError::adding`).
     #[error("sum would overflow")]
-    Overflow,
+    Overflow { below: bool },
+    #[error("Idempotency-Key longer than 200 characters")]
+    IdempotencyKeyTooLong,
     #[error("Idempotency-Key header missing")]
     IdempotencyKeyRequired,
     #[error("Idempotency-Key header malformed")]
@@ -47,25 +54,45 @@ impl From<StoreError> for AbacusError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => AbacusError::Unavailable(m),
-            StoreError::Overflow => AbacusError::Overflow,
+            StoreError::Overflow => AbacusError::Overflow { below: false },
             StoreError::WrongType(key) => AbacusError::Corrupt(key),
         }
     }
 }
 
-const OVERFLOW: Invalid = Invalid {
-    field: "number",
-    message: "The sum would leave the signed 64-bit integer range",
-    kind: "overflow",
-};
+impl AbacusError {
+    /// The error of adding `n`: an overflow is an underflow when `n` is negative.
+    pub fn adding(self, n: i64) -> Self {
+        match self {
+            AbacusError::Overflow { .. } => AbacusError::Overflow { below: n < 0 },
+            other => other,
+        }
+    }
+}
+
+const OVERFLOW: &str = "Integer overflow: The resulting sum would exceed the 64-bit integer limit.";
+const UNDERFLOW: &str =
+    "Integer underflow: The resulting sum would be less than the 64-bit integer limit.";
 
 fn detail(status: StatusCode, detail: &'static str) -> Response {
     (status, Json(Detail { detail })).into_response()
 }
 
+/// The seed's 400 for a refused body: a summary, then the field errors.
 fn validation(invalid: Invalid) -> Response {
+    let message = if invalid.wrong_content_type {
+        "Content-Type must be application/json."
+    } else if invalid.field == "body" && invalid.kind == "missing" {
+        "Request body is required."
+    } else if invalid.kind == "json_invalid" {
+        "Invalid JSON payload."
+    } else if invalid.field == "number" {
+        invalid.message
+    } else {
+        "Invalid request payload."
+    };
     let body = ValidationBody {
-        message: "Validation error",
+        message,
         errors: vec![FieldError {
             field: invalid.field,
             message: invalid.message,
@@ -87,18 +114,22 @@ impl IntoResponse for AbacusError {
             AbacusError::MissingApiKey => detail(StatusCode::UNAUTHORIZED, "Missing API key."),
             AbacusError::InvalidApiKey => detail(StatusCode::FORBIDDEN, "Invalid API key."),
             AbacusError::Validation(invalid) => validation(invalid),
-            AbacusError::Overflow => validation(OVERFLOW),
+            AbacusError::Overflow { below: false } => detail(StatusCode::BAD_REQUEST, OVERFLOW),
+            AbacusError::Overflow { below: true } => detail(StatusCode::BAD_REQUEST, UNDERFLOW),
+            AbacusError::IdempotencyKeyTooLong => {
+                detail(StatusCode::BAD_REQUEST, "Idempotency key is too long.")
+            }
             AbacusError::IdempotencyKeyRequired => detail(
                 StatusCode::BAD_REQUEST,
                 "Idempotency-Key header is required.",
             ),
             AbacusError::IdempotencyKeyInvalid => detail(
                 StatusCode::BAD_REQUEST,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                "Idempotency-Key must be printable ASCII.",
             ),
             AbacusError::IdempotencyMismatch => detail(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency-Key reused with a different request body.",
+                StatusCode::CONFLICT,
+                "Idempotency key conflict: request payload differs from original request.",
             ),
             AbacusError::RateLimited { retry_after_secs } => retry_after(
                 detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded."),

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use std::convert::Infallible;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -52,14 +56,14 @@ pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>
     request_body = crate::docs::NumberRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header,
-         description = "1-255 visible ASCII characters; required unless ABACUS_IDEMPOTENCY_REQUIRED=false. A repeat returns the first response with `Idempotent-Replayed: true`."),
+         description = "Up to 200 printable ASCII characters (trimmed); required unless ABACUS_IDEMPOTENCY_REQUIRED=false. A repeat returns the first response with `Idempotent-Replayed: true`."),
     ),
     responses(
         (status = 200, description = "Added", body = AddedResponse),
-        (status = 400, description = "Not an integer in i64 range, or the sum would overflow", body = ValidationBody),
+        (status = 400, description = "Not an integer in i64 range, a Content-Type other than JSON (ValidationBody); a bad Idempotency-Key, or the sum would overflow (Detail)", body = ValidationBody),
         (status = 401, description = "Missing API key", body = Detail),
         (status = 403, description = "Invalid API key", body = Detail),
-        (status = 422, description = "Idempotency-Key reused with a different body", body = Detail),
+        (status = 409, description = "Idempotency-Key reused with a different body", body = Detail),
         (status = 429, description = "Rate limit exceeded (see Retry-After)", body = Detail),
         (status = 503, description = "Store unreachable (see Retry-After); retry with the same Idempotency-Key", body = Detail),
     )
@@ -68,19 +72,26 @@ pub async fn add_number(
     State(app): State<Arc<Abacus>>,
     caller: Option<Extension<Caller>>,
     key: IdempotencyKey,
+    content_type: ContentType,
     body: Bytes,
 ) -> Result<Response, AbacusError> {
-    if key.0.is_none() && app.idempotency_required {
+    // The seed's order: the body, then the key's length, then the record.
+    let n = parse_number(content_type.bytes(), &body)?;
+    let key = key.checked()?;
+    if key.is_none() && app.idempotency_required {
         return Err(AbacusError::IdempotencyKeyRequired);
     }
-    let n = parse_number(&body)?;
-    let written = match key.as_str() {
-        Some(k) => apply_once(&app, "number", caller, k, CounterOp::Add(n)).await?,
-        None => Written {
-            sum: timed("incrby", app.store.incr_by(SUM_KEY, n)).await?,
-            replayed: false,
-        },
-    };
+    let written = match key {
+        Some(k) => apply_once(&app, "number", caller, k, CounterOp::Add(n)).await,
+        None => timed("incrby", app.store.incr_by(SUM_KEY, n))
+            .await
+            .map(|sum| Written {
+                sum,
+                replayed: false,
+            })
+            .map_err(AbacusError::from),
+    }
+    .map_err(|e| e.adding(n))?;
     let body = AddedResponse {
         message: "Number added successfully.",
         current_sum: written.sum,
@@ -101,10 +112,10 @@ pub async fn add_number(
     ),
     responses(
         (status = 200, description = "Reset", body = ResetResponse),
-        (status = 400, description = "Not an integer in i64 range", body = ValidationBody),
+        (status = 400, description = "Not an integer in i64 range, or a Content-Type other than JSON", body = ValidationBody),
         (status = 401, description = "Missing API key", body = Detail),
         (status = 403, description = "Invalid API key", body = Detail),
-        (status = 422, description = "Idempotency-Key reused with a different body", body = Detail),
+        (status = 409, description = "Idempotency-Key reused with a different body", body = Detail),
         (status = 429, description = "Rate limit exceeded (see Retry-After)", body = Detail),
         (status = 503, description = "Store unreachable (see Retry-After)", body = Detail),
     )
@@ -113,10 +124,11 @@ pub async fn reset_sum(
     State(app): State<Arc<Abacus>>,
     caller: Option<Extension<Caller>>,
     key: IdempotencyKey,
+    content_type: ContentType,
     body: Bytes,
 ) -> Result<Response, AbacusError> {
-    let n = parse_number(&body)?;
-    let written = match key.as_str() {
+    let n = parse_number(content_type.bytes(), &body)?;
+    let written = match key.checked()? {
         Some(k) => apply_once(&app, "sum", caller, k, CounterOp::Set(n)).await?,
         None => {
             let text = Bytes::from(n.to_string());
@@ -159,7 +171,24 @@ async fn apply_once(
             replayed: true,
         }),
         IdemOutcome::Mismatch => Err(AbacusError::IdempotencyMismatch),
-        IdemOutcome::Overflow => Err(AbacusError::Overflow),
+        IdemOutcome::Overflow => Err(AbacusError::Overflow { below: false }),
+    }
+}
+
+/// The request's Content-Type, taken without copying the other headers.
+pub struct ContentType(Option<HeaderValue>);
+
+impl ContentType {
+    fn bytes(&self) -> Option<&[u8]> {
+        self.0.as_ref().map(HeaderValue::as_bytes)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ContentType {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(ContentType(parts.headers.get(CONTENT_TYPE).cloned()))
     }
 }
 

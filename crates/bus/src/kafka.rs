@@ -105,14 +105,15 @@ impl KafkaConfig {
         self.finish(cfg)
     }
 
-    fn consumer(&self, group: &str) -> ClientConfig {
+    /// `reset`: where a group with nothing committed starts ("earliest" or "latest").
+    fn consumer(&self, group: &str, reset: &str) -> ClientConfig {
         // Two heartbeats a second: the survivors learn of a rebalance quickly.
         let heartbeat = (self.session_timeout / 3).min(Duration::from_millis(500));
         let mut cfg = self.base();
         cfg.set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "false")
             // Some brokers (Tansu) hold every fetch for the full wait even when messages
             // arrive; librdkafka's 500 ms default would then add half a second per hop.
@@ -242,6 +243,37 @@ impl KafkaBus {
             closed: watch::Sender::new(false),
             cfg,
         })
+    }
+
+    /// Joins `group` on `topic`; `reset` is where the group starts when nothing is committed.
+    async fn join(&self, topic: &str, group: &str, reset: &str) -> BusResult<Box<dyn Consumer>> {
+        // A broker that is down must not stop workers from starting: the consumer joins
+        // once it is back, and publishers create the topic too.
+        if let Err(e) = self.ensure_known(topic).await {
+            tracing::warn!(topic, "topic not ensured before subscribing: {e}");
+        }
+        let rejoin = Arc::new(Rejoin::joining());
+        let ctx = Ctx {
+            rejoin: Some(rejoin.clone()),
+            ..Ctx::default()
+        };
+        let broker_lost = ctx.broker_lost.clone();
+        let consumer: StreamConsumer<Ctx> = self
+            .cfg
+            .consumer(group, reset)
+            .create_with_context(ctx)
+            .map_err(config_error)?;
+        consumer.subscribe(&[topic]).map_err(map_error)?;
+        let consumer = Arc::new(consumer);
+        Ok(Box::new(KafkaConsumer {
+            lag: LagPoller::spawn(consumer.clone(), broker_lost, LagShare::new(topic, group)),
+            inner: Some(consumer),
+            pending: HashMap::new(),
+            closed: self.closed.subscribe(),
+            consumed: meters::consumed(topic, group),
+            topic: topic.to_string(),
+            rejoin,
+        }))
     }
 
     pub fn config(&self) -> &KafkaConfig {
@@ -390,33 +422,11 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
-        // A broker that is down must not stop workers from starting: the consumer joins
-        // once it is back, and publishers create the topic too.
-        if let Err(e) = self.ensure_known(topic).await {
-            tracing::warn!(topic, "topic not ensured before subscribing: {e}");
-        }
-        let rejoin = Arc::new(Rejoin::joining());
-        let ctx = Ctx {
-            rejoin: Some(rejoin.clone()),
-            ..Ctx::default()
-        };
-        let broker_lost = ctx.broker_lost.clone();
-        let consumer: StreamConsumer<Ctx> = self
-            .cfg
-            .consumer(group)
-            .create_with_context(ctx)
-            .map_err(config_error)?;
-        consumer.subscribe(&[topic]).map_err(map_error)?;
-        let consumer = Arc::new(consumer);
-        Ok(Box::new(KafkaConsumer {
-            lag: LagPoller::spawn(consumer.clone(), broker_lost, LagShare::new(topic, group)),
-            inner: Some(consumer),
-            pending: HashMap::new(),
-            closed: self.closed.subscribe(),
-            consumed: meters::consumed(topic, group),
-            topic: topic.to_string(),
-            rejoin,
-        }))
+        self.join(topic, group, "earliest").await
+    }
+
+    async fn subscribe_from_end(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
+        self.join(topic, group, "latest").await
     }
 
     async fn flush(&self) -> BusResult<()> {

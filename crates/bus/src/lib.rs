@@ -70,6 +70,12 @@ pub trait Bus: Send + Sync + 'static {
     /// Joins consumer group `group` on `topic`. Messages not committed by a consumer that
     /// goes away are delivered again to the group (at least once).
     async fn subscribe(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>>;
+    /// Like `subscribe`, but a group with nothing committed yet starts at the end of the log,
+    /// not its start: for consumers that only want what is published from now on (replies
+    /// to requests not sent yet). Once the group has committed, it resumes from there.
+    async fn subscribe_from_end(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
+        self.subscribe(topic, group).await
+    }
     /// Waits for queued produce acknowledgements (used at shutdown).
     async fn flush(&self) -> BusResult<()>;
     /// Creates `topic` with `partitions` partitions unless it exists. `publish` and

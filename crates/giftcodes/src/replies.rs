@@ -1,9 +1,19 @@
 //! Routing replies back to the node that asked. Each node holds one of a fixed set of reply
-//! slots (a lease in the store, renewed while the node lives) and listens only on that slot's
-//! topic: `results` for slot 0 (where the seed's own worker replies), `results.N` otherwise.
-//! So no node sees another's replies, and a crashed node's slot and consumer group are simply
-//! reused by the next node that claims it: nothing piles up on the broker.
+//! slots (a lease in the store, renewed while the node lives) and listens on two topics:
+//! - its slot's topic `results.N`, named as `reply_to` in its requests, where floodgate's
+//!   worker answers: no node sees another's replies there;
+//! - `results` itself, where the seed's worker answers every request (it ignores
+//!   `reply_to`). Every node must see every reply there, so each reads it in a group of its
+//!   slot's (`floodgate-replies.slotN`) and drops the replies nobody here waits for.
+//!
+//! A crashed node's slot, with both its consumer groups, is simply reused by the next node
+//! that claims it: at most `SLOTS` groups per topic, nothing piles up on the broker. A slot's
+//! `results` group starts at the end of the log the first time (old replies answer nobody),
+//! and commits what it read at most every `COMMIT_EVERY`, so the next holder of the slot
+//! skips what was already read; what it reads again (replies that came while the slot was
+//! free) is dropped after a parse that allocates nothing.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -15,13 +25,14 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::wire::Reply;
-
 /// How many nodes can hold a reply slot at once.
 pub const SLOTS: u32 = 64;
 const SLOT_TTL: Duration = Duration::from_secs(20);
 const RENEW_EVERY: Duration = Duration::from_secs(5);
 const GROUP: &str = "floodgate-replies";
+const DEFAULT_RESULTS: &str = "results";
+/// How often the reply consumers commit what they read (see the module comment).
+const COMMIT_EVERY: Duration = Duration::from_secs(1);
 const SHARDS: usize = 16;
 
 #[derive(Clone)]
@@ -60,16 +71,14 @@ impl Inner {
     }
 
     /// Hands a reply to its waiting request; false when nobody waits (late or foreign).
-    fn deliver(&self, reply: Reply) -> bool {
+    fn deliver(&self, reply: ReplyView<'_>) -> bool {
         let Some(code) = reply.result else {
             return false;
         };
-        let tx = self
-            .shard(&reply.correlation_id)
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&reply.correlation_id));
-        tx.map(|tx| tx.send(code).is_ok()).unwrap_or(false)
+        let id: &str = &reply.correlation_id;
+        let tx = self.shard(id).lock().ok().and_then(|mut m| m.remove(id));
+        tx.map(|tx| tx.send(code.into_owned()).is_ok())
+            .unwrap_or(false)
     }
 }
 
@@ -114,12 +123,17 @@ fn slot_key(ctx: &AppContext, slot: u32) -> String {
     format!("giftcodes:reply-slot:{}:{slot}", ctx.config.results_topic)
 }
 
+/// The topic floodgate's worker answers this slot's requests on.
 fn slot_topic(results: &str, slot: u32) -> String {
-    if slot == 0 {
-        results.to_string()
-    } else {
-        format!("{results}.{slot}")
-    }
+    format!("{results}.{slot}")
+}
+
+/// The groups of a slot's two consumers: its topic's own, and its share of `results`.
+fn slot_groups(results: &str, slot: u32) -> (String, String) {
+    let topic = slot_topic(results, slot);
+    let own = floodgate_bus::group_for(GROUP, &topic, DEFAULT_RESULTS);
+    let shared = floodgate_bus::group_for(GROUP, results, DEFAULT_RESULTS);
+    (own, format!("{shared}.slot{slot}"))
 }
 
 /// Claims a free slot; with the in-memory store this node is alone, so slot 0.
@@ -178,6 +192,7 @@ async fn release(ctx: &AppContext, slot: u32) {
 }
 
 async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
+    let results = ctx.config.results_topic.clone();
     while !stop.is_cancelled() {
         let Some(slot) = claim(&ctx).await else {
             if pause(&stop, Duration::from_secs(1)).await {
@@ -185,14 +200,21 @@ async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
             }
             continue;
         };
-        let topic = slot_topic(&ctx.config.results_topic, slot);
-        // A group per slot topic: a node killed with -9 then stalls only its own slot's
-        // group until its session expires, never the other nodes' replies.
-        let group = floodgate_bus::group_for(GROUP, &topic, &ctx.config.results_topic);
-        let consumer = match ctx.backends.bus.subscribe(&topic, &group).await {
+        let topic = slot_topic(&results, slot);
+        let (own, shared) = slot_groups(&results, slot);
+        let bus = &ctx.backends.bus;
+        let consumers = match bus.subscribe(&topic, &own).await {
+            Ok(mine) => match bus.subscribe_from_end(&results, &shared).await {
+                Ok(all) => Ok([mine, all]),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let consumers = match consumers {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, %topic, "cannot subscribe to replies yet");
+                release(&ctx, slot).await;
                 if pause(&stop, Duration::from_secs(1)).await {
                     return;
                 }
@@ -202,8 +224,8 @@ async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
         if let Ok(mut t) = inner.topic.write() {
             *t = Some(Arc::from(topic.as_str()));
         }
-        tracing::info!(%topic, slot, "listening for gift-code replies");
-        serve_slot(&ctx, &inner, consumer, slot, &stop).await;
+        tracing::info!(%topic, %results, slot, "listening for gift-code replies");
+        serve_slot(&ctx, &inner, consumers, slot, &stop).await;
         if let Ok(mut t) = inner.topic.write() {
             *t = None;
         }
@@ -213,42 +235,89 @@ async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
     }
 }
 
-/// Receives replies until the slot is lost or we stop.
+/// Receives replies on both topics until the slot is lost or we stop.
 async fn serve_slot(
     ctx: &AppContext,
     inner: &Inner,
-    mut consumer: Box<dyn Consumer>,
+    consumers: [Box<dyn Consumer>; 2],
     slot: u32,
     stop: &CancellationToken,
 ) {
+    let [mut mine, mut all] = consumers;
+    let (mut mine_read, mut all_read) = (Unacked::default(), Unacked::default());
     let mut renew_tick = tokio::time::interval(RENEW_EVERY);
     renew_tick.tick().await;
+    let mut commit_tick = tokio::time::interval(COMMIT_EVERY);
     loop {
-        tokio::select! {
+        let (msg, read) = tokio::select! {
             _ = stop.cancelled() => break,
             _ = renew_tick.tick() => {
                 if !renew(ctx, slot).await {
                     tracing::warn!(slot, "reply slot lost; claiming another");
                     break;
                 }
+                continue;
             }
-            msg = consumer.recv() => match msg {
-                Ok(m) => handle(inner, &mut consumer, m).await,
-                Err(BusError::Closed) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "reply consumer error; retrying");
-                    if pause(stop, Duration::from_millis(200)).await {
-                        break;
-                    }
+            _ = commit_tick.tick() => {
+                mine_read.commit(&mut mine).await;
+                all_read.commit(&mut all).await;
+                continue;
+            }
+            msg = mine.recv() => (msg, &mut mine_read),
+            msg = all.recv() => (msg, &mut all_read),
+        };
+        match msg {
+            Ok(m) => {
+                handle(inner, &m);
+                read.note(m);
+            }
+            Err(BusError::Closed) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "reply consumer error; retrying");
+                if pause(stop, Duration::from_millis(200)).await {
+                    break;
                 }
-            },
+            }
         }
     }
-    let _ = consumer.close().await;
+    for (read, consumer) in [(&mut mine_read, &mut mine), (&mut all_read, &mut all)] {
+        read.commit(consumer).await;
+        let _ = consumer.close().await;
+    }
 }
 
-async fn handle(inner: &Inner, consumer: &mut Box<dyn Consumer>, m: Message) {
-    match serde_json::from_slice::<Reply>(&m.payload) {
+/// The last message read per partition and not committed yet.
+#[derive(Default)]
+struct Unacked {
+    last: HashMap<i32, Message>,
+}
+
+impl Unacked {
+    fn note(&mut self, m: Message) {
+        self.last.insert(m.partition, m);
+    }
+
+    async fn commit(&mut self, consumer: &mut Box<dyn Consumer>) {
+        for (_, m) in self.last.drain() {
+            if let Err(e) = consumer.commit(&m).await {
+                tracing::debug!(error = %e, "reply commit failed; a few replies will be read again");
+            }
+        }
+    }
+}
+
+/// A reply as read off the bus, borrowing from the message: a reply for another node is
+/// dropped without allocating.
+#[derive(serde::Deserialize)]
+struct ReplyView<'a> {
+    #[serde(borrow)]
+    correlation_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    result: Option<Cow<'a, str>>,
+}
+
+fn handle(inner: &Inner, m: &Message) {
+    match serde_json::from_slice::<ReplyView<'_>>(&m.payload) {
         Ok(reply) => {
             if !inner.deliver(reply) {
                 metrics::counter!("giftcode_replies_unmatched_total").increment(1);
@@ -256,7 +325,6 @@ async fn handle(inner: &Inner, consumer: &mut Box<dyn Consumer>, m: Message) {
         }
         Err(_) => metrics::counter!("giftcode_replies_malformed_total").increment(1),
     }
-    let _ = consumer.commit(&m).await;
 }
 
 /// Sleeps unless stopped first; true when stopped.

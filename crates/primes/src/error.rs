@@ -59,11 +59,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Validation(errors) => {
-                let detail: Vec<_> = errors.iter().map(FieldError::to_json).collect();
-                json_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({ "detail": detail }).to_string(),
-                )
+                #[derive(serde::Serialize)]
+                struct Body<'a> {
+                    detail: &'a [FieldError],
+                }
+                let body = serde_json::to_string(&Body { detail: &errors }).unwrap_or_default();
+                json_response(StatusCode::UNPROCESSABLE_ENTITY, body)
             }
             ApiError::NotPositive => {
                 detail(StatusCode::BAD_REQUEST, "n must be a positive integer")

@@ -1,17 +1,22 @@
 //! Reading `n` from `?n=` or a JSON body `{"n":…}`, with FastAPI's (pydantic v2) error
 //! shapes, so clients of the seed see the same 422 bodies.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 
-/// One entry of FastAPI's `{"detail":[…]}` validation body.
-#[derive(Debug, Clone, PartialEq)]
+/// One entry of FastAPI's `{"detail":[…]}` validation body, its members in FastAPI's
+/// order: `type`, `loc`, `msg`, `input`, then `ctx` when there is one. (An object `input`
+/// has its members sorted; Python keeps the client's order.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldError {
-    pub loc: Vec<&'static str>,
+    #[serde(rename = "type")]
     pub kind: &'static str,
+    pub loc: Vec<&'static str>,
     pub msg: String,
     pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ctx: Option<Value>,
 }
 
@@ -24,15 +29,6 @@ impl FieldError {
             input,
             ctx: None,
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        let mut v =
-            json!({"type": self.kind, "loc": self.loc, "msg": self.msg, "input": self.input});
-        if let (Some(ctx), Some(obj)) = (&self.ctx, v.as_object_mut()) {
-            obj.insert("ctx".into(), ctx.clone());
-        }
-        v
     }
 }
 
@@ -77,9 +73,14 @@ fn invalid(e: FieldError) -> ApiError {
     ApiError::Validation(vec![e])
 }
 
+/// The last `n` of the query string: Starlette keeps the last of a repeated parameter.
 fn query_n(query: Option<&str>) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query?).ok()?;
-    pairs.into_iter().find(|(k, _)| k == "n").map(|(_, v)| v)
+    pairs
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "n")
+        .map(|(_, v)| v)
 }
 
 /// An integer in decimal; out-of-range values saturate (they fail the bounds anyway).
@@ -172,6 +173,9 @@ mod tests {
         assert_eq!(q("n=10"), "ok 10");
         assert_eq!(q("n=+7"), "ok 7");
         assert_eq!(q("x=1&n=100"), "ok 100");
+        // Repeated: the last one counts, as in FastAPI.
+        assert_eq!(q("n=abc&n=10"), "ok 10");
+        assert_eq!(q("n=10&n=abc"), "422 query.n int_parsing");
         assert_eq!(q("n=0"), "400");
         assert_eq!(q("n=-3"), "400");
         assert_eq!(q("n=-99999999999999999999999999"), "400");
@@ -204,6 +208,14 @@ mod tests {
         assert_eq!(b("[1]"), "422 body model_attributes_type");
         assert_eq!(b("{"), "422 body json_invalid");
         // The query wins when both are given.
+        let e = requested_n(Some("n=10&n=x"), b"", 100).unwrap_err();
+        let ApiError::Validation(e) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            serde_json::to_string(&e[0]).unwrap(),
+            r#"{"type":"int_parsing","loc":["query","n"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"x"}"#
+        );
         assert_eq!(kind(requested_n(Some("n=3"), br#"{"n":"x"}"#, 100)), "ok 3");
     }
 }

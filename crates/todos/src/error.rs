@@ -1,6 +1,6 @@
 //! Every failure a todo route can answer with, mapped to the seed's JSON bodies in one place.
 
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -42,10 +42,7 @@ impl From<sqlx::Error> for ApiError {
 }
 
 fn json(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    crate::json::bytes(status, body)
 }
 
 impl IntoResponse for ApiError {

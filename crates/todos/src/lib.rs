@@ -10,6 +10,7 @@ mod cache;
 mod docs;
 mod error;
 mod idempotency;
+mod json;
 mod model;
 mod outbox;
 mod publish;

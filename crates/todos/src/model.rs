@@ -22,6 +22,21 @@ pub fn format_stamp(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00.000000Z".to_string())
 }
 
+/// A stored stamp as Go's `time.RFC3339Nano` writes it (what the seed's Gin server sends):
+/// the fraction without its trailing zeros, and without the dot when nothing is left.
+pub fn go_stamp(mut stored: String) -> String {
+    let Some(dot) = stored.rfind('.') else {
+        return stored;
+    };
+    let digits_end = stored[dot + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(stored.len(), |i| dot + 1 + i);
+    let kept = stored[dot + 1..digits_end].trim_end_matches('0').len();
+    let cut_from = if kept == 0 { dot } else { dot + 1 + kept };
+    stored.replace_range(cut_from..digits_end, "");
+    stored
+}
+
 pub fn now_stamp() -> String {
     format_stamp(OffsetDateTime::now_utc())
 }
@@ -35,10 +50,11 @@ pub struct Todo {
     pub description: String,
     pub completed: bool,
     pub user_id: String,
-    /// RFC 3339, UTC, microseconds.
-    #[schema(example = "2025-01-31T12:00:00.000000Z")]
+    /// RFC 3339 in UTC as Go's `time.RFC3339Nano` writes it: microseconds at most,
+    /// trailing zeros of the fraction dropped.
+    #[schema(example = "2025-01-31T12:00:00.12Z")]
     pub created_at: String,
-    #[schema(example = "2025-01-31T12:00:00.000000Z")]
+    #[schema(example = "2025-01-31T12:00:00Z")]
     pub updated_at: String,
 }
 
@@ -143,6 +159,30 @@ mod tests {
         let (sa, sb, sc) = (format_stamp(a), format_stamp(b), format_stamp(c));
         assert_eq!(sa, "2023-11-14T22:13:20.000000Z");
         assert!(sa < sb && sb < sc);
+    }
+
+    #[test]
+    fn served_stamps_trim_the_fraction_as_go_does() {
+        assert_eq!(
+            go_stamp("2023-11-14T22:13:20.000000Z".into()),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            go_stamp("2023-11-14T22:13:20.120000Z".into()),
+            "2023-11-14T22:13:20.12Z"
+        );
+        assert_eq!(
+            go_stamp("2023-11-14T22:13:20.000001Z".into()),
+            "2023-11-14T22:13:20.000001Z"
+        );
+        assert_eq!(
+            go_stamp("2023-11-14T22:13:20.5+02:00".into()),
+            "2023-11-14T22:13:20.5+02:00"
+        );
+        assert_eq!(
+            go_stamp("2023-11-14T22:13:20Z".into()),
+            "2023-11-14T22:13:20Z"
+        );
     }
 
     #[test]

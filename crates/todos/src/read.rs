@@ -1,13 +1,10 @@
 //! `GET /todos` (the hot path: pre-encoded bytes, no per-request allocation of our own)
 //! and `GET /todos/{id}`.
 
-use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
 use bytes::Bytes;
 
 use crate::error::ApiError;
@@ -79,10 +76,7 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// A JSON body from shared bytes; hyper adds Content-Length from the exact size.
 fn json_bytes(body: Bytes) -> Response {
-    let mut resp = Response::new(Body::from(body));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    crate::json::bytes(StatusCode::OK, body)
 }
 
 /// List todos, newest first.
@@ -119,7 +113,7 @@ pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Re
         return Err(ApiError::NotFound);
     };
     match repo::get(&s.db, &id.to_string()).await? {
-        Some(todo) => Ok(Json(todo).into_response()),
+        Some(todo) => Ok(crate::json::encode(StatusCode::OK, &todo)),
         None => Err(ApiError::NotFound),
     }
 }

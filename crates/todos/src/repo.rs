@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
-use crate::model::{format_stamp, Todo};
+use crate::model::{format_stamp, go_stamp, Todo};
 
 const COLUMNS: &str = "id, title, description, completed, user_id, created_at, updated_at";
 /// What lists select: the Any driver cannot decode SQLite's BOOLEAN, so `completed` is read
@@ -38,8 +38,9 @@ fn todo_of(row: &AnyRow) -> Result<Todo, sqlx::Error> {
         description: row.try_get("description")?,
         completed: row.try_get::<i64, _>("completed")? != 0,
         user_id: row.try_get("user_id")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        // Stored with six digits so the text sorts; served as Go writes it.
+        created_at: go_stamp(row.try_get("created_at")?),
+        updated_at: go_stamp(row.try_get("updated_at")?),
     })
 }
 

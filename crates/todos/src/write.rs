@@ -4,8 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use bytes::Bytes;
 use floodgate_core::idempotency::REPLAYED;
 use serde::{Deserialize, Serialize};
@@ -112,14 +111,11 @@ async fn queue(
         None => false,
     };
     s.publisher.send(&cmd).await?;
-    let mut resp = (
-        StatusCode::ACCEPTED,
-        Json(Queued {
-            id: cmd.id,
-            message,
-        }),
-    )
-        .into_response();
+    let queued = Queued {
+        id: cmd.id,
+        message,
+    };
+    let mut resp = crate::json::encode(StatusCode::ACCEPTED, &queued);
     if replayed {
         resp.headers_mut()
             .insert(REPLAYED, HeaderValue::from_static("true"));

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 pub use sources::{Layer, Source};
 
-use parse::{parse_bool, parse_duration_ms, parse_duration_secs, parse_positive, parse_u64};
+pub use parse::Workers;
+use parse::{
+    parse_bool, parse_duration_ms, parse_duration_secs, parse_positive, parse_u64, parse_workers,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -172,6 +175,8 @@ pub struct Config {
     /// Request metrics and /metrics (off only to measure what they cost).
     pub metrics: bool,
     pub log_filter: String,
+    /// Which service workers `serve` (unless `--no-workers`) and `worker` run.
+    pub workers: Workers,
     pub otel_endpoint: Option<String>,
     pub otel_protocol: String,
     pub otel_service: String,
@@ -287,6 +292,7 @@ impl Config {
             log_json,
             metrics,
             log_filter: r.req("RUST_LOG").to_string(),
+            workers: parse_workers(r, "FLOODGATE_WORKERS")?,
             otel_endpoint: r.get_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"),
             otel_protocol,
             otel_service: r.req("OTEL_SERVICE_NAME").to_string(),

@@ -51,3 +51,47 @@ pub fn parse_bool(r: &Resolved, name: &str) -> Result<bool, ConfigError> {
         )),
     }
 }
+
+/// Which service workers a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workers {
+    pub giftcodes: bool,
+    pub primes: bool,
+    pub todos: bool,
+}
+
+impl Workers {
+    pub const ALL: Workers = Workers {
+        giftcodes: true,
+        primes: true,
+        todos: true,
+    };
+    pub const NONE: Workers = Workers {
+        giftcodes: false,
+        primes: false,
+        todos: false,
+    };
+}
+
+/// A comma-separated list of `giftcodes`, `primes`, `todos`; empty means none.
+pub fn parse_workers(r: &Resolved, name: &str) -> Result<Workers, ConfigError> {
+    let mut w = Workers::NONE;
+    for item in raw(r, name)
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match item.to_ascii_lowercase().as_str() {
+            "giftcodes" => w.giftcodes = true,
+            "primes" => w.primes = true,
+            "todos" => w.todos = true,
+            other => {
+                return Err(ConfigError::invalid(
+                    name,
+                    format!("expected a list of giftcodes, primes, todos; got {other:?}"),
+                ))
+            }
+        }
+    }
+    Ok(w)
+}

@@ -129,6 +129,12 @@ pub const SETTINGS: &[Setting] = &[
     ),
     s("RUST_LOG", &[], Some("info"), "log filter"),
     s(
+        "FLOODGATE_WORKERS",
+        &[],
+        Some("giftcodes,primes,todos"),
+        "which service workers serve/worker run (comma-separated; empty = none)",
+    ),
+    s(
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         &[],
         None,

@@ -153,3 +153,20 @@ fn toml_accepts_short_names_and_rejects_typos() {
     assert!(err.contains("rate_limit_capacty"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn workers_setting_picks_services_and_rejects_unknown_names() {
+    let workers = |v: &str| {
+        let r = resolve(&[layer(Source::Flag, &[("FLOODGATE_WORKERS", v)])]).unwrap();
+        Config::from_resolved(&r).map(|c| c.workers)
+    };
+    assert_eq!(Config::defaults().workers, Workers::ALL);
+    let w = workers("primes, todos").unwrap();
+    assert_eq!((w.giftcodes, w.primes, w.todos), (false, true, true));
+    assert_eq!(workers("").unwrap(), Workers::NONE);
+    let err = workers("primes,gifts").unwrap_err().to_string();
+    assert!(
+        err.contains("FLOODGATE_WORKERS") && err.contains("gifts"),
+        "{err}"
+    );
+}

@@ -17,7 +17,11 @@ pub async fn empty_list_is_an_empty_array(env: Env) {
     let r = get(&api, "/todos").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(&r.body[..], b"[]");
-    assert_eq!(r.header("content-type"), Some("application/json"));
+    // As Gin's c.JSON sends it.
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
     let r = get(&api, "/todos?limit=10").await;
     assert_eq!(&r.body[..], b"[]");
 }
