@@ -32,7 +32,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct Rejoin {
     state: Mutex<State>,
-    wanted: Notify,
+    /// Rings when a rejoin is asked for or a wait for an assignment begins.
+    changed: Notify,
 }
 
 #[derive(Default)]
@@ -40,6 +41,8 @@ struct State {
     /// The partitions of the last assignment.
     last: Option<BTreeSet<(String, i32)>>,
     forced: Option<Instant>,
+    /// A rejoin asked for by `assigned`, not yet taken by `wanted`.
+    asked: bool,
     /// Since when the consumer has been waiting for an assignment (joined or revoked).
     waiting: Option<Instant>,
 }
@@ -59,6 +62,7 @@ impl Rejoin {
     /// Called when the group takes the partitions away (a rebalance begins).
     pub(crate) fn revoked(&self) {
         self.lock().waiting.get_or_insert_with(Instant::now);
+        self.changed.notify_one();
     }
 
     /// Called with every assignment the group hands out (from the rebalance callback).
@@ -77,7 +81,8 @@ impl Rejoin {
                 "rebalance handed back the same partitions; leaving and rejoining the group"
             );
             s.forced = Some(Instant::now());
-            self.wanted.notify_one();
+            s.asked = true;
+            self.changed.notify_one();
         }
         s.last = Some(now);
     }
@@ -95,11 +100,23 @@ impl Rejoin {
         true
     }
 
-    /// Resolves when the consumer should leave and rejoin (cancel-safe).
+    /// Resolves when the consumer should leave and rejoin (cancel-safe). It is polled with
+    /// every receive, so it arms a timer only while the consumer waits for an assignment.
     pub(crate) async fn wanted(&self) {
         loop {
+            let waiting = {
+                let mut s = self.lock();
+                if std::mem::take(&mut s.asked) {
+                    return;
+                }
+                s.waiting.is_some()
+            };
+            if !waiting {
+                self.changed.notified().await;
+                continue;
+            }
             tokio::select! {
-                _ = self.wanted.notified() => return,
+                _ = self.changed.notified() => {}
                 _ = tokio::time::sleep(CHECK_EVERY) => {
                     if self.stuck(Instant::now()) {
                         return;
