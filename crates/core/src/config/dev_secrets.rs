@@ -109,7 +109,7 @@ fn fill_missing(
         path: path.display().to_string(),
         reason: e.to_string(),
     };
-    let (mut values, existed) = read(&path).map_err(file_err)?;
+    let (mut values, existed) = read(&path)?;
     let mut generated = Vec::new();
     for name in &missing {
         if !values.iter().any(|(k, _)| k == name) {
@@ -145,18 +145,13 @@ pub fn stored_api_key(path: &Path) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// `NAME=value` pairs of the file, and whether it exists.
-fn read(path: &Path) -> std::io::Result<(Vec<(String, String)>, bool)> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), false)),
-        Err(e) => return Err(e),
-    };
-    let values = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+/// The non-empty settings of the file (read like any `.env`), and whether it exists.
+fn read(path: &Path) -> Result<(Vec<(String, String)>, bool), ConfigError> {
+    if !path.exists() {
+        return Ok((Vec::new(), false));
+    }
+    let values = super::sources::read_dotenv(path)?
+        .into_iter()
         .filter(|(_, v)| !v.is_empty())
         .collect();
     Ok((values, true))
