@@ -74,25 +74,13 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
     let capacity = 4;
     // Node A: the real binary, sharing Redis; no workers, so its /queue requests hang on.
     let port_a = free_port();
-    let mut a = support::binary()
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--no-workers",
-            "--listen",
-            &format!("127.0.0.1:{port_a}"),
-        ])
-        .args([
-            "--redis-url",
-            &redis_url,
-            "--set",
-            &format!("RATE_LIMIT_CAPACITY={capacity}"),
-        ])
-        .args(["--set", "KAFKA_GIFT_CODE_TIMEOUT=2"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut a = idle_node(
+        &dir,
+        port_a,
+        &redis_url,
+        capacity,
+        &["KAFKA_GIFT_CODE_TIMEOUT=2"],
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -201,29 +189,13 @@ async fn sigterm_gives_admission_slots_back() {
     let redis_url = format!("redis://127.0.0.1:{}/0", redis.port);
     let capacity = 4;
     let port = free_port();
-    // No workers and its own in-process bus: its /queue requests wait for 20 s, holding
-    // their slots (leases of 30 s).
-    let mut node = support::binary()
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--no-workers",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args(["--redis-url", &redis_url])
-        .args(["--set", &format!("RATE_LIMIT_CAPACITY={capacity}")])
-        .args([
-            "--set",
-            "KAFKA_GIFT_CODE_TIMEOUT=20",
-            "--set",
-            "TASKS_TOPIC=lease-test",
-        ])
-        .args(["--set", "FLOODGATE_SHUTDOWN_TIMEOUT_MS=500"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Its /queue requests wait for 20 s, holding their slots (leases of 30 s).
+    let settings = [
+        "KAFKA_GIFT_CODE_TIMEOUT=20",
+        "TASKS_TOPIC=lease-test",
+        "FLOODGATE_SHUTDOWN_TIMEOUT_MS=500",
+    ];
+    let mut node = idle_node(&dir, port, &redis_url, capacity, &settings);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     assert!(
@@ -274,4 +246,33 @@ async fn sigterm_gives_admission_slots_back() {
         "slots still held after the node exited ({:?} after SIGTERM; leases last 30 s)",
         stopped.elapsed()
     );
+}
+
+/// The real binary on `port`, sharing Redis, with no workers and its own in-process bus: its
+/// `/queue` requests hold their admission slots until they time out. `settings` are
+/// `NAME=value` pairs.
+fn idle_node(
+    dir: &TempDir,
+    port: u16,
+    redis_url: &str,
+    capacity: u32,
+    settings: &[&str],
+) -> std::process::Child {
+    let mut cmd = support::binary();
+    cmd.current_dir(dir.path())
+        .args([
+            "serve",
+            "--no-workers",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--redis-url", redis_url])
+        .args(["--set", &format!("RATE_LIMIT_CAPACITY={capacity}")]);
+    for s in settings {
+        cmd.args(["--set", s]);
+    }
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn floodgate")
 }

@@ -69,14 +69,7 @@ async fn every_layer_reports_what_the_traffic_did() {
         .unwrap();
     assert_eq!(add.status(), 200);
 
-    let text = http
-        .get(url(&node, "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&http, &url(&node, "/metrics")).await;
     let at_least = |name: &str, labels: &[&str], min: f64| {
         let v = sample(&text, name, labels).unwrap_or_else(|| panic!("{name} {labels:?} missing"));
         assert!(v >= min, "{name} {labels:?} = {v}, expected at least {min}");

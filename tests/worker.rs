@@ -8,7 +8,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{binary, free_port, until_status, TempDir};
+use support::{binary, free_port, get_text, until_status, TempDir};
 
 struct Proc(Child);
 
@@ -102,26 +102,12 @@ async fn a_worker_only_process_serves_its_prime_task_metrics() {
         .await;
         assert!(done, "job {id} never completed");
     }
-    let text = http
-        .get(format!("{worker}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&http, &format!("{worker}/metrics")).await;
     assert!(
         task_count(&text) >= JOBS,
         "worker /metrics lacks the jobs it ran:\n{text}"
     );
     // The API node ran none of them.
-    let api_text = http
-        .get(format!("{api}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let api_text = get_text(&http, &format!("{api}/metrics")).await;
     assert_eq!(task_count(&api_text), 0, "{api_text}");
 }

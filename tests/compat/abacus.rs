@@ -31,13 +31,7 @@ async fn abacus_wire_contract() {
     let json = Some("application/json");
 
     // Applied: the seed's exact bytes.
-    let r = read(
-        post(&http, &node, "a1", json, r#"{"number": 5}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(post(&http, &node, "a1", json, r#"{"number": 5}"#)).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -46,13 +40,7 @@ async fn abacus_wire_contract() {
         )
     );
     // FastAPI parses a body sent without any Content-Type as JSON.
-    let r = read(
-        post(&http, &node, "a2", None, r#"{"number": 1}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(post(&http, &node, "a2", None, r#"{"number": 1}"#)).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -62,12 +50,13 @@ async fn abacus_wire_contract() {
     );
 
     // Another Content-Type: 400, nothing applied (POST and PUT).
-    let r = read(
-        post(&http, &node, "c1", Some("text/plain"), r#"{"number": 5}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
+    let r = call(post(
+        &http,
+        &node,
+        "c1",
+        Some("text/plain"),
+        r#"{"number": 5}"#,
+    ))
     .await;
     assert_eq!(
         (r.0, r.2.as_str()),
@@ -76,15 +65,13 @@ async fn abacus_wire_contract() {
             r#"{"message":"Content-Type must be application/json.","errors":[{"field":"body","message":"Input should be a valid dictionary or object to extract fields from","type":"model_attributes_type"}]}"#
         )
     );
-    let r = http
-        .put(url(&node, SUM))
-        .header("x-api-key", "k1")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("number=1")
-        .send()
-        .await
-        .unwrap();
-    let r = read(r).await;
+    let r = call(
+        http.put(url(&node, SUM))
+            .header("x-api-key", "k1")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("number=1"),
+    )
+    .await;
     assert_eq!(r.0, 400, "{r:?}");
     assert!(
         r.2.starts_with(r#"{"message":"Content-Type must be application/json.","#),
@@ -105,13 +92,13 @@ async fn abacus_wire_contract() {
             "Value must be within signed 64-bit integer range.",
         ),
     ] {
-        let r = read(post(&http, &node, "v", json, body).send().await.unwrap()).await;
+        let r = call(post(&http, &node, "v", json, body)).await;
         let want = format!(
             r#"{{"message":"{text}","errors":[{{"field":"number","message":"{text}","type":"value_error"}}]}}"#
         );
         assert_eq!((r.0, r.2.as_str()), (400, want.as_str()), "{body}");
     }
-    let r = read(post(&http, &node, "v", json, "{}").send().await.unwrap()).await;
+    let r = call(post(&http, &node, "v", json, "{}")).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -119,7 +106,7 @@ async fn abacus_wire_contract() {
             r#"{"message":"Field required","errors":[{"field":"number","message":"Field required","type":"missing"}]}"#
         )
     );
-    let r = read(post(&http, &node, "v", json, "").send().await.unwrap()).await;
+    let r = call(post(&http, &node, "v", json, "")).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -127,20 +114,14 @@ async fn abacus_wire_contract() {
             r#"{"message":"Request body is required.","errors":[{"field":"body","message":"Field required","type":"missing"}]}"#
         )
     );
-    let r = read(post(&http, &node, "v", json, "{oops").send().await.unwrap()).await;
+    let r = call(post(&http, &node, "v", json, "{oops")).await;
     assert_eq!(r.0, 400);
     let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
     assert_eq!(v["message"], "Invalid JSON payload.");
     assert_eq!(v["errors"][0]["type"], "json_invalid");
 
     // Same key, other body: 409 with the seed's words; same body: the first answer again.
-    let r = read(
-        post(&http, &node, "a1", json, r#"{"number": 6}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(post(&http, &node, "a1", json, r#"{"number": 6}"#)).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -148,13 +129,7 @@ async fn abacus_wire_contract() {
             r#"{"detail":"Idempotency key conflict: request payload differs from original request."}"#
         )
     );
-    let r = read(
-        post(&http, &node, "a1", json, r#"{"number": 5}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(post(&http, &node, "a1", json, r#"{"number": 5}"#)).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -165,16 +140,14 @@ async fn abacus_wire_contract() {
 
     // Keys longer than 200 characters (after trimming).
     let long = "k".repeat(201);
-    let r = http
-        .post(url(&node, NUMBER))
-        .header("x-api-key", "k1")
-        .header("idempotency-key", long.as_str())
-        .header("content-type", "application/json")
-        .body(r#"{"number": 1}"#)
-        .send()
-        .await
-        .unwrap();
-    let r = read(r).await;
+    let r = call(
+        http.post(url(&node, NUMBER))
+            .header("x-api-key", "k1")
+            .header("idempotency-key", long.as_str())
+            .header("content-type", "application/json")
+            .body(r#"{"number": 1}"#),
+    )
+    .await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (400, r#"{"detail":"Idempotency key is too long."}"#)
@@ -186,9 +159,8 @@ async fn abacus_wire_contract() {
             .header("x-api-key", "k1")
             .header("content-type", "application/json")
             .body(format!(r#"{{"number": {n}}}"#))
-            .send()
     };
-    let r = read(put(i64::MAX).await.unwrap()).await;
+    let r = call(put(i64::MAX)).await;
     assert_eq!(
         r.2,
         format!(
@@ -196,13 +168,7 @@ async fn abacus_wire_contract() {
             i64::MAX
         )
     );
-    let r = read(
-        post(&http, &node, "o1", json, r#"{"number": 1}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(post(&http, &node, "o1", json, r#"{"number": 1}"#)).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -210,14 +176,8 @@ async fn abacus_wire_contract() {
             r#"{"detail":"Integer overflow: The resulting sum would exceed the 64-bit integer limit."}"#
         )
     );
-    put(i64::MIN).await.unwrap();
-    let r = read(
-        post(&http, &node, "u1", json, r#"{"number": -1}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    put(i64::MIN).send().await.unwrap();
+    let r = call(post(&http, &node, "u1", json, r#"{"number": -1}"#)).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -225,30 +185,16 @@ async fn abacus_wire_contract() {
             r#"{"detail":"Integer underflow: The resulting sum would be less than the 64-bit integer limit."}"#
         )
     );
-    let r = read(
-        http.get(url(&node, SUM))
-            .header("x-api-key", "k1")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(http.get(url(&node, SUM)).header("x-api-key", "k1")).await;
     assert_eq!(r.2, format!(r#"{{"current_sum":{}}}"#, i64::MIN));
 
     // Auth, as the seed words it.
-    let r = read(http.get(url(&node, SUM)).send().await.unwrap()).await;
+    let r = call(http.get(url(&node, SUM))).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (401, r#"{"detail":"Missing API key."}"#)
     );
-    let r = read(
-        http.get(url(&node, SUM))
-            .header("x-api-key", "nope")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = call(http.get(url(&node, SUM)).header("x-api-key", "nope")).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (403, r#"{"detail":"Invalid API key."}"#)

@@ -142,17 +142,14 @@ async fn no_reply_is_504_not_a_null_code() {
     cfg.gift_code_timeout = Duration::from_millis(300);
     let node = started(cfg).await;
     let http = reqwest::Client::new();
-    let r = read(http.post(url(&node, "/queue")).send().await.unwrap()).await;
+    let r = call(http.post(url(&node, "/queue"))).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (504, r#"{"detail":"Timed out waiting for a gift code."}"#)
     );
-    let r = read(
+    let r = call(
         http.get(url(&node, "/"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap(),
+            .header("accept", "application/json"),
     )
     .await;
     assert_eq!((r.0, r.2.as_str()), (200, r#"{"Hello":"World"}"#));

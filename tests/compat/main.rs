@@ -32,6 +32,11 @@ async fn started(cfg: floodgate_core::Config) -> floodgate::Running {
     node
 }
 
+/// Sends `req`; status, Content-Type and body text of the answer.
+async fn call(req: reqwest::RequestBuilder) -> (u16, String, String) {
+    read(req.send().await.expect("send")).await
+}
+
 /// Status, Content-Type and body text of a response.
 async fn read(resp: reqwest::Response) -> (u16, String, String) {
     let status = resp.status().as_u16();

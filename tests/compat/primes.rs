@@ -9,10 +9,10 @@ async fn primes_wire_contract() {
     let dir = TempDir::new();
     let node = embedded(&dir).await;
     let http = reqwest::Client::new();
-    let generate = |q: &str| http.post(url(&node, &format!("/generate{q}"))).send();
+    let generate = |q: &str| http.post(url(&node, &format!("/generate{q}")));
 
     // FastAPI's 422: members in its order, the last of a repeated parameter counts.
-    let r = read(generate("?n=10&n=abc").await.unwrap()).await;
+    let r = call(generate("?n=10&n=abc")).await;
     assert_eq!(
         (r.0, r.1.as_str(), r.2.as_str()),
         (
@@ -21,7 +21,7 @@ async fn primes_wire_contract() {
             r#"{"detail":[{"type":"int_parsing","loc":["query","n"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"abc"}]}"#
         )
     );
-    let r = read(generate("").await.unwrap()).await;
+    let r = call(generate("")).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (
@@ -29,14 +29,14 @@ async fn primes_wire_contract() {
             r#"{"detail":[{"type":"missing","loc":["query","n"],"msg":"Field required","input":null}]}"#
         )
     );
-    let r = read(generate("?n=0").await.unwrap()).await;
+    let r = call(generate("?n=0")).await;
     assert_eq!(
         (r.0, r.2.as_str()),
         (400, r#"{"detail":"n must be a positive integer"}"#)
     );
 
     // `?n=abc&n=10` is n=10: accepted, then complete with the first n primes.
-    let r = read(generate("?n=abc&n=10").await.unwrap()).await;
+    let r = call(generate("?n=abc&n=10")).await;
     assert_eq!(r.0, 200, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
     let id = v["request_id"].as_str().expect("request_id").to_string();
@@ -44,14 +44,7 @@ async fn primes_wire_contract() {
     let status = url(&node, &format!("/status/{id}"));
     let mut last = String::new();
     for _ in 0..100 {
-        last = http
-            .get(&status)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        last = get_text(&http, &status).await;
         if last.starts_with(r#"{"status":"complete""#) {
             break;
         }

@@ -37,17 +37,14 @@ async fn contract(cfg: floodgate_core::Config) {
             .expect("token");
 
     // The list, cached bytes included, with Gin's Content-Type (`c.JSON`).
-    let r = read(http.get(url(&node, "/todos")).send().await.unwrap()).await;
+    let r = call(http.get(url(&node, "/todos"))).await;
     assert_eq!((r.0, r.1.as_str()), (200, GIN_JSON), "{r:?}");
-    let r = read(http.get(url(&node, "/todos")).send().await.unwrap()).await;
+    let r = call(http.get(url(&node, "/todos"))).await;
     assert_eq!((r.0, r.1.as_str()), (200, GIN_JSON), "cached: {r:?}");
     // A write without a token: `401 {"error":"Unauthorized"}`.
-    let r = read(
+    let r = call(
         http.post(url(&node, "/todos"))
-            .json(&serde_json::json!({"title": "x"}))
-            .send()
-            .await
-            .unwrap(),
+            .json(&serde_json::json!({"title": "x"})),
     )
     .await;
     assert_eq!(
@@ -57,14 +54,12 @@ async fn contract(cfg: floodgate_core::Config) {
 
     let mut ids = Vec::new();
     for i in 0..5 {
-        let r = http
-            .post(url(&node, "/todos"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"title": format!("compat {i}")}))
-            .send()
-            .await
-            .unwrap();
-        let r = read(r).await;
+        let r = call(
+            http.post(url(&node, "/todos"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"title": format!("compat {i}")})),
+        )
+        .await;
         assert_eq!((r.0, r.1.as_str()), (202, GIN_JSON), "{r:?}");
         let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
         assert_eq!(v["message"], "Todo creation queued");
@@ -83,7 +78,7 @@ async fn contract(cfg: floodgate_core::Config) {
         })
         .await;
         assert!(found, "todo {id} never applied");
-        let r = read(http.get(&one).send().await.unwrap()).await;
+        let r = call(http.get(&one)).await;
         assert_eq!(r.1, GIN_JSON);
         let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
         for field in ["created_at", "updated_at"] {
@@ -95,13 +90,13 @@ async fn contract(cfg: floodgate_core::Config) {
         }
     }
     let listed = eventually(Duration::from_secs(5), || async {
-        let r = read(http.get(url(&node, "/todos")).send().await.unwrap()).await;
+        let r = call(http.get(url(&node, "/todos"))).await;
         let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
         r.1 == GIN_JSON && v.as_array().is_some_and(|a| a.len() >= ids.len())
     })
     .await;
     assert!(listed, "the list never showed the new todos");
-    let r = read(http.get(url(&node, "/todos")).send().await.unwrap()).await;
+    let r = call(http.get(url(&node, "/todos"))).await;
     let v: serde_json::Value = serde_json::from_str(&r.2).unwrap();
     for t in v.as_array().unwrap() {
         assert!(go_rfc3339nano(t["created_at"].as_str().unwrap()), "{t}");

@@ -158,6 +158,12 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     send_json(http.get(url)).await
 }
 
+/// The body of GET `url` as text (e.g. `/metrics`), whatever the status.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    let r = http.get(url).send().await.expect("GET");
+    r.text().await.expect("body")
+}
+
 /// Secrets [`binary`] passes, as a deployment with shared backends must.
 pub const TEST_JWT_SECRET: &str = "floodgate-test-secret";
 pub const TEST_API_KEY: &str = "floodgate-test-key";
