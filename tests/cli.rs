@@ -269,6 +269,12 @@ fn metrics_off_serves_the_apis_without_metrics() {
         &["serve", "--listen", &format!("127.0.0.1:{port}")],
     );
     assert!(get_raw(port, "/health").starts_with("HTTP/1.1 200"));
+    // The port is bound before migrations run: wait for /ready, not just the listener.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !get_raw(port, "/ready").starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "node never ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(get_raw(port, "/todos?limit=1").starts_with("HTTP/1.1 200"));
     let metrics = get_raw(port, "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 404"), "{metrics}");

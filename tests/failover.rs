@@ -10,8 +10,9 @@ use std::time::Duration;
 use support::cluster::{no_duplicates, warm_up, Cluster, Proc};
 
 /// From the kill to the last job and write of a burst sent right after it being done: the
-/// 8 s session plus Tansu's rejoin pause (~3 s) and the burst's own work. Issue: 10 s.
-const FAILOVER_BOUND: Duration = Duration::from_secs(15);
+/// dead member's partition claims expire (3 s), a survivor claims them at its next tick
+/// (1 s), then the burst's own work. Measured 3.0-4.0 s.
+const FAILOVER_BOUND: Duration = Duration::from_secs(10);
 
 /// Kills `victim`, sends a burst to `base` at once and times it until it is all done.
 async fn measure_failover(c: &Cluster, victim: &mut Proc, base: &str, logs: &[&str]) -> Duration {
@@ -41,8 +42,7 @@ async fn kill9_of_a_worker_fails_over_within_bound() {
     warm_up(&c, &base, &[&w1, &w2], &names).await;
 
     let took = measure_failover(&c, &mut w1, &base, &names).await;
-    let rejoined = c.log("worker-2").contains("leaving and rejoining");
-    eprintln!("failover after kill -9 of a worker (survivor running): {took:?} (survivor forced a rejoin: {rejoined})");
+    eprintln!("failover after kill -9 of a worker (survivor running): {took:?}");
     assert!(took <= FAILOVER_BOUND, "{took:?} > {FAILOVER_BOUND:?}");
 
     // The issue's case: the last worker dies, a replacement starts. It must not wait for

@@ -410,8 +410,10 @@ def main():
         problems.append(f"giftcodes: {codes_doubled} duplicate codes")
 
     # Work the broker acknowledged before it lost its state is the broker's loss, counted
-    # apart; everything acknowledged after it came back must be done.
-    wiped = events.get("wipe")
+    # apart; everything acknowledged after it came back must be done. The broker dies
+    # somewhere between "wipe" (the stop begins) and "inject" (it is gone), and nothing is
+    # acknowledged while it is down: "inject" bounds what it acknowledged before its death.
+    wiped = events.get("inject") if "wipe" in events else None
 
     def with_broker(r):
         return wiped is not None and r.answered is not None and r.answered < wiped

@@ -81,6 +81,7 @@ async fn seed_worker_answers_every_node() {
     let bus = floodgate_bus::connect(
         Some(&brokers),
         floodgate_bus::kafka::DEFAULT_SESSION_TIMEOUT,
+        None,
     )
     .await
     .expect("bus");

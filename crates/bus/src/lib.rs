@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+pub mod claims;
 pub mod kafka;
 pub mod memory;
 mod meters;
@@ -118,15 +119,24 @@ pub fn group_for(base: &str, topic: &str, default_topic: &str) -> String {
     }
 }
 
-/// Picks the backend: a broker list → Kafka (consumer groups with `session`), none →
-/// in-process.
-pub async fn connect(brokers: Option<&str>, session: Duration) -> BusResult<SharedBus> {
+/// Picks the backend: a broker list → Kafka, none → in-process. Kafka consumers claim their
+/// partitions through `claims` when given one (a shared store), else they join the broker's
+/// consumer groups with `session`.
+pub async fn connect(
+    brokers: Option<&str>,
+    session: Duration,
+    claims: Option<Arc<dyn claims::Claims>>,
+) -> BusResult<SharedBus> {
     match brokers {
         None | Some("") | Some("memory") | Some("memory://") => Ok(Arc::new(MemoryBus::new())),
         Some(b) => {
             let mut cfg = KafkaConfig::new(b);
             cfg.session_timeout = session;
-            Ok(Arc::new(KafkaBus::connect_with(cfg)?))
+            let bus = KafkaBus::connect_with(cfg)?;
+            Ok(Arc::new(match claims {
+                Some(c) => bus.with_claims(c),
+                None => bus,
+            }))
         }
     }
 }

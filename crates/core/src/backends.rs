@@ -33,9 +33,17 @@ impl Backends {
     /// until they come back, and /ready reports them.
     pub async fn connect(config: &Config) -> Result<Backends, BackendError> {
         let store = floodgate_store::connect(config.redis_url.as_deref()).await?;
+        // A shared store decides which member reads which partition (the broker's group
+        // coordinator is the least reliable part of some brokers); without one, one process
+        // is all there is to share with, and the broker's groups do.
+        let claims = (store.kind() != "memory").then(|| {
+            Arc::new(floodgate_bus::claims::StoreClaims(store.clone()))
+                as Arc<dyn floodgate_bus::claims::Claims>
+        });
         let bus = floodgate_bus::connect(
             config.kafka_brokers.as_deref(),
             config.kafka_session_timeout,
+            claims,
         )
         .await?;
         let db = Db::connect(config.database_url.as_deref()).await?;

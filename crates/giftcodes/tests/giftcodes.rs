@@ -44,16 +44,20 @@ async fn shared(real: bool, capacity: u32) -> Option<Shared> {
             skip("FLOODGATE_TEST_REDIS_URL / FLOODGATE_TEST_KAFKA_BROKERS");
             return None;
         };
-        (
-            floodgate_store::connect(Some(&r)).await.unwrap(),
-            floodgate_bus::connect(Some(&k), floodgate_bus::kafka::DEFAULT_SESSION_TIMEOUT)
-                .await
-                .unwrap(),
+        let store = floodgate_store::connect(Some(&r)).await.unwrap();
+        let claims = std::sync::Arc::new(floodgate_bus::claims::StoreClaims(store.clone()));
+        let bus = floodgate_bus::connect(
+            Some(&k),
+            floodgate_bus::kafka::DEFAULT_SESSION_TIMEOUT,
+            Some(claims),
         )
+        .await
+        .unwrap();
+        (store, bus)
     } else {
         (
             floodgate_store::connect(None).await.unwrap(),
-            floodgate_bus::connect(None, Default::default())
+            floodgate_bus::connect(None, Default::default(), None)
                 .await
                 .unwrap(),
         )

@@ -77,3 +77,12 @@ pub fn payloads(msgs: &[Message]) -> HashSet<String> {
         .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
         .collect()
 }
+
+/// Partition claims in an in-process store: every consumer of the test shares it, as the
+/// processes of a cluster share Redis.
+pub fn claims() -> std::sync::Arc<dyn floodgate_bus::claims::Claims> {
+    use std::sync::{Arc, OnceLock};
+    static STORE: OnceLock<floodgate_store::SharedStore> = OnceLock::new();
+    let store = STORE.get_or_init(|| Arc::new(floodgate_store::MemoryStore::new()));
+    Arc::new(floodgate_bus::claims::StoreClaims(store.clone()))
+}

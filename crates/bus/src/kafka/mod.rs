@@ -27,9 +27,14 @@ use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
 
+use crate::claims::{Claims, Keeper};
 use crate::meters::{self, LagShare, Op};
 use crate::rejoin::Rejoin;
 use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
+
+mod assign;
+
+use assign::{Assigner, Progress};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
 #[derive(Debug, Clone)]
@@ -217,6 +222,9 @@ pub struct KafkaBus {
     topics: Mutex<HashMap<String, TopicState>>,
     /// Flips to true at shutdown; every consumer's `recv` watches it.
     closed: watch::Sender<bool>,
+    /// With a shared store: partitions are claimed there and assigned by hand, instead of
+    /// joining the broker's consumer groups (see `claims`).
+    claims: Option<Arc<dyn Claims>>,
 }
 
 impl KafkaBus {
@@ -241,8 +249,15 @@ impl KafkaBus {
             admin: admin.map_err(config_error)?,
             topics: Mutex::new(HashMap::new()),
             closed: watch::Sender::new(false),
+            claims: None,
             cfg,
         })
+    }
+
+    /// Consumers claim partitions through `claims` instead of joining broker-side groups.
+    pub fn with_claims(mut self, claims: Arc<dyn Claims>) -> Self {
+        self.claims = Some(claims);
+        self
     }
 
     /// Joins `group` on `topic`; `reset` is where the group starts when nothing is committed.
@@ -252,9 +267,9 @@ impl KafkaBus {
         if let Err(e) = self.ensure_known(topic).await {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
-        let rejoin = Arc::new(Rejoin::joining());
+        let rejoin = self.claims.is_none().then(|| Arc::new(Rejoin::joining()));
         let ctx = Ctx {
-            rejoin: Some(rejoin.clone()),
+            rejoin: rejoin.clone(),
             ..Ctx::default()
         };
         let broker_lost = ctx.broker_lost.clone();
@@ -263,12 +278,30 @@ impl KafkaBus {
             .consumer(group, reset)
             .create_with_context(ctx)
             .map_err(config_error)?;
-        consumer.subscribe(&[topic]).map_err(map_error)?;
         let consumer = Arc::new(consumer);
+        let progress = Arc::new(Progress::new(self.claims.is_some()));
+        let keeper = match &self.claims {
+            None => {
+                consumer.subscribe(&[topic]).map_err(map_error)?;
+                None
+            }
+            Some(claims) => {
+                let assigner = Assigner::new(consumer.clone(), progress.clone(), topic);
+                let member = assign::member_id();
+                Some(Keeper::spawn(
+                    claims.clone(),
+                    Arc::new(assigner),
+                    group,
+                    topic,
+                    &member,
+                ))
+            }
+        };
         Ok(Box::new(KafkaConsumer {
             lag: LagPoller::spawn(consumer.clone(), broker_lost, LagShare::new(topic, group)),
             inner: Some(consumer),
-            pending: HashMap::new(),
+            progress,
+            keeper,
             closed: self.closed.subscribe(),
             consumed: meters::consumed(topic, group),
             topic: topic.to_string(),
@@ -451,19 +484,24 @@ impl Bus for KafkaBus {
 /// acknowledged is redelivered after a clean shutdown.
 pub struct KafkaConsumer {
     inner: Option<Arc<StreamConsumer<Ctx>>>,
-    /// (topic, partition) → next offset to read, as last committed.
-    pending: HashMap<(String, i32), i64>,
+    /// What was committed so far (and, with claims, which partitions are ours).
+    progress: Arc<Progress>,
+    /// With claims: the task that takes and gives partitions.
+    keeper: Option<Keeper>,
     closed: watch::Receiver<bool>,
     lag: Option<LagPoller>,
     consumed: Counter,
     topic: String,
-    rejoin: Arc<Rejoin>,
+    /// Without claims: the Tansu workaround for broker-side groups.
+    rejoin: Option<Arc<Rejoin>>,
 }
 
 /// How long a forced rejoin waits for the commits before leaving (the broker may be slow).
 const REJOIN_COMMIT_WAIT: Duration = Duration::from_secs(5);
 /// How long `close` waits for librdkafka to commit and leave the group.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `close` waits for the partition claims to be given back.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often each consumer measures its lag, and how long one measurement may take.
 const LAG_INTERVAL: Duration = Duration::from_secs(1);
 const LAG_BUDGET: Duration = Duration::from_secs(2);
@@ -646,15 +684,21 @@ impl KafkaConsumer {
     /// Commits and leaves the group on a thread of its own: librdkafka blocks there, for
     /// minutes when the coordinator is unreachable, and a detached thread neither stalls the
     /// async workers nor keeps the runtime from shutting down.
-    fn start_close(&mut self) -> Option<oneshot::Receiver<()>> {
+    ///
+    /// `keeper`: claims to give back once the commit is done (`close` gives them back itself,
+    /// and waits for it).
+    fn start_close(&mut self, keeper: Option<Keeper>) -> Option<oneshot::Receiver<()>> {
         let consumer = self.inner.take()?;
-        let pending = std::mem::take(&mut self.pending);
+        let pending = self.progress.take_all();
         let lag = self.lag.take().map(LagPoller::stop);
         let (done, rx) = oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name("bus-consumer-close".into())
             .spawn(move || {
                 final_commit(&consumer, &pending);
+                if let Some(keeper) = keeper {
+                    drop(keeper.stop());
+                }
                 // The lag thread holds the consumer too: the group is left on the last drop.
                 if let Some(lag) = lag {
                     let _ = lag.join();
@@ -717,11 +761,11 @@ impl Consumer for KafkaConsumer {
             let res = tokio::select! {
                 biased;
                 _ = bus_closed(&mut self.closed) => return Err(BusError::Closed),
-                _ = self.rejoin.wanted() => {
+                _ = rejoin_wanted(&self.rejoin) => {
                     // Unsubscribing leaves the group; what was committed only asynchronously
                     // so far is committed for sure first, so that only messages never
                     // committed are delivered again.
-                    let (c, pending) = (consumer.clone(), self.pending.clone());
+                    let (c, pending) = (consumer.clone(), self.progress.snapshot());
                     let commit = tokio::task::spawn_blocking(move || final_commit(&c, &pending));
                     let _ = tokio::time::timeout(REJOIN_COMMIT_WAIT, commit).await;
                     consumer.unsubscribe();
@@ -753,6 +797,10 @@ impl Consumer for KafkaConsumer {
     async fn commit(&mut self, msg: &Message) -> BusResult<()> {
         let consumer = self.inner.as_ref().ok_or(BusError::Closed)?;
         let next = msg.offset + 1;
+        // A partition given to another member since: its offsets are the new owner's now.
+        if !self.progress.note(&msg.topic, msg.partition, next) {
+            return Ok(());
+        }
         let mut tpl = TopicPartitionList::new();
         let res = tpl
             .add_partition_offset(&msg.topic, msg.partition, Offset::Offset(next))
@@ -761,16 +809,19 @@ impl Consumer for KafkaConsumer {
             meters::error(Op::Commit);
             return Err(map_error(e));
         }
-        self.pending
-            .insert((msg.topic.clone(), msg.partition), next);
         Ok(())
     }
 
     async fn close(&mut self) -> BusResult<()> {
-        let Some(done) = self.start_close() else {
+        let keeper = self.keeper.take();
+        let Some(done) = self.start_close(None) else {
             return Ok(());
         };
-        match tokio::time::timeout(CLOSE_TIMEOUT, done).await {
+        let left = tokio::time::timeout(CLOSE_TIMEOUT, done).await;
+        if let Some(keeper) = keeper {
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, keeper.stop()).await;
+        }
+        match left {
             Ok(_) => Ok(()),
             Err(_) => Err(BusError::Unavailable(
                 "leaving the consumer group timed out".into(),
@@ -779,9 +830,18 @@ impl Consumer for KafkaConsumer {
     }
 }
 
+/// Resolves when a broker-side group member should leave and rejoin; never with claims.
+async fn rejoin_wanted(rejoin: &Option<Arc<Rejoin>>) {
+    match rejoin {
+        Some(r) => r.wanted().await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Drop for KafkaConsumer {
     fn drop(&mut self) {
-        let _ = self.start_close();
+        let keeper = self.keeper.take();
+        let _ = self.start_close(keeper);
     }
 }
 
