@@ -376,3 +376,44 @@ fn conflicting_spellings_stop_start_up() {
         }
     }
 }
+
+/// A node started on seed 000's `.env` (its broker and Redis): `POST /queue` is answered
+/// by floodgate's worker on the seed's topics, admitted by the seed's capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_on_seed_000_env_answers_the_queue() {
+    let dir = TempDir::new();
+    let Some(broker) = tansu(&dir) else { return };
+    let Some(redis) = redis() else { return };
+    let text = seed_000_env(&format!("127.0.0.1:{}", broker.port), &redis.redis_url());
+    let (cfg, _) = seed_env(&dir, &text).expect("seed 000 env loads");
+    let node = started(on_test_port(cfg, &dir)).await;
+    assert_eq!(node.ctx.backends.store.kind(), "redis");
+    assert_eq!(node.ctx.backends.bus.kind(), "kafka");
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let queue = url(&node, "/queue");
+    let answered = eventually(std::time::Duration::from_secs(90), || async {
+        http.post(&queue)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(answered, "no gift code on the seed's environment");
+    let v: serde_json::Value = http
+        .post(&queue)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        v["gift_code"].as_str().unwrap_or("").starts_with("GIFT-"),
+        "{v}"
+    );
+    node.shutdown.cancel();
+    let _ = node.done.await;
+}

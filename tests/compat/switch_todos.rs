@@ -317,3 +317,52 @@ fn go_stamp(micros: i64) -> String {
         format!("{head}.{frac}Z")
     }
 }
+
+/// Seed 003's whole `.env`, its broker included: a write sent to floodgate goes over the
+/// seed's topic and lands in the seed's table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_on_seed_003_env_writes_through_the_seeds_broker() {
+    let Some(admin) = floodgate_testkit::env_or_skip("FLOODGATE_TEST_DATABASE_URL") else {
+        return;
+    };
+    let dir = TempDir::new();
+    let Some(broker) = tansu(&dir) else { return };
+    let Some(redis) = redis() else { return };
+    let db_url = floodgate_testkit::fresh_pg_database(&admin).await;
+    let db = Db::connect(Some(&db_url)).await.expect("db");
+    sqlx::raw_sql(SEED_SCHEMA)
+        .execute(db.pool())
+        .await
+        .expect("seed schema");
+    let topic = format!("todo-commands-{}", uuid::Uuid::new_v4().simple());
+    let kafka = format!("127.0.0.1:{}", broker.port);
+    let text = seed_003_env(&db_url, &redis.redis_url(), &kafka, &topic);
+    let (cfg, _) = seed_env(&dir, &text).expect("seed 003 env loads");
+    let node = started(on_test_port(cfg, &dir)).await;
+    assert_eq!(node.ctx.backends.bus.kind(), "kafka");
+    let http = reqwest::Client::new();
+    let token = floodgate_todos::mint_token("compat-secret", "k-user", Duration::from_secs(600))
+        .expect("token");
+    let r = call(
+        http.post(url(&node, "/todos"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"title": "over kafka", "description": "d"})),
+    )
+    .await;
+    assert_eq!(r.0, 202, "{}", r.2);
+    let id = serde_json::from_str::<serde_json::Value>(&r.2).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let landed = eventually(Duration::from_secs(90), || async {
+        sqlx::query("SELECT 1 FROM todos WHERE id = $1 AND title = 'over kafka'")
+            .bind(&id)
+            .fetch_optional(db.pool())
+            .await
+            .is_ok_and(|r| r.is_some())
+    })
+    .await;
+    assert!(landed, "the write never reached the seed's table");
+    node.shutdown.cancel();
+    let _ = node.done.await;
+}
