@@ -113,6 +113,9 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(listen);
+    for line in &config.ignored_settings {
+        tracing::warn!("{line}");
+    }
     let backends = Backends::connect(&config).await?;
     let ctx = AppContext::new(config, backends);
     let shutdown = CancellationToken::new();

@@ -8,6 +8,10 @@ mod support;
 mod abacus;
 mod giftcodes;
 mod primes;
+mod switch_abacus;
+mod switch_env;
+mod switch_neighbours;
+mod switch_todos;
 mod todos;
 
 use support::*;
@@ -47,4 +51,34 @@ async fn read(resp: reqwest::Response) -> (u16, String, String) {
         .unwrap_or_default()
         .to_string();
     (status, ct, resp.text().await.expect("body"))
+}
+
+/// The configuration a node reads from `dir/.env` holding `text` (a seed's `.env`), with no
+/// process environment and no `floodgate.toml`: what a team switching over starts with.
+fn seed_env(
+    dir: &TempDir,
+    text: &str,
+) -> Result<
+    (floodgate_core::Config, floodgate_core::config::Resolved),
+    floodgate_core::config::ConfigError,
+> {
+    let env_file = dir.path().join(".env");
+    std::fs::write(&env_file, text).expect("write .env");
+    let opts = floodgate_core::config::LoadOptions {
+        // The test's working directory (the workspace) has no floodgate.toml.
+        config_file: None,
+        env_file: Some(env_file),
+        flags: Vec::new(),
+    };
+    floodgate_core::config::load_from(&opts, std::iter::empty())
+}
+
+/// `cfg` on an ephemeral port with a private SQLite file unless it names a database.
+fn on_test_port(mut cfg: floodgate_core::Config, dir: &TempDir) -> floodgate_core::Config {
+    cfg.listen = "127.0.0.1:0".parse().expect("addr");
+    cfg.node_id = format!("switch-{}", uuid::Uuid::new_v4().simple());
+    if cfg.database_url.as_deref() == Some(floodgate_db::DEFAULT_SQLITE_URL) {
+        cfg.database_url = Some(format!("sqlite://{}/fg.db", dir.path().display()));
+    }
+    cfg
 }

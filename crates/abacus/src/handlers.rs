@@ -43,6 +43,7 @@ struct Written {
     )
 )]
 pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>, AbacusError> {
+    app.adopted().await?;
     let current_sum = timed("get", app.store.get_i64(SUM_KEY)).await?;
     Ok(Json(SumResponse { current_sum }))
 }
@@ -78,6 +79,7 @@ pub async fn add_number(
     // The seed's order: the body, then the key's length, then the record.
     let n = parse_number(content_type.bytes(), &body)?;
     let key = key.checked()?;
+    app.adopted().await?;
     if key.is_none() && app.idempotency_required {
         return Err(AbacusError::IdempotencyKeyRequired);
     }
@@ -128,7 +130,9 @@ pub async fn reset_sum(
     body: Bytes,
 ) -> Result<Response, AbacusError> {
     let n = parse_number(content_type.bytes(), &body)?;
-    let written = match key.checked()? {
+    let key = key.checked()?;
+    app.adopted().await?;
+    let written = match key {
         Some(k) => apply_once(&app, "sum", caller, k, CounterOp::Set(n)).await?,
         None => {
             let text = Bytes::from(n.to_string());

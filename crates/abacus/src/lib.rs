@@ -4,6 +4,7 @@
 //! Request path: `telemetry::track` (metrics) → `guard::authenticate` → `guard::rate_limit`
 //! → a handler, which makes one atomic store call.
 
+mod adopt;
 mod auth;
 mod body;
 mod docs;
@@ -43,6 +44,8 @@ pub(crate) struct Abacus {
     idempotency_ttl: Duration,
     /// Idempotency scope and rate-limit bucket of callers with no identity.
     anonymous: Arc<str>,
+    /// Set once the seed's running sum has been adopted (or there was none).
+    adopted: tokio::sync::OnceCell<()>,
 }
 
 impl Abacus {
@@ -68,7 +71,17 @@ impl Abacus {
             idempotency_required: c.abacus_idempotency_required,
             idempotency_ttl: c.idempotency_ttl,
             anonymous: Arc::from("anonymous"),
+            adopted: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Adopts the seed's sum before the first request touches ours (a failed try is
+    /// repeated by the next request).
+    pub(crate) async fn adopted(&self) -> Result<(), error::AbacusError> {
+        self.adopted
+            .get_or_try_init(|| adopt::run(&self.store))
+            .await
+            .map(|_| ())
     }
 }
 

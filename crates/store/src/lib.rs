@@ -53,6 +53,21 @@ pub enum IdemOutcome {
     Overflow,
 }
 
+/// Outcome of [`Store::adopt_counter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoption {
+    /// Copied now; the marker records it.
+    Moved,
+    /// The marker exists: adopted before (by this node or another).
+    Done,
+    /// The source key is gone.
+    Absent,
+    /// The source no longer reads as it did: read it again.
+    Changed,
+    /// Our key already holds a value; nothing was overwritten.
+    TargetExists,
+}
+
 /// Outcome of a rate-limit check ([`Store::rate_limit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
@@ -94,6 +109,18 @@ pub trait Store: Send + Sync + 'static {
     async fn incr_by(&self, key: &str, delta: i64) -> StoreResult<i64>;
     /// Reads a counter written by `incr_by` (missing → 0).
     async fn get_i64(&self, key: &str) -> StoreResult<i64>;
+
+    /// Takes over a counter another program kept at `from`, once, in one atomic step: when
+    /// `marker` is absent, `from` still reads `seen` and `to` is absent, sets `to` to
+    /// `value` and `marker` to `seen`. `from` is left as it was.
+    async fn adopt_counter(
+        &self,
+        from: &str,
+        seen: &[u8],
+        to: &str,
+        value: i64,
+        marker: &str,
+    ) -> StoreResult<Adoption>;
 
     /// Applies `op` to the counter at `counter` at most once per `idem_key`: the change and
     /// the record `(fingerprint, result)` are committed in one atomic step. The record lives

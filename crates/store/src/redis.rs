@@ -14,13 +14,14 @@ use bytes::Bytes;
 
 use crate::text::parse_i64;
 use crate::window::{self, Check, Limit};
-use crate::{CounterOp, IdemOutcome, RateDecision, Store, StoreError, StoreResult};
+use crate::{Adoption, CounterOp, IdemOutcome, RateDecision, Store, StoreError, StoreResult};
 use conn::Conn;
 
 /// Far beyond any real TTL, and far below where Redis rejects an expire time as too large.
 const MAX_TTL_MS: u64 = 1 << 45;
 
 struct Scripts {
+    adopt_counter: Script,
     compare_and_set: Script,
     idempotent_apply: Script,
     lease_acquire: Script,
@@ -31,6 +32,7 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
+            adopt_counter: Script::new(include_str!("scripts/adopt_counter.lua")),
             compare_and_set: Script::new(include_str!("scripts/compare_and_set.lua")),
             idempotent_apply: Script::new(include_str!("scripts/idempotent_apply.lua")),
             lease_acquire: Script::new(include_str!("scripts/lease_acquire.lua")),
@@ -170,6 +172,39 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(swapped == 1)
+    }
+
+    async fn adopt_counter(
+        &self,
+        from: &str,
+        seen: &[u8],
+        to: &str,
+        value: i64,
+        marker: &str,
+    ) -> StoreResult<Adoption> {
+        let script = &self.scripts.adopt_counter;
+        let seen = seen.to_vec();
+        let reply: String = self
+            .conn
+            .exec(to, |mut m| async move {
+                script
+                    .key(from)
+                    .key(to)
+                    .key(marker)
+                    .arg(seen)
+                    .arg(value.to_string())
+                    .invoke_async(&mut m)
+                    .await
+            })
+            .await?;
+        match reply.as_str() {
+            "moved" => Ok(Adoption::Moved),
+            "done" => Ok(Adoption::Done),
+            "absent" => Ok(Adoption::Absent),
+            "changed" => Ok(Adoption::Changed),
+            "exists" => Ok(Adoption::TargetExists),
+            _ => Err(unexpected("adopt_counter")),
+        }
     }
 
     async fn del(&self, key: &str) -> StoreResult<bool> {

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use crate::model::{format_stamp, now_stamp, Action, Command};
 use crate::repo::begin_write;
+use crate::stamps::Stamps;
 
 /// Bind parameters per statement stay far below SQLite's and PostgreSQL's limits.
 const IN_CHUNK: usize = 250;
@@ -52,6 +53,7 @@ impl Outcome {
 /// outbox rows in it. Returns one outcome per command.
 pub async fn apply_batch(
     db: &Db,
+    stamps: Stamps,
     batch: &[Incoming],
     clear_outbox: bool,
 ) -> DbResult<Vec<Outcome>> {
@@ -65,7 +67,7 @@ pub async fn apply_batch(
             outcomes.push(Outcome::Duplicate);
             continue;
         }
-        let outcome = apply_one(&mut tx, &item.cmd)
+        let outcome = apply_one(&mut tx, stamps, &item.cmd)
             .instrument(item.span.clone())
             .await?;
         outcomes.push(outcome);
@@ -156,34 +158,42 @@ fn stamp_of(cmd: &Command) -> String {
     .unwrap_or_else(|_| now_stamp())
 }
 
-async fn apply_one(tx: &mut Transaction<'static, Any>, cmd: &Command) -> DbResult<Outcome> {
+async fn apply_one(
+    tx: &mut Transaction<'static, Any>,
+    stamps: Stamps,
+    cmd: &Command,
+) -> DbResult<Outcome> {
     let at = stamp_of(cmd);
     let changed = match cmd.action {
         Action::Create => {
-            let r = sqlx::query(
+            let sql = format!(
                 "INSERT INTO todos (id, title, description, completed, user_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&cmd.id)
-            .bind(cmd.title.clone().unwrap_or_default())
-            .bind(cmd.description.clone().unwrap_or_default())
-            .bind(cmd.completed.unwrap_or(false))
-            .bind(&cmd.user_id)
-            .bind(&at)
-            .bind(&at)
-            .execute(&mut **tx)
-            .await?;
+                 VALUES ($1, $2, $3, $4, $5, {}, {}) ON CONFLICT (id) DO NOTHING",
+                stamps.param(6),
+                stamps.param(7)
+            );
+            let r = sqlx::query(&sql)
+                .bind(&cmd.id)
+                .bind(cmd.title.clone().unwrap_or_default())
+                .bind(cmd.description.clone().unwrap_or_default())
+                .bind(cmd.completed.unwrap_or(false))
+                .bind(&cmd.user_id)
+                .bind(&at)
+                .bind(&at)
+                .execute(&mut **tx)
+                .await?;
             return Ok(if r.rows_affected() > 0 {
                 Outcome::Applied
             } else {
                 Outcome::Conflict
             });
         }
-        Action::Update => sqlx::query(
+        Action::Update => sqlx::query(&format!(
             "UPDATE todos SET title = COALESCE($1, title), description = COALESCE($2, description),
-                 completed = COALESCE($3, completed), updated_at = $4
+                 completed = COALESCE($3, completed), updated_at = {}
              WHERE id = $5 AND user_id = $6",
-        )
+            stamps.param(4)
+        ))
         .bind(cmd.title.clone())
         .bind(cmd.description.clone())
         .bind(cmd.completed)

@@ -16,6 +16,7 @@ mod outbox;
 mod publish;
 mod read;
 mod repo;
+mod stamps;
 mod state;
 mod version;
 mod worker;

@@ -8,11 +8,20 @@ use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::model::{format_stamp, go_stamp, Todo};
+use crate::stamps::{self, Stamps};
 
 const COLUMNS: &str = "id, title, description, completed, user_id, created_at, updated_at";
+
 /// What lists select: the Any driver cannot decode SQLite's BOOLEAN, so `completed` is read
-/// as an integer on both databases.
-const SELECT: &str = "id, title, description, CASE WHEN completed THEN 1 ELSE 0 END AS completed, user_id, created_at, updated_at";
+/// as an integer on both databases; a seed table's NULL description reads as "" (what the
+/// seed writes for a todo without one); stamps as `stamps::read` says.
+fn select(kind: DbKind) -> String {
+    format!(
+        "id, title, COALESCE(description, '') AS description, CASE WHEN completed THEN 1 ELSE 0 END AS completed, user_id, {}, {}",
+        stamps::read(kind, "created_at"),
+        stamps::read(kind, "updated_at")
+    )
+}
 /// Seeded ids are UUIDv5 of `floodgate-seed-todo-N` in this namespace, so reseeding
 /// finds the same rows.
 const SEED_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x5eed_70d0_5eed_70d0_5eed_70d0_5eed_70d0);
@@ -46,7 +55,10 @@ fn todo_of(row: &AnyRow) -> Result<Todo, sqlx::Error> {
 
 /// The newest `limit` todos, encoded as the JSON array the API serves.
 pub async fn list_json(db: &Db, limit: u64) -> DbResult<Bytes> {
-    let sql = format!("SELECT {SELECT} FROM todos ORDER BY created_at DESC, id LIMIT $1");
+    let sql = format!(
+        "SELECT {} FROM todos ORDER BY created_at DESC, id LIMIT $1",
+        select(db.kind())
+    );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = timed(
         "todos.list",
@@ -61,7 +73,7 @@ pub async fn list_json(db: &Db, limit: u64) -> DbResult<Bytes> {
 }
 
 pub async fn get(db: &Db, id: &str) -> DbResult<Option<Todo>> {
-    let sql = format!("SELECT {SELECT} FROM todos WHERE id = $1");
+    let sql = format!("SELECT {} FROM todos WHERE id = $1", select(db.kind()));
     let row = timed(
         "todos.get",
         sqlx::query(&sql).bind(id).fetch_optional(db.pool()),
@@ -84,6 +96,7 @@ pub fn seed_id(n: u64) -> String {
 /// the run started, so the newest-first list begins with the highest N.
 pub async fn seed(db: &Db, count: u64) -> DbResult<u64> {
     let start = OffsetDateTime::now_utc();
+    let stamps = Stamps::detect(db).await?;
     let mut inserted = 0;
     let mut n = 1;
     while n <= count {
@@ -91,7 +104,7 @@ pub async fn seed(db: &Db, count: u64) -> DbResult<u64> {
         let mut tx = begin_write(db).await?;
         while n <= tx_end {
             let stmt_end = tx_end.min(n + SEED_ROWS_PER_STATEMENT as u64 - 1);
-            inserted += seed_rows(&mut tx, start, n, stmt_end).await?;
+            inserted += seed_rows(&mut tx, stamps, start, n, stmt_end).await?;
             n = stmt_end + 1;
         }
         tx.commit().await?;
@@ -101,6 +114,7 @@ pub async fn seed(db: &Db, count: u64) -> DbResult<u64> {
 
 async fn seed_rows(
     tx: &mut Transaction<'static, Any>,
+    stamps: Stamps,
     start: OffsetDateTime,
     first: u64,
     last: u64,
@@ -112,13 +126,13 @@ async fn seed_rows(
             sql.push(',');
         }
         sql.push_str(&format!(
-            "(${}, ${}, ${}, FALSE, ${}, ${}, ${})",
+            "(${}, ${}, ${}, FALSE, ${}, {}, {})",
             p + 1,
             p + 2,
             p + 3,
             p + 4,
-            p + 5,
-            p + 6
+            stamps.param(p + 5),
+            stamps.param(p + 6)
         ));
     }
     sql.push_str(" ON CONFLICT (id) DO NOTHING");

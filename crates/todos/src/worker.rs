@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::apply::{apply_batch, prune_applied, Incoming, Outcome};
 use crate::cache::Keys;
 use crate::model::{format_stamp, Command};
+use crate::stamps::Stamps;
 use crate::version::Version;
 
 pub const GROUP: &str = "floodgate-todos";
@@ -41,6 +42,8 @@ struct Worker {
     dlq: String,
     /// With the in-process bus, applied commands also leave the outbox.
     clear_outbox: bool,
+    /// The table's stamp type, asked once (after migrations created the table).
+    stamps: tokio::sync::OnceCell<Stamps>,
     stop: CancellationToken,
 }
 
@@ -54,6 +57,7 @@ pub async fn run(ctx: AppContext, stop: CancellationToken) {
         version: Version::new(&b.store, &b.db, &Keys::for_topic(&topic)),
         dlq: format!("{topic}.dlq"),
         clear_outbox: b.bus.kind() == "memory",
+        stamps: tokio::sync::OnceCell::new(),
         topic,
         stop,
     };
@@ -175,7 +179,7 @@ impl Worker {
     async fn apply_with_retry(&self, good: &[Incoming]) -> bool {
         let mut delay = BACKOFF_MIN;
         loop {
-            let applied = apply_batch(&self.db, good, self.clear_outbox);
+            let applied = self.apply(good);
             match timed("todos.apply_batch", applied).await {
                 Ok(outcomes) => {
                     record(good, &outcomes);
@@ -204,10 +208,10 @@ impl Worker {
     async fn apply_one_by_one(&self, good: &[Incoming]) -> Option<bool> {
         for item in good {
             let one = std::slice::from_ref(item);
-            let mut result = apply_batch(&self.db, one, self.clear_outbox).await;
+            let mut result = self.apply(one).await;
             if matches!(result, Err(DbError::Query(_))) {
                 // A conflict with a concurrent applier resolves on a second try.
-                result = apply_batch(&self.db, one, self.clear_outbox).await;
+                result = self.apply(one).await;
             }
             match result {
                 Ok(outcomes) => record(one, &outcomes),
@@ -225,6 +229,14 @@ impl Worker {
             }
         }
         Some(true)
+    }
+
+    async fn apply(&self, batch: &[Incoming]) -> Result<Vec<Outcome>, DbError> {
+        let stamps = *self
+            .stamps
+            .get_or_try_init(|| Stamps::detect(&self.db))
+            .await?;
+        apply_batch(&self.db, stamps, batch, self.clear_outbox).await
     }
 
     async fn dead_letter(&self, m: &Message, reason: &str) -> bool {

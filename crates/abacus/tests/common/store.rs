@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use floodgate_store::{
-    CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
+    Adoption, CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
 };
 
 /// Switches read by [`TestStore`]; shared with the test through an `Arc`.
@@ -113,6 +113,20 @@ impl Store for TestStore {
     async fn get_i64(&self, key: &str) -> StoreResult<i64> {
         self.faults.check_up()?;
         self.inner.get_i64(&self.k(key)).await
+    }
+
+    async fn adopt_counter(
+        &self,
+        from: &str,
+        seen: &[u8],
+        to: &str,
+        value: i64,
+        marker: &str,
+    ) -> StoreResult<Adoption> {
+        self.faults.check_up()?;
+        self.inner
+            .adopt_counter(&self.k(from), seen, &self.k(to), value, &self.k(marker))
+            .await
     }
 
     async fn idempotent_apply(

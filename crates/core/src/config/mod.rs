@@ -5,6 +5,7 @@
 pub mod dev_secrets;
 mod parse;
 pub mod reference;
+pub mod seed_names;
 pub mod settings;
 mod sources;
 
@@ -28,6 +29,8 @@ pub enum ConfigError {
     File { path: String, reason: String },
     #[error("unknown setting {0}")]
     Unknown(String),
+    #[error("conflicting settings for {setting}: {detail}")]
+    Conflict { setting: String, detail: String },
 }
 
 impl ConfigError {
@@ -72,15 +75,30 @@ pub struct LoadOptions {
 /// The effective value of every setting and where it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
-    values: HashMap<&'static str, (String, Source)>,
+    values: HashMap<&'static str, Value>,
+    /// One line per seed setting read but not used (logged at start-up).
+    pub ignored: Vec<String>,
+}
+
+/// A setting's effective value, its layer, and the name (or names) that set it.
+#[derive(Debug, Clone)]
+struct Value {
+    value: String,
+    source: Source,
+    from: String,
 }
 
 impl Resolved {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(|(v, _)| v.as_str())
+        self.values.get(name).map(|v| v.value.as_str())
     }
     pub fn source(&self, name: &str) -> Option<Source> {
-        self.values.get(name).map(|(_, s)| *s)
+        self.values.get(name).map(|v| v.source)
+    }
+    /// The name the value was given under: the setting's own, a seed alias, or seed names
+    /// combined (`HOST+PORT`).
+    pub fn set_by(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|v| v.from.as_str())
     }
     fn get_nonempty(&self, name: &str) -> Option<String> {
         self.get(name)
@@ -92,22 +110,32 @@ impl Resolved {
         self.get(name).unwrap_or("")
     }
 
-    /// `NAME = value  # source` lines with secrets and URL passwords redacted.
+    /// `NAME = value  # source` lines with secrets and URL passwords redacted; a value set
+    /// under another name says which (`# .env as HOST+PORT`). Ignored seed settings follow
+    /// as comments.
     pub fn render(&self) -> String {
         let mut out = String::new();
         for s in settings::SETTINGS {
             let line = match self.values.get(s.name) {
-                Some((v, src)) => {
+                Some(v) => {
                     let shown = if s.secret {
                         "***".to_string()
                     } else {
-                        redact_url(v)
+                        redact_url(&v.value)
                     };
-                    format!("{} = {:?}  # {}\n", s.name, shown, src.as_str())
+                    let alias = if v.from == s.name || v.source == Source::Default {
+                        String::new()
+                    } else {
+                        format!(" as {}", v.from)
+                    };
+                    format!("{} = {:?}  # {}{alias}\n", s.name, shown, v.source.as_str())
                 }
                 None => format!("{} = (unset)\n", s.name),
             };
             out.push_str(&line);
+        }
+        for line in &self.ignored {
+            out.push_str(&format!("# {line}\n"));
         }
         out
     }
@@ -127,30 +155,121 @@ pub fn redact_url(v: &str) -> String {
 
 /// Reads the files and the process environment, then resolves.
 pub fn load(opts: &LoadOptions) -> Result<(Config, Resolved), ConfigError> {
-    let layers = sources::read_layers(opts, std::env::vars())?;
+    load_from(opts, std::env::vars())
+}
+
+/// [`load`] with `env` standing in for the process environment (tests).
+pub fn load_from(
+    opts: &LoadOptions,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<(Config, Resolved), ConfigError> {
+    let layers = sources::read_layers(opts, env)?;
     let resolved = resolve(&layers)?;
     let config = Config::from_resolved(&resolved)?;
     Ok((config, resolved))
 }
 
 /// Merges layers in order (later wins; within a layer the canonical name beats an alias).
+/// Below the flag layer, seed names that combine into a setting (`HOST`+`PORT`,
+/// `REDIS_HOST`+`REDIS_PORT`) must agree with the setting's own name when both are set;
+/// flags override everything.
 pub fn resolve(layers: &[Layer]) -> Result<Resolved, ConfigError> {
     let mut values = HashMap::new();
     for s in settings::SETTINGS {
         if let Some(d) = s.default {
-            values.insert(s.name, (d.to_string(), Source::Default));
+            values.insert(
+                s.name,
+                Value {
+                    value: d.to_string(),
+                    source: Source::Default,
+                    from: s.name.to_string(),
+                },
+            );
         }
     }
+    let split = layers
+        .iter()
+        .position(|l| l.source == Source::Flag)
+        .unwrap_or(layers.len());
+    let (below, flags) = layers.split_at(split);
+    merge(&mut values, below);
+    combine(
+        &mut values,
+        "FLOODGATE_LISTEN",
+        seed_names::listen(below)?,
+        seed_names::same_listen,
+    )?;
+    combine(
+        &mut values,
+        "FLOODGATE_REDIS_URL",
+        seed_names::redis(below)?,
+        seed_names::same_redis,
+    )?;
+    merge(&mut values, flags);
+    Ok(Resolved {
+        values,
+        ignored: seed_names::ignored(layers),
+    })
+}
+
+fn merge(values: &mut HashMap<&'static str, Value>, layers: &[Layer]) {
     for layer in layers {
         for s in settings::SETTINGS {
-            let canonical = layer.values.get(s.name);
-            let alias = s.aliases.iter().find_map(|a| layer.values.get(*a));
-            if let Some(v) = canonical.or(alias) {
-                values.insert(s.name, (v.clone(), layer.source));
+            let canonical = layer.values.get_key_value(s.name);
+            let alias = s
+                .aliases
+                .iter()
+                .find_map(|a| layer.values.get_key_value(*a));
+            if let Some((name, v)) = canonical.or(alias) {
+                values.insert(
+                    s.name,
+                    Value {
+                        value: v.clone(),
+                        source: layer.source,
+                        from: name.clone(),
+                    },
+                );
             }
         }
     }
-    Ok(Resolved { values })
+}
+
+/// Adds the seed spellings of `setting`; all of them and an explicitly set value must agree.
+fn combine(
+    values: &mut HashMap<&'static str, Value>,
+    setting: &'static str,
+    spellings: Vec<seed_names::Spelled>,
+    same: fn(&str, &str) -> bool,
+) -> Result<(), ConfigError> {
+    let Some(first) = spellings.first().cloned() else {
+        return Ok(());
+    };
+    let mut all = spellings;
+    if let Some(v) = values.get(setting).filter(|v| v.source != Source::Default) {
+        all.insert(
+            0,
+            seed_names::Spelled {
+                value: v.value.clone(),
+                source: v.source,
+                from: v.from.clone(),
+            },
+        );
+    }
+    seed_names::check_agree(setting, &all, same)?;
+    if values
+        .get(setting)
+        .is_none_or(|v| v.source == Source::Default)
+    {
+        values.insert(
+            setting,
+            Value {
+                value: first.value,
+                source: first.source,
+                from: first.from,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// The typed configuration every part of the server reads.
@@ -201,6 +320,8 @@ pub struct Config {
     pub abacus_rate_limit_window: Duration,
     pub abacus_idempotency_required: bool,
     pub idempotency_ttl: Duration,
+    /// Seed settings read but not used, one line each; logged at start-up.
+    pub ignored_settings: Vec<String>,
 }
 
 impl Config {
@@ -317,6 +438,7 @@ impl Config {
             abacus_rate_limit_window: parse_duration_secs(r, "ABACUS_RATE_LIMIT_WINDOW_SECONDS")?,
             abacus_idempotency_required: parse_bool(r, "ABACUS_IDEMPOTENCY_REQUIRED")?,
             idempotency_ttl: parse_duration_secs(r, "IDEMPOTENCY_TTL_SECONDS")?,
+            ignored_settings: r.ignored.clone(),
         })
     }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::{settings, ConfigError, LoadOptions};
 
+/// Lowest first: the order layers are applied in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Default,
@@ -62,10 +63,7 @@ pub fn read_layers(
     if let Some(p) = env_path {
         layers.push(Layer::new(Source::DotEnv, read_dotenv(&p)?));
     }
-    layers.push(Layer::new(
-        Source::Env,
-        env.filter(|(k, _)| settings::find(k).is_some()),
-    ));
+    layers.push(Layer::new(Source::Env, env.filter(|(k, _)| read_name(k))));
     let mut flags = Vec::new();
     for (k, v) in &opts.flags {
         if settings::find(k).is_none() {
@@ -75,6 +73,11 @@ pub fn read_layers(
     }
     layers.push(Layer::new(Source::Flag, flags));
     Ok(layers)
+}
+
+/// A setting's name or a seed name handled in `seed_names`; other names are left alone.
+fn read_name(k: &str) -> bool {
+    settings::find(k).is_some() || super::seed_names::known(k)
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> ConfigError {
@@ -90,7 +93,7 @@ pub fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
     for item in iter {
         let (k, v) = item.map_err(|e| file_error(path, e))?;
-        if settings::find(&k).is_some() {
+        if read_name(&k) {
             out.push((k, v));
         }
     }

@@ -170,3 +170,138 @@ fn workers_setting_picks_services_and_rejects_unknown_names() {
         "{err}"
     );
 }
+
+#[test]
+fn seed_listen_names_set_the_address_and_say_so() {
+    let listen = |pairs: &[(&str, &str)]| {
+        let r = resolve(&[layer(Source::DotEnv, pairs)]).unwrap();
+        let c = Config::from_resolved(&r).unwrap();
+        (
+            c.listen.to_string(),
+            r.set_by("FLOODGATE_LISTEN").unwrap().to_string(),
+        )
+    };
+    assert_eq!(
+        listen(&[("PORT", "8000"), ("HOST", "127.0.0.1")]),
+        ("127.0.0.1:8000".to_string(), "HOST+PORT".to_string())
+    );
+    assert_eq!(listen(&[("PORT", "8001")]).0, "0.0.0.0:8001");
+    assert_eq!(listen(&[("HOST", "::1")]).0, "[::1]:8080");
+    assert_eq!(
+        listen(&[("HTTP_PORT", "9000")]),
+        ("0.0.0.0:9000".to_string(), "HTTP_PORT".to_string())
+    );
+    // The same address twice is no conflict.
+    assert_eq!(
+        listen(&[("PORT", "9000"), ("HTTP_PORT", "9000")]).0,
+        "0.0.0.0:9000"
+    );
+    let r = resolve(&[layer(Source::DotEnv, &[("PORT", "8000")])]).unwrap();
+    assert!(r.render().contains("# .env as PORT"), "{}", r.render());
+}
+
+#[test]
+fn seed_redis_host_and_port_select_redis() {
+    let r = resolve(&[layer(
+        Source::Env,
+        &[("REDIS_HOST", "cache.internal"), ("REDIS_PORT", "6380")],
+    )])
+    .unwrap();
+    let c = Config::from_resolved(&r).unwrap();
+    assert_eq!(
+        c.redis_url.as_deref(),
+        Some("redis://cache.internal:6380/0")
+    );
+    assert_eq!(c.shared_backend(), Some("REDIS_URL"));
+    assert_eq!(
+        r.set_by("FLOODGATE_REDIS_URL"),
+        Some("REDIS_HOST+REDIS_PORT")
+    );
+    // The port alone means localhost, as redis-py's default host.
+    let r = resolve(&[layer(Source::Env, &[("REDIS_PORT", "7000")])]).unwrap();
+    assert_eq!(
+        r.get("FLOODGATE_REDIS_URL"),
+        Some("redis://localhost:7000/0")
+    );
+    // Seed 004's compose file sets both spellings, agreeing: the URL is kept.
+    let r = resolve(&[layer(
+        Source::Env,
+        &[
+            ("REDIS_URL", "redis://redis:6379/0"),
+            ("REDIS_HOST", "redis"),
+            ("REDIS_PORT", "6379"),
+        ],
+    )])
+    .unwrap();
+    assert_eq!(r.get("FLOODGATE_REDIS_URL"), Some("redis://redis:6379/0"));
+    assert_eq!(r.set_by("FLOODGATE_REDIS_URL"), Some("REDIS_URL"));
+}
+
+#[test]
+fn disagreeing_spellings_stop_with_one_line_naming_both() {
+    let cases: &[&[(&str, &str)]] = &[
+        &[("REDIS_URL", "redis://a:6379/0"), ("REDIS_HOST", "b")],
+        &[("REDIS_URL", "redis://a:6379/0"), ("REDIS_PORT", "6380")],
+        // The seed's data is in database 0.
+        &[("REDIS_URL", "redis://a:6379/2"), ("REDIS_HOST", "a")],
+        &[("FLOODGATE_LISTEN", "0.0.0.0:8080"), ("PORT", "8000")],
+        &[("PORT", "8000"), ("HTTP_PORT", "8080")],
+    ];
+    for pairs in cases {
+        let err = resolve(&[layer(Source::DotEnv, pairs)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("conflicting settings"), "{pairs:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for (name, _) in *pairs {
+            assert!(err.contains(name), "{pairs:?}: {err}");
+        }
+    }
+    // Across layers too: the environment's URL against the .env's host.
+    let err = resolve(&[
+        layer(Source::DotEnv, &[("REDIS_HOST", "b")]),
+        layer(Source::Env, &[("REDIS_URL", "redis://a:6379/0")]),
+    ])
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::Conflict { .. }), "{err}");
+    // A flag overrides both without a conflict.
+    let r = resolve(&[
+        layer(Source::DotEnv, &[("PORT", "8000")]),
+        layer(Source::Flag, &[("FLOODGATE_LISTEN", "127.0.0.1:0")]),
+    ])
+    .unwrap();
+    assert_eq!(r.get("FLOODGATE_LISTEN"), Some("127.0.0.1:0"));
+}
+
+#[test]
+fn bad_seed_values_name_the_seed_setting() {
+    for (name, value) in [("PORT", "eighty"), ("HOST", "my-host"), ("REDIS_PORT", "x")] {
+        let err = resolve(&[layer(Source::DotEnv, &[(name, value)])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(name), "{name}: {err}");
+    }
+}
+
+#[test]
+fn ignored_seed_settings_are_listed_once_each() {
+    let r = resolve(&[
+        layer(
+            Source::DotEnv,
+            &[("WORKERS", "4"), ("DB_POOL_SIZE", "5000")],
+        ),
+        layer(Source::Env, &[("WORKERS", "8")]),
+    ])
+    .unwrap();
+    assert_eq!(r.ignored.len(), 2, "{:?}", r.ignored);
+    assert!(r
+        .ignored
+        .iter()
+        .any(|l| l.contains("WORKERS") && l.contains("environment")));
+    assert!(r.ignored.iter().any(|l| l.contains("DB_POOL_SIZE")));
+    assert!(r.render().contains("# ignoring seed setting DB_POOL_SIZE"));
+    assert_eq!(
+        Config::from_resolved(&r).unwrap().ignored_settings,
+        r.ignored
+    );
+}

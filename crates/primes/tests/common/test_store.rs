@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use floodgate_store::{
-    CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
+    Adoption, CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
 };
 
 pub struct TestStore {
@@ -74,6 +74,18 @@ impl Store for TestStore {
     }
     async fn get_i64(&self, key: &str) -> StoreResult<i64> {
         self.inner.get_i64(key).await
+    }
+    async fn adopt_counter(
+        &self,
+        from: &str,
+        seen: &[u8],
+        to: &str,
+        value: i64,
+        marker: &str,
+    ) -> StoreResult<Adoption> {
+        self.inner
+            .adopt_counter(from, seen, to, value, marker)
+            .await
     }
     async fn idempotent_apply(
         &self,
