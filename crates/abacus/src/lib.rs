@@ -13,6 +13,7 @@ mod handlers;
 mod idempotency;
 pub mod limit;
 mod telemetry;
+mod panel;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use floodgate_store::SharedStore;
 pub use docs::openapi;
 pub use error::AbacusError;
 pub use limit::{Limiter, Verdict};
+pub use panel::panel;
 
 pub(crate) const SUM: &str = "/abacus/sum";
 pub(crate) const NUMBER: &str = "/abacus/number";

@@ -8,6 +8,7 @@ mod error;
 mod replies;
 pub mod wire;
 mod worker;
+mod panel;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub use api::ApiDoc;
 pub use error::GiftError;
 pub use replies::Replies;
 pub use worker::{new_gift_code, run_worker};
+pub use panel::panel;
 
 /// Per-node state: the admission limiter and the table of requests awaiting replies.
 #[derive(Clone)]

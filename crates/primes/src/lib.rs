@@ -11,6 +11,7 @@ mod queue;
 mod sieve;
 mod status;
 mod worker;
+mod panel;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use utoipa::OpenApi;
 
 pub use error::ApiError;
 pub use sieve::{first_primes, nth_prime_upper_bound};
+pub use panel::panel;
 
 /// The consumer group every node's workers join.
 pub const GROUP: &str = "floodgate-primes";

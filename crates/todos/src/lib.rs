@@ -20,6 +20,7 @@ mod state;
 mod version;
 mod worker;
 mod write;
+mod panel;
 
 use axum::routing::get;
 use axum::Router;
@@ -35,6 +36,7 @@ pub use repo::seed_id;
 use version::Version;
 pub use version::VersionError;
 pub use worker::{group_for, GROUP};
+pub use panel::panel;
 
 /// The todo routes with their state applied. Must be called inside a Tokio runtime (it
 /// starts the cache's version poller and, in embedded mode, the outbox committer, which
