@@ -102,7 +102,11 @@ async fn bench_report_and_comparison_render_their_charts() {
     let shot = update.then(|| root.join("docs/bench-report.png"));
     let report = open_report(a_html.clone(), shot).await;
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
-    assert_eq!(report["requests"], serde_json::json!([]), "not self-contained: {report}");
+    assert_eq!(
+        report["requests"],
+        serde_json::json!([]),
+        "not self-contained: {report}"
+    );
     let measured: Value = serde_json::from_str(&std::fs::read_to_string(&a_json).unwrap()).unwrap();
     let seconds = measured["timeline"]["t"].as_array().unwrap().len() as u64;
     assert!(seconds >= 3, "{measured}");
@@ -119,18 +123,27 @@ async fn bench_report_and_comparison_render_their_charts() {
     let status = lines(&report, "status");
     assert_eq!(status.len(), 1, "only 200s were answered: {report}");
     assert_eq!(status[0].0, "2xx", "{report}");
-    let rps = report["cards"]["requests/s"][0].as_str().unwrap().replace(',', "");
+    let rps = report["cards"]["requests/s"][0]
+        .as_str()
+        .unwrap()
+        .replace(',', "");
     assert!(rps.parse::<f64>().unwrap() > 0.0, "{report}");
 
     // Two runs side by side: a table on stdout and both on every chart.
     let cmp = bench(&["compare", &a_json_s, &b_json_s, "--html", &p(&cmp_html)]);
-    let row = cmp.lines().find(|l| l.starts_with("requests/s")).unwrap_or_default();
+    let row = cmp
+        .lines()
+        .find(|l| l.starts_with("requests/s"))
+        .unwrap_or_default();
     assert!(row.ends_with('%') || row.contains("% "), "{cmp}");
     let header: Vec<&str> = cmp.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["a", "b", "change"], "{cmp}");
     let both = open_report(cmp_html, None).await;
     assert_eq!(both["errors"], serde_json::json!([]), "{both}");
-    let names: Vec<String> = lines(&both, "throughput").into_iter().map(|l| l.0).collect();
+    let names: Vec<String> = lines(&both, "throughput")
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
     assert_eq!(names, ["a", "b"], "{both}");
     assert_eq!(lines(&both, "hdr").len(), 2, "{both}");
     assert_eq!(both["title"], "floodgate bench: a vs b", "{both}");

@@ -143,7 +143,13 @@ async fn member(dir: &TempDir, redis: &str, name: &'static str, args: &[&str]) -
         .expect("spawn floodgate");
     let base = format!("http://{addr}");
     let http = reqwest::Client::new();
-    let up = until_status(&http, &format!("{base}/health"), 200, Duration::from_secs(60)).await;
+    let up = until_status(
+        &http,
+        &format!("{base}/health"),
+        200,
+        Duration::from_secs(60),
+    )
+    .await;
     assert!(up, "{name} never became healthy");
     Member { child, base }
 }
@@ -160,7 +166,7 @@ async fn drive(base: String, stop: CancellationToken) -> u64 {
         let _ = http.post(format!("{base}/queue")).send().await;
         let _ = http.post(format!("{base}/generate?n=200")).send().await;
         let _ = http.get(format!("{base}/todos?limit=10")).send().await;
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let _ = http
                 .post(format!("{base}/todos"))
                 .bearer_auth(&token)
@@ -241,7 +247,10 @@ async fn cluster_view_lists_every_node_with_service_figures() {
     for l in loads {
         rounds += l.await.unwrap();
     }
-    assert_eq!(result["timed_out"], false, "after {rounds} rounds: {result}");
+    assert_eq!(
+        result["timed_out"], false,
+        "after {rounds} rounds: {result}"
+    );
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
     assert_eq!(result["node"], "dash-a", "{result}");
     assert_eq!(result["members"], 4, "{result}");

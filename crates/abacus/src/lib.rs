@@ -12,8 +12,8 @@ mod guard;
 mod handlers;
 mod idempotency;
 pub mod limit;
-mod telemetry;
 mod panel;
+mod telemetry;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -55,7 +55,11 @@ pub fn read(path: &PathBuf) -> Result<Value, BenchError> {
 /// The side-by-side table: one row per figure, with B's change against A.
 pub fn table(a_name: &str, a: &Value, b_name: &str, b: &Value) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<14} {:>14} {:>14} {:>9}", "", a_name, b_name, "change");
+    let _ = writeln!(
+        out,
+        "{:<14} {:>14} {:>14} {:>9}",
+        "", a_name, b_name, "change"
+    );
     for (label, read, digits, lower_better) in ROWS {
         let (x, y) = (read(a), read(b));
         let cell = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
@@ -63,7 +67,13 @@ pub fn table(a_name: &str, a: &Value, b_name: &str, b: &Value) -> String {
             (Some(x), Some(y)) if x != 0.0 => {
                 let pct = (y - x) / x * 100.0;
                 let better = if *lower_better { pct < 0.0 } else { pct > 0.0 };
-                let mark = if pct.abs() < 0.05 { "" } else if better { " +" } else { " -" };
+                let mark = if pct.abs() < 0.05 {
+                    ""
+                } else if better {
+                    " +"
+                } else {
+                    " -"
+                };
                 format!("{pct:+.1}%{mark}")
             }
             _ => String::new(),
@@ -93,8 +103,10 @@ pub fn table(a_name: &str, a: &Value, b_name: &str, b: &Value) -> String {
 pub fn run(args: &CompareArgs) -> Result<String, BenchError> {
     let (a, b) = (read(&args.a)?, read(&args.b)?);
     let name = |p: &PathBuf| {
-        p.file_stem()
-            .map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into_owned())
+        p.file_stem().map_or_else(
+            || p.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        )
     };
     let (mut a_name, b_name) = (name(&args.a), name(&args.b));
     if a_name == b_name {
@@ -117,7 +129,12 @@ mod tests {
         let a = json!({"rps": 1000.0, "p99_latency_ms": 10.0, "errors": {"read": 2, "timeout": 2}});
         let b = json!({"rps": 1500.0, "p99_latency_ms": 12.5, "errors": {"read": 0}});
         let t = table("before", &a, "after", &b);
-        let line = |label: &str| t.lines().find(|l| l.starts_with(label)).unwrap().to_string();
+        let line = |label: &str| {
+            t.lines()
+                .find(|l| l.starts_with(label))
+                .unwrap()
+                .to_string()
+        };
         assert!(line("requests/s").ends_with("+50.0% +"), "{t}");
         assert!(line("p99 ms").ends_with("+25.0% -"), "{t}");
         assert!(line("errors").ends_with("-100.0% +"), "{t}");

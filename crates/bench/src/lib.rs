@@ -8,9 +8,9 @@
 mod args;
 mod client;
 mod closed;
+mod compare;
 mod conn;
 mod deadline;
-mod compare;
 mod error;
 mod html;
 mod idle;

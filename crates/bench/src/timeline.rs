@@ -30,6 +30,18 @@ impl Second {
         }
     }
 
+    fn add(&mut self, other: &Second) {
+        for (a, b) in self.classes.iter_mut().zip(other.classes) {
+            *a += b;
+        }
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+        for (a, b) in self.latency.iter_mut().zip(other.latency.iter()) {
+            *a = a.saturating_add(*b);
+        }
+    }
+
     fn responses(&self) -> u64 {
         self.classes.iter().sum()
     }
@@ -111,15 +123,7 @@ impl Timeline {
             self.secs.resize_with(other.secs.len(), Second::new);
         }
         for (mine, theirs) in self.secs.iter_mut().zip(&other.secs) {
-            for (a, b) in mine.classes.iter_mut().zip(theirs.classes) {
-                *a += b;
-            }
-            for (a, b) in mine.errors.iter_mut().zip(theirs.errors) {
-                *a += b;
-            }
-            for (a, b) in mine.latency.iter_mut().zip(theirs.latency.iter()) {
-                *a = a.saturating_add(*b);
-            }
+            mine.add(theirs);
         }
     }
 
@@ -127,7 +131,17 @@ impl Timeline {
     /// latency `p50`/`p90`/`p99`/`max` in ms, `status` by class and `errors` by kind, per
     /// second. The last second is scaled by its measured part of `elapsed`.
     pub fn json(&self, elapsed: Duration) -> Value {
-        let n = self.secs.len();
+        // Answers that came in after the measured time (the last in-flight requests) count
+        // in its last second rather than as a near-empty second of their own.
+        let measured = (elapsed.as_secs_f64().ceil() as usize).max(1);
+        let mut secs = self.secs.clone();
+        if secs.len() > measured {
+            let extra = secs.split_off(measured);
+            if let Some(last) = secs.last_mut() {
+                extra.iter().for_each(|s| last.add(s));
+            }
+        }
+        let n = secs.len();
         let width = |i: usize| {
             let left = elapsed.as_secs_f64() - i as f64;
             if i + 1 == n && left > 0.05 && left < 1.0 {
@@ -137,8 +151,7 @@ impl Timeline {
             }
         };
         let column = |f: &dyn Fn(usize, &Second) -> f64| -> Vec<f64> {
-            self.secs
-                .iter()
+            secs.iter()
                 .enumerate()
                 .map(|(i, s)| (f(i, s) * 1000.0).round() / 1000.0)
                 .collect()
@@ -185,11 +198,13 @@ mod tests {
         a.response(origin + Duration::from_millis(900), 503, 100_000);
         b.response(origin + Duration::from_millis(2_500), 200, 5_000);
         b.error(origin + Duration::from_millis(2_600), ErrorKind::Timeout, 3);
+        // Answered after the measured 3 s: counted in the last second.
+        b.response(origin + Duration::from_millis(3_100), 200, 5_000);
         a.merge(&b);
         let j = a.json(Duration::from_secs(3));
         assert_eq!(j["t"], json!([0, 1, 2]));
-        assert_eq!(j["rps"], json!([100.0, 0.0, 1.0]));
-        assert_eq!(j["status"]["2xx"], json!([99.0, 0.0, 1.0]));
+        assert_eq!(j["rps"], json!([100.0, 0.0, 2.0]));
+        assert_eq!(j["status"]["2xx"], json!([99.0, 0.0, 2.0]));
         assert_eq!(j["status"]["5xx"], json!([1.0, 0.0, 0.0]));
         assert_eq!(j["errors"]["timeout"], json!([0.0, 0.0, 3.0]));
         let p50 = j["p50"][0].as_f64().unwrap();
@@ -202,7 +217,19 @@ mod tests {
     #[test]
     fn buckets_cover_their_values() {
         let mut last = 0;
-        for us in [1u64, 2, 3, 7, 8, 9, 100, 1_000, 65_536, 1_000_000, 3_600_000_000] {
+        for us in [
+            1u64,
+            2,
+            3,
+            7,
+            8,
+            9,
+            100,
+            1_000,
+            65_536,
+            1_000_000,
+            3_600_000_000,
+        ] {
             let b = bucket_of(us);
             assert!(b >= last, "{us}");
             assert!(bucket_upper_us(b) >= us as f64, "{us} in {b}");

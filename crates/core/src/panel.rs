@@ -58,15 +58,18 @@ pub trait PanelSource: Send + Sync {
     fn values<'a>(&'a self, w: &'a Window<'a>) -> BoxFuture<'a, Vec<f64>>;
 }
 
+/// One sample's labels, in the order rendered.
+type Labels = Vec<(String, String)>;
+
 /// Parsed Prometheus exposition text: every sample by metric name.
 #[derive(Debug, Default, Clone)]
 pub struct Samples {
-    by_name: HashMap<String, Vec<(Vec<(String, String)>, f64)>>,
+    by_name: HashMap<String, Vec<(Labels, f64)>>,
 }
 
 impl Samples {
     pub fn parse(text: &str) -> Samples {
-        let mut by_name: HashMap<String, Vec<(Vec<(String, String)>, f64)>> = HashMap::new();
+        let mut by_name: HashMap<String, Vec<(Labels, f64)>> = HashMap::new();
         for line in text.lines() {
             if line.starts_with('#') || line.trim().is_empty() {
                 continue;
@@ -134,7 +137,7 @@ impl Samples {
 }
 
 /// `a="x",b="y"` (values may contain escaped quotes and commas).
-fn parse_labels(text: &str) -> Vec<(String, String)> {
+fn parse_labels(text: &str) -> Labels {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some((key, after)) = rest.split_once("=\"") {

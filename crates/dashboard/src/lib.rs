@@ -53,8 +53,8 @@ pub fn start(
     stop: CancellationToken,
 ) -> (Router, JoinHandle<()>) {
     let sampler = Sampler::new(me, panels);
-    let intro = json!({"node": sampler.node(), "panels": sampler.layouts(), "keep": KEEP})
-        .to_string();
+    let intro =
+        json!({"node": sampler.node(), "panels": sampler.layouts(), "keep": KEEP}).to_string();
     let shared = Arc::new(Shared {
         intro,
         history: Mutex::new(Ring::new(KEEP)),

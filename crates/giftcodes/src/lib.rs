@@ -5,10 +5,10 @@
 pub mod admission;
 mod api;
 mod error;
+mod panel;
 mod replies;
 pub mod wire;
 mod worker;
-mod panel;
 
 use std::sync::Arc;
 
@@ -18,9 +18,9 @@ use floodgate_core::AppContext;
 
 pub use api::ApiDoc;
 pub use error::GiftError;
+pub use panel::panel;
 pub use replies::Replies;
 pub use worker::{new_gift_code, run_worker};
-pub use panel::panel;
 
 /// Per-node state: the admission limiter and the table of requests awaiting replies.
 #[derive(Clone)]

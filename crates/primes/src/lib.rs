@@ -7,11 +7,11 @@ mod commits;
 mod error;
 mod input;
 mod job;
+mod panel;
 mod queue;
 mod sieve;
 mod status;
 mod worker;
-mod panel;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
-pub use sieve::{first_primes, nth_prime_upper_bound};
 pub use panel::panel;
+pub use sieve::{first_primes, nth_prime_upper_bound};
 
 /// The consumer group every node's workers join.
 pub const GROUP: &str = "floodgate-primes";

@@ -13,6 +13,7 @@ mod idempotency;
 mod json;
 mod model;
 mod outbox;
+mod panel;
 mod publish;
 mod read;
 mod repo;
@@ -20,7 +21,6 @@ mod state;
 mod version;
 mod worker;
 mod write;
-mod panel;
 
 use axum::routing::get;
 use axum::Router;
@@ -32,11 +32,11 @@ pub use auth::{mint_token, TokenError};
 pub use cache::Keys;
 pub use error::ApiError;
 pub use model::{Action, Command, Todo};
+pub use panel::panel;
 pub use repo::seed_id;
 use version::Version;
 pub use version::VersionError;
 pub use worker::{group_for, GROUP};
-pub use panel::panel;
 
 /// The todo routes with their state applied. Must be called inside a Tokio runtime (it
 /// starts the cache's version poller and, in embedded mode, the outbox committer, which
