@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -16,35 +16,13 @@ use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-fn browser_ready(root: &Path) -> bool {
-    let ok = root
-        .join("tests/browser/node_modules/playwright-core")
-        .exists()
-        && Path::new("/usr/bin/chromium").exists();
-    if !ok {
-        skip("chromium + tests/browser/node_modules (scripts/install-deps)");
-    }
-    ok
-}
-
 /// Runs tests/browser/dashboard.mjs against `base` and returns what it read from the page.
 async fn open_dashboard(base: String, shot: PathBuf, nodes: &[&str]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/dashboard.mjs");
-    let mut cmd = Command::new("node");
-    cmd.arg(&script).arg(&base).arg(&shot);
+    let mut args = vec![base.into(), shot.into_os_string()];
     if !nodes.is_empty() {
-        cmd.arg(nodes.join(","));
+        args.push(nodes.join(",").into());
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "browser run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON from the browser script")
+    browser("dashboard.mjs", args).await
 }
 
 fn screenshot(dir: &TempDir) -> PathBuf {
@@ -57,7 +35,7 @@ fn screenshot(dir: &TempDir) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_receives_live_samples_under_load() {
-    if !browser_ready(Path::new(env!("CARGO_MANIFEST_DIR"))) {
+    if !browser_ready() {
         return;
     }
     let dir = TempDir::new();
@@ -223,8 +201,7 @@ async fn until_members(base: &str, nodes: &[&str], limit: Duration) -> Option<Du
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_view_lists_every_node_with_service_figures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !browser_ready(root) {
+    if !browser_ready() {
         return;
     }
     let Some(redis) = redis() else { return };

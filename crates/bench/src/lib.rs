@@ -59,14 +59,17 @@ pub async fn run(args: Vec<String>, default_api_key: Option<String>) -> ExitCode
             args.api_key = args.api_key.or(default_api_key);
             run_args(args).await
         }
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Err(e) => usage(&e),
+    }
+}
+
+/// Prints a flag error (exit 2) or the help it asked for (exit 0).
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -86,14 +89,7 @@ fn run_compare(args: &[String]) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Err(e) => usage(&e),
     }
 }
 
