@@ -79,10 +79,37 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// What a worker-only process serves: probes, metrics and the dashboard.
-pub fn ops_routes(ctx: &AppContext, readiness: Readiness) -> Router {
+pub fn ops_routes(readiness: Readiness, dashboard: Router) -> Router {
     Router::new()
         .merge(core_router(readiness, floodgate_core::http::openapi()))
-        .merge(floodgate_dashboard::router(&ctx.config.node_id))
+        .merge(dashboard)
+}
+
+/// The dashboard's routes and sampling task: this node's row in the cluster view, with a
+/// panel per service.
+pub fn dashboard(
+    ctx: &AppContext,
+    addr: SocketAddr,
+    opts: StartOptions,
+    stop: &CancellationToken,
+) -> (Router, JoinHandle<()>) {
+    let role = match (opts.http, opts.workers) {
+        (true, true) => "serve",
+        (true, false) => "serve --no-workers",
+        (false, _) => "worker",
+    };
+    let me = floodgate_dashboard::Identity {
+        node: ctx.config.node_id.clone(),
+        role,
+        addr: addr.to_string(),
+    };
+    let panels = vec![
+        floodgate_giftcodes::panel(ctx),
+        floodgate_primes::panel(ctx),
+        floodgate_todos::panel(ctx),
+        floodgate_abacus::panel(ctx),
+    ];
+    floodgate_dashboard::start(me, ctx.backends.store.clone(), panels, stop.clone())
 }
 
 /// Everything the node serves, before middleware, and the listeners the routes depend on
@@ -90,13 +117,14 @@ pub fn ops_routes(ctx: &AppContext, readiness: Readiness) -> Router {
 pub fn routes(
     ctx: &AppContext,
     readiness: Readiness,
+    dashboard: Router,
     stop: &CancellationToken,
 ) -> (Router, Vec<JoinHandle<()>>) {
     let gift_codes = floodgate_giftcodes::GiftCodes::start(ctx, stop.clone());
     let router = Router::new()
         .merge(core_router(readiness, openapi()))
         .merge(gift_codes.router())
-        .merge(floodgate_dashboard::router(&ctx.config.node_id))
+        .merge(dashboard)
         .merge(floodgate_primes::router(ctx))
         .merge(floodgate_todos::router(ctx))
         .merge(floodgate_abacus::router(ctx));
@@ -130,11 +158,14 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
         tokio::spawn(async move { b.migrate_until_done(stop).await });
     }
     let readiness = Readiness::new(ctx.backends.clone());
-    let (routes, listeners) = if opts.http {
-        routes(&ctx, readiness.clone(), &workers_stop)
+    let (dashboard, sampler) = dashboard(&ctx, addr, opts, &workers_stop);
+    let (routes, mut listeners) = if opts.http {
+        routes(&ctx, readiness.clone(), dashboard, &workers_stop)
     } else {
-        (ops_routes(&ctx, readiness.clone()), Vec::new())
+        (ops_routes(readiness.clone(), dashboard), Vec::new())
     };
+    // Joined like the workers: it leaves the cluster view on the way out.
+    listeners.push(sampler);
     let router = apply_middleware(
         answer_unmatched(routes),
         ctx.config.body_limit,

@@ -194,3 +194,36 @@ pub fn binary_unconfigured() -> std::process::Command {
     }
     c
 }
+
+/// Whether the headless browser tests can run here (Debian's chromium and
+/// tests/browser/node_modules, see scripts/install-deps); skips when not.
+pub fn browser_ready() -> bool {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ok = root
+        .join("tests/browser/node_modules/playwright-core")
+        .exists()
+        && std::path::Path::new("/usr/bin/chromium").exists();
+    if !ok {
+        skip("chromium + tests/browser/node_modules (scripts/install-deps)");
+    }
+    ok
+}
+
+/// Runs `node tests/browser/SCRIPT ARGS...` and returns the JSON it prints.
+pub async fn browser(script: &str, args: Vec<std::ffi::OsString>) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser")
+        .join(script);
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(path).args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "browser run of {script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the browser script")
+}

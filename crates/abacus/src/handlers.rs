@@ -170,10 +170,13 @@ async fn apply_once(
             sum,
             replayed: false,
         }),
-        IdemOutcome::Replayed(sum) => Ok(Written {
-            sum,
-            replayed: true,
-        }),
+        IdemOutcome::Replayed(sum) => {
+            crate::telemetry::replayed();
+            Ok(Written {
+                sum,
+                replayed: true,
+            })
+        }
         IdemOutcome::Mismatch => Err(AbacusError::IdempotencyMismatch),
         IdemOutcome::Overflow => Err(AbacusError::Overflow { below: false }),
     }

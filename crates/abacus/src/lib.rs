@@ -13,6 +13,7 @@ mod guard;
 mod handlers;
 mod idempotency;
 pub mod limit;
+mod panel;
 mod telemetry;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use floodgate_store::SharedStore;
 pub use docs::openapi;
 pub use error::AbacusError;
 pub use limit::{Limiter, Verdict};
+pub use panel::panel;
 
 pub(crate) const SUM: &str = "/abacus/sum";
 pub(crate) const NUMBER: &str = "/abacus/number";

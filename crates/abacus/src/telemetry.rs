@@ -60,6 +60,11 @@ pub fn auth_failure(reason: &'static str) {
     metrics::counter!("abacus_auth_failures_total", "reason" => reason).increment(1);
 }
 
+/// A repeated Idempotency-Key answered from its record (rare, so looked up each time).
+pub fn replayed() {
+    metrics::counter!("abacus_idempotent_replays_total").increment(1);
+}
+
 pub fn rate_limit_hit() {
     metrics::counter!("abacus_rate_limit_hits_total").increment(1);
 }

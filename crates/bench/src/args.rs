@@ -101,6 +101,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Write a self-contained HTML report: throughput, latency percentiles, status codes and
+    /// errors over time, the HDR percentile curve, and the run's settings.
+    #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+    pub html: Option<PathBuf>,
+
     /// Write one row per request: ts,worker,url,status,elapsed,error (costs memory and time).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,

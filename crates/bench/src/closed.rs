@@ -133,7 +133,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
                 }
                 answered += 1;
                 let mut stats = ctx.stats.borrow_mut();
-                stats.record_response(response.status, at.saturating_duration_since(req.sent));
+                stats.record_response(response.status, at.saturating_duration_since(req.sent), at);
                 if let Some(rows) = &mut stats.rows {
                     rows.push(Row {
                         at_us: micros_between(ctx.clock.start, req.sent),

@@ -8,9 +8,11 @@
 mod args;
 mod client;
 mod closed;
+mod compare;
 mod conn;
 mod deadline;
 mod error;
+mod html;
 mod idle;
 mod metrics;
 mod open;
@@ -23,6 +25,7 @@ mod scenario;
 mod stats;
 mod summary;
 mod target;
+mod timeline;
 mod worker;
 
 use std::process::ExitCode;
@@ -46,6 +49,9 @@ use worker::Clock;
 /// Entry point for `floodgate bench ARGS...`: parses, runs, prints, and says how it went.
 /// `default_api_key` is used when neither `--api-key` nor ABACUS_API_KEYS gives one.
 pub async fn run(args: Vec<String>, default_api_key: Option<String>) -> ExitCode {
+    if args.first().map(String::as_str) == Some("compare") {
+        return run_compare(&args[1..]);
+    }
     let parsed =
         BenchArgs::try_parse_from(std::iter::once("floodgate bench".to_string()).chain(args));
     match parsed {
@@ -53,14 +59,37 @@ pub async fn run(args: Vec<String>, default_api_key: Option<String>) -> ExitCode
             args.api_key = args.api_key.or(default_api_key);
             run_args(args).await
         }
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
+        Err(e) => usage(&e),
+    }
+}
+
+/// Prints a flag error (exit 2) or the help it asked for (exit 0).
+fn usage(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if e.use_stderr() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `floodgate bench compare A.json B.json [--html FILE]`.
+fn run_compare(args: &[String]) -> ExitCode {
+    let parsed = compare::CompareArgs::try_parse_from(
+        std::iter::once("floodgate bench compare".to_string()).chain(args.iter().cloned()),
+    );
+    match parsed {
+        Ok(args) => match compare::run(&args) {
+            Ok(text) => {
+                print!("{text}");
                 ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("floodgate bench compare: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => usage(&e),
     }
 }
 
@@ -118,6 +147,10 @@ async fn load_with_reports(args: &BenchArgs) -> Result<Summary, BenchError> {
     if let Some(path) = &args.csv {
         report::write_csv(&summary, path)?;
     }
+    if let Some(path) = &args.html {
+        let name = summary.urls.first().cloned().unwrap_or_default();
+        html::write(&[(name, report::json(&summary))], path)?;
+    }
     snapshots.write(&[before, after])?;
     Ok(summary)
 }
@@ -162,5 +195,7 @@ pub async fn load(args: &BenchArgs) -> Result<Summary, BenchError> {
         threads: plan.threads,
         pipelining: plan.pipelining,
         rate: plan.rate,
+        method: args.method.clone(),
+        warmup: plan.warmup,
     })
 }

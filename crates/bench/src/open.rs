@@ -85,7 +85,7 @@ pub async fn run(ctx: Rc<WorkerCtx>, id: usize) {
                     return;
                 }
                 let mut stats = ctx.stats.borrow_mut();
-                stats.record_response(response.status, at.saturating_duration_since(from));
+                stats.record_response(response.status, at.saturating_duration_since(from), at);
                 stats.record_uncorrected(at.saturating_duration_since(sent));
                 if let Some(rows) = &mut stats.rows {
                     rows.push(Row {

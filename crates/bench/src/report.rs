@@ -161,6 +161,10 @@ pub fn json(summary: &Summary) -> Value {
         "pipelining": summary.pipelining,
         "target_rate": summary.rate,
         "urls": summary.urls,
+        "method": summary.method,
+        "warmup_seconds": summary.warmup.as_secs_f64(),
+        "latency_curve_ms": summary.latency_curve(),
+        "timeline": stats.timeline.json(summary.elapsed),
     })
 }
 

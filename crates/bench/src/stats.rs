@@ -1,12 +1,13 @@
 //! Per-worker counters and latency histograms, merged at the end of a run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
 use crate::conn::ConnError;
 use crate::error::BenchError;
+use crate::timeline::Timeline;
 
 /// Latencies are recorded in microseconds, from 1 µs to 1 hour, 3 significant digits.
 const HIGHEST_US: u64 = 3_600_000_000;
@@ -78,6 +79,8 @@ pub struct Stats {
     pub bytes_read: u64,
     pub bytes_written: u64,
     pub rows: Option<Vec<Row>>,
+    /// Per-second counts for the charts over time.
+    pub timeline: Timeline,
 }
 
 fn histogram() -> Result<Histogram<u64>, BenchError> {
@@ -85,7 +88,8 @@ fn histogram() -> Result<Histogram<u64>, BenchError> {
 }
 
 impl Stats {
-    pub fn new(keep_rows: bool) -> Result<Self, BenchError> {
+    /// `origin`: when recording starts (second 0 of the timeline).
+    pub fn new(keep_rows: bool, origin: Instant) -> Result<Self, BenchError> {
         Ok(Self {
             latency: histogram()?,
             uncorrected: histogram()?,
@@ -94,22 +98,27 @@ impl Stats {
             bytes_read: 0,
             bytes_written: 0,
             rows: keep_rows.then(Vec::new),
+            timeline: Timeline::new(origin),
         })
     }
 
-    pub fn record_response(&mut self, status: u16, latency: Duration) {
+    /// A response that arrived at `at`.
+    pub fn record_response(&mut self, status: u16, latency: Duration, at: Instant) {
         if let Some(slot) = self.statuses.get_mut(usize::from(status)) {
             *slot += 1;
         }
-        self.latency.saturating_record(micros(latency));
+        let us = micros(latency);
+        self.latency.saturating_record(us);
+        self.timeline.response(at, status, us);
     }
 
     pub fn record_uncorrected(&mut self, latency: Duration) {
         self.uncorrected.saturating_record(micros(latency));
     }
 
-    pub fn record_error(&mut self, kind: ErrorKind, count: u64) {
+    pub fn record_error(&mut self, kind: ErrorKind, count: u64, at: Instant) {
         self.errors[kind as usize] += count;
+        self.timeline.error(at, kind, count);
     }
 
     pub fn status(&self, code: u16) -> u64 {
@@ -162,6 +171,7 @@ impl Stats {
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }
+        self.timeline.merge(&other.timeline);
         self.bytes_read += other.bytes_read;
         self.bytes_written += other.bytes_written;
         if let (Some(mine), Some(theirs)) = (&mut self.rows, other.rows) {
@@ -198,12 +208,13 @@ mod tests {
 
     #[test]
     fn merges_counts_and_histograms() {
-        let mut a = Stats::new(false).unwrap();
-        let mut b = Stats::new(false).unwrap();
-        a.record_response(200, Duration::from_millis(10));
-        b.record_response(500, Duration::from_millis(30));
-        b.record_response(200, Duration::from_millis(20));
-        b.record_error(ErrorKind::Timeout, 2);
+        let t0 = Instant::now();
+        let mut a = Stats::new(false, t0).unwrap();
+        let mut b = Stats::new(false, t0).unwrap();
+        a.record_response(200, Duration::from_millis(10), t0);
+        b.record_response(500, Duration::from_millis(30), t0);
+        b.record_response(200, Duration::from_millis(20), t0);
+        b.record_error(ErrorKind::Timeout, 2, t0);
         a.merge(b);
         assert_eq!(a.responses(), 3);
         assert_eq!(a.status(200), 2);

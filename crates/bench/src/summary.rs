@@ -48,6 +48,9 @@ pub struct Summary {
     pub threads: usize,
     pub pipelining: usize,
     pub rate: Option<f64>,
+    pub method: String,
+    /// Load before recording started.
+    pub warmup: Duration,
 }
 
 impl Summary {
@@ -76,6 +79,23 @@ impl Summary {
     /// Latency from the intended send time (the actual one in the closed model).
     pub fn latency(&self) -> Option<Percentiles> {
         Percentiles::of(&self.stats.latency)
+    }
+
+    /// The latency distribution as an HDR percentile curve: (percentile, ms) at
+    /// percentiles 1 - 10^(-k/10), k = 0..=60 (0 .. 99.9999), then the maximum.
+    pub fn latency_curve(&self) -> Vec<(f64, f64)> {
+        let h = &self.stats.latency;
+        if h.is_empty() {
+            return Vec::new();
+        }
+        let mut out: Vec<(f64, f64)> = (0..=60)
+            .map(|k| {
+                let q = 1.0 - 10f64.powf(-f64::from(k) / 10.0);
+                (q * 100.0, h.value_at_quantile(q) as f64 / 1000.0)
+            })
+            .collect();
+        out.push((100.0, h.max() as f64 / 1000.0));
+        out
     }
 
     /// Latency from the actual send time; only the open model records it.

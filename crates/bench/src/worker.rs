@@ -64,7 +64,7 @@ impl WorkerCtx {
             return;
         }
         let mut stats = self.stats.borrow_mut();
-        stats.record_error(kind, count as u64);
+        stats.record_error(kind, count as u64, Instant::now());
         if let (Some(rows), Some((conn, urls, sent))) = (&mut stats.rows, row) {
             let at_us = micros_between(self.clock.start, sent);
             let elapsed_us = micros_between(sent, Instant::now());
@@ -123,7 +123,7 @@ fn run_worker(
         .build()
         .map_err(BenchError::Thread)?;
     let ctx = Rc::new(WorkerCtx {
-        stats: RefCell::new(Stats::new(plan.keep_rows)?),
+        stats: RefCell::new(Stats::new(plan.keep_rows, clock.record_from)?),
         budget: Cell::new(plan.budget_of(index)),
         idle: Idle::new(plan.idle_spin),
         plan,
@@ -132,7 +132,7 @@ fn run_worker(
     });
     let local = LocalSet::new();
     let finished = local.block_on(&runtime, drive(ctx.clone(), index));
-    let stats = ctx.stats.replace(Stats::new(false)?);
+    let stats = ctx.stats.replace(Stats::new(false, clock.record_from)?);
     Ok(Outcome { stats, finished })
 }
 

@@ -7,6 +7,7 @@ pub mod context;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+pub mod panel;
 pub mod shutdown;
 pub mod stats;
 pub mod telemetry;

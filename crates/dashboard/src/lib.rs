@@ -1,28 +1,71 @@
 //! `GET /dashboard`: one self-contained page (no CDN; its HTML, CSS and JS are compiled into
-//! the binary) fed by `GET /dashboard/events`, a server-sent event stream with one JSON
-//! sample per second computed from the core's lock-free live counters.
+//! the binary) fed by `GET /dashboard/events`, a server-sent event stream.
+//!
+//! One task per process samples this node once a second (the core's lock-free counters and
+//! the services' panels, read from the `/metrics` text), announces the sample through the
+//! store, reads every live member's latest sample back, and keeps the resulting frame in a
+//! 15-minute ring. A page gets the panels' layout, the ring, then one frame a second. The
+//! request path pays nothing for any of it.
+
+mod cluster;
+mod history;
+mod sample;
 
 use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use floodgate_core::metrics::process_usage;
-use floodgate_core::stats::{Snapshot, STATS};
-use futures::Stream;
-use serde_json::json;
+use floodgate_core::panel::PanelSource;
+use floodgate_store::SharedStore;
+use futures::{Stream, StreamExt};
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use cluster::EXPIRY;
+pub use history::KEEP;
+pub use sample::Identity;
+
+use history::Ring;
+use sample::{unix_ms, Sampler};
 
 const PAGE: &str = include_str!("../assets/index.html");
 
-pub fn router(node_id: &str) -> Router {
-    let node: Arc<str> = Arc::from(node_id);
-    Router::new()
+struct Shared {
+    /// The panels' layouts and this node's name, sent first to every page.
+    intro: String,
+    history: Mutex<Ring>,
+    frames: broadcast::Sender<Arc<str>>,
+}
+
+/// The dashboard's routes and its sampling task (which runs until `stop`, then leaves the
+/// cluster view at once).
+pub fn start(
+    me: Identity,
+    store: SharedStore,
+    panels: Vec<Arc<dyn PanelSource>>,
+    stop: CancellationToken,
+) -> (Router, JoinHandle<()>) {
+    let sampler = Sampler::new(me, panels);
+    let intro =
+        json!({"node": sampler.node(), "panels": sampler.layouts(), "keep": KEEP}).to_string();
+    let shared = Arc::new(Shared {
+        intro,
+        history: Mutex::new(Ring::new(KEEP)),
+        frames: broadcast::channel(8).0,
+    });
+    let task = tokio::spawn(run(sampler, store, shared.clone(), stop));
+    let events = shared.clone();
+    let router = Router::new()
         .route("/dashboard", get(page))
-        .route("/dashboard/events", get(move || events(node.clone())))
+        .route("/dashboard/events", get(move || stream(events.clone())));
+    (router, task)
 }
 
 async fn page() -> impl IntoResponse {
@@ -35,65 +78,82 @@ async fn page() -> impl IntoResponse {
     )
 }
 
-struct Sampler {
-    node: Arc<str>,
-    last: Snapshot,
-    last_cpu: f64,
-    last_at: Instant,
-    tick: tokio::time::Interval,
-}
-
-impl Sampler {
-    fn new(node: Arc<str>) -> Self {
-        // The first sample comes a full second after connecting, not at once.
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_secs(1),
-            Duration::from_secs(1),
-        );
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Sampler {
-            node,
-            last: STATS.snapshot(),
-            last_cpu: process_usage().map(|u| u.0).unwrap_or(0.0),
-            last_at: Instant::now(),
-            tick,
+/// Once a second: sample, announce, read the cluster, keep and send the frame.
+async fn run(
+    mut sampler: Sampler,
+    store: SharedStore,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tick.tick() => {}
         }
+        let own = sampler.sample().await.to_string();
+        let frame: Arc<str> = Arc::from(frame(&store, sampler.node(), own).await);
+        if let Ok(mut ring) = shared.history.lock() {
+            ring.push(frame.clone());
+        }
+        // No page open is fine: nobody to send to.
+        let _ = shared.frames.send(frame);
     }
-
-    /// Waits for the next second and describes it.
-    async fn next(&mut self) -> serde_json::Value {
-        self.tick.tick().await;
-        let now = STATS.snapshot();
-        let secs = self.last_at.elapsed().as_secs_f64().max(1e-3);
-        let d = now.since(&self.last);
-        let (cpu, rss) = process_usage().unwrap_or((self.last_cpu, 0));
-        let cpu_percent = ((cpu - self.last_cpu) / secs * 100.0).max(0.0);
-        self.last = now;
-        self.last_cpu = cpu;
-        self.last_at = Instant::now();
-        let per_sec = |n: u64| n as f64 / secs;
-        json!({
-            "node": &*self.node,
-            "ts": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
-            "rps": per_sec(d.total()),
-            "latency_ms": {"p50": d.quantile(0.50) * 1e3, "p95": d.quantile(0.95) * 1e3, "p99": d.quantile(0.99) * 1e3},
-            "status": {"1xx": per_sec(d.by_class[0]), "2xx": per_sec(d.by_class[1]), "3xx": per_sec(d.by_class[2]), "4xx": per_sec(d.by_class[3]), "5xx": per_sec(d.by_class[4])},
-            "in_flight": d.in_flight,
-            "admission_rejections": per_sec(d.admission_rejections),
-            "queue_lag": d.queue_lag,
-            "cpu_percent": cpu_percent,
-            "rss_bytes": rss,
-        })
-    }
+    cluster::withdraw(&store, sampler.node()).await;
 }
 
-async fn events(node: Arc<str>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = futures::stream::unfold(Sampler::new(node), |mut s| async move {
-        let sample = s.next().await;
-        Some((
-            Ok(Event::default().event("sample").data(sample.to_string())),
-            s,
-        ))
+/// `{"ts", "self", "store", "nodes": [sample...]}`. With the store unreachable the frame
+/// holds this node alone, marked so the page can say why.
+async fn frame(store: &SharedStore, node: &str, own: String) -> String {
+    let members = match cluster::announce(store, node, &own).await {
+        Ok(()) => cluster::samples(store).await,
+        Err(e) => Err(e),
+    };
+    let (nodes, state) = match members {
+        Ok(found) => {
+            let mut nodes: Vec<Value> = found
+                .iter()
+                .filter_map(|b| serde_json::from_slice(b).ok())
+                .collect();
+            if !nodes.iter().any(|n| n["node"] == node) {
+                nodes.extend(serde_json::from_str::<Value>(&own).ok());
+            }
+            (nodes, "ok")
+        }
+        Err(_) => (
+            serde_json::from_str::<Value>(&own).into_iter().collect(),
+            "unavailable",
+        ),
+    };
+    json!({"ts": unix_ms(), "self": node, "store": state, "nodes": nodes}).to_string()
+}
+
+/// The event stream of one page: `intro`, `history` (the ring), then a `frame` a second.
+async fn stream(shared: Arc<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribed before the ring is copied, so no frame falls between the two.
+    let live = shared.frames.subscribe();
+    let history = shared
+        .history
+        .lock()
+        .map(|ring| ring.to_json())
+        .unwrap_or_else(|_| "[]".to_string());
+    let first = futures::stream::iter([
+        Ok(Event::default().event("intro").data(shared.intro.clone())),
+        Ok(Event::default().event("history").data(history)),
+    ]);
+    let frames = futures::stream::unfold(live, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(f) => return Some((Ok(Event::default().event("frame").data(&*f)), rx)),
+                // A slow page skips frames rather than holding them.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(first.chain(frames)).keep_alive(KeepAlive::default())
 }

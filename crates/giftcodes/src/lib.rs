@@ -5,6 +5,7 @@
 pub mod admission;
 mod api;
 mod error;
+mod panel;
 mod replies;
 pub mod wire;
 mod worker;
@@ -17,6 +18,7 @@ use floodgate_core::AppContext;
 
 pub use api::ApiDoc;
 pub use error::GiftError;
+pub use panel::panel;
 pub use replies::Replies;
 pub use worker::{new_gift_code, run_worker};
 

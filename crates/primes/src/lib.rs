@@ -7,6 +7,7 @@ mod commits;
 mod error;
 mod input;
 mod job;
+mod panel;
 mod queue;
 mod sieve;
 mod status;
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 pub use error::ApiError;
+pub use panel::panel;
 pub use sieve::{first_primes, nth_prime_upper_bound};
 
 /// The consumer group every node's workers join.

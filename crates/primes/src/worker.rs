@@ -214,6 +214,7 @@ async fn process(
     let outcome = match retry(shared, || claim(shared, &key)).await? {
         Claim::Skip => Outcome::Skipped,
         Claim::Run => {
+            let _running = Running::start();
             let (record, outcome) = match checked(n, shared.max_n) {
                 Err(why) => (status::failed(&why), Outcome::Failed),
                 Ok(n) => compute(n).await,
@@ -237,6 +238,24 @@ async fn process(
 enum Claim {
     Run,
     Skip,
+}
+
+/// `prime_jobs_running`: jobs this process is computing or storing (the dashboard's
+/// "running"); a guard, so an abandoned job is taken back out too.
+struct Running(metrics::Gauge);
+
+impl Running {
+    fn start() -> Self {
+        let gauge = metrics::gauge!("prime_jobs_running");
+        gauge.increment(1.0);
+        Running(gauge)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
 }
 
 /// Marks the job running, unless it is already final (never overwrite a result) or its

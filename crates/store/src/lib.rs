@@ -147,6 +147,9 @@ pub trait Store: Send + Sync + 'static {
     async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()>;
     /// Live (unexpired) leases in `pool`.
     async fn lease_count(&self, pool: &str) -> StoreResult<u32>;
+    /// Holders of the live leases in `pool`, sorted (e.g. who is alive in a cluster,
+    /// when each member renews a lease as its heartbeat).
+    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>>;
 
     /// Sliding-window-log limiter: admits a request for `key` only while fewer than `limit`
     /// were admitted in the last `window`, so at most `limit` pass in ANY window-long span

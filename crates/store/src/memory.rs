@@ -386,6 +386,24 @@ impl Store for MemoryStore {
         }
     }
 
+    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>> {
+        let now = Instant::now();
+        let mut map = self.lock(pool);
+        match live(&mut map, pool, now) {
+            None => Ok(Vec::new()),
+            Some(Entry {
+                value: Value::Leases(holders),
+                ..
+            }) => {
+                holders.retain(|_, e| *e > now);
+                let mut names: Vec<String> = holders.keys().map(|h| h.to_string()).collect();
+                names.sort();
+                Ok(names)
+            }
+            Some(_) => Err(StoreError::WrongType(pool.to_string())),
+        }
+    }
+
     async fn rate_limit(
         &self,
         key: &str,

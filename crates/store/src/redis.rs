@@ -26,6 +26,7 @@ struct Scripts {
     idempotent_apply: Script,
     lease_acquire: Script,
     lease_count: Script,
+    lease_holders: Script,
     rate_limit: Script,
 }
 
@@ -37,6 +38,7 @@ impl Scripts {
             idempotent_apply: Script::new(include_str!("scripts/idempotent_apply.lua")),
             lease_acquire: Script::new(include_str!("scripts/lease_acquire.lua")),
             lease_count: Script::new(include_str!("scripts/lease_count.lua")),
+            lease_holders: Script::new(include_str!("scripts/lease_holders.lua")),
             rate_limit: Script::new(include_str!("scripts/rate_limit.lua")),
         }
     }
@@ -322,6 +324,18 @@ impl Store for RedisStore {
             })
             .await?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>> {
+        let script = &self.scripts.lease_holders;
+        let mut holders: Vec<String> = self
+            .conn
+            .exec(pool, |mut m| async move {
+                script.key(pool).invoke_async(&mut m).await
+            })
+            .await?;
+        holders.sort();
+        Ok(holders)
     }
 
     async fn rate_limit(

@@ -48,6 +48,7 @@ conformance!(
     lease_capacity_under_contention,
     lease_release_frees_slot,
     lease_expiry_frees_slot,
+    lease_holders_are_the_live_leases,
     rate_limit_burst_exact,
     rate_limit_retry_after_is_enough,
     rate_limit_no_double_burst,

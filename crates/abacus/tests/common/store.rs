@@ -179,6 +179,11 @@ impl Store for TestStore {
         self.inner.lease_count(&self.k(pool)).await
     }
 
+    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>> {
+        self.faults.check_up()?;
+        self.inner.lease_holders(&self.k(pool)).await
+    }
+
     async fn rate_limit(
         &self,
         key: &str,

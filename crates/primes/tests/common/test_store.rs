@@ -114,6 +114,9 @@ impl Store for TestStore {
     async fn lease_count(&self, pool: &str) -> StoreResult<u32> {
         self.inner.lease_count(pool).await
     }
+    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>> {
+        self.inner.lease_holders(pool).await
+    }
     async fn rate_limit(
         &self,
         key: &str,

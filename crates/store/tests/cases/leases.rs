@@ -86,3 +86,24 @@ pub async fn lease_expiry_frees_slot(s: SharedStore, p: String) {
     assert_eq!(s.lease_count(&lone).await.unwrap(), 0);
     assert!(s.lease_acquire(&lone, "y", 1, short).await.unwrap());
 }
+
+pub async fn lease_holders_are_the_live_leases(s: SharedStore, p: String) {
+    let pool = format!("{p}members");
+    assert!(s.lease_holders(&pool).await.unwrap().is_empty());
+    let short = Duration::from_millis(250);
+    assert!(s.lease_acquire(&pool, "node-b", 10, LONG).await.unwrap());
+    assert!(s.lease_acquire(&pool, "node-a", 10, short).await.unwrap());
+    assert!(s.lease_acquire(&pool, "node-c", 10, LONG).await.unwrap());
+    assert_eq!(
+        s.lease_holders(&pool).await.unwrap(),
+        ["node-a", "node-b", "node-c"],
+        "sorted"
+    );
+    s.lease_release(&pool, "node-c").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        s.lease_holders(&pool).await.unwrap(),
+        ["node-b"],
+        "a expired, c released"
+    );
+}
