@@ -80,9 +80,11 @@ pub trait Partitions: Send + Sync + 'static {
     fn give(&self, parts: &[i32], handover: bool);
 }
 
-/// What one tick changes: partitions to give away and, in order of preference, to try.
+/// What one tick changes: partitions to give away and, in order of preference, to try
+/// until the member holds its `share`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Plan {
+    pub share: usize,
     pub give: Vec<i32>,
     pub try_take: Vec<i32>,
 }
@@ -93,6 +95,7 @@ pub fn plan(held: &BTreeSet<i32>, partitions: i32, members: u32, offset: u32) ->
     let parts = partitions.max(0) as u32;
     if parts == 0 {
         return Plan {
+            share: 0,
             give: Vec::new(),
             try_take: Vec::new(),
         };
@@ -107,7 +110,11 @@ pub fn plan(held: &BTreeSet<i32>, partitions: i32, members: u32, offset: u32) ->
         true => order.into_iter().filter(|p| !held.contains(p)).collect(),
         false => Vec::new(),
     };
-    Plan { give, try_take }
+    Plan {
+        share,
+        give,
+        try_take,
+    }
 }
 
 /// The task that keeps one consumer's claims. Stop it with `stop`; it then gives every
@@ -258,10 +265,9 @@ async fn tick(
                 .await;
         }
     }
-    let share = (partitions as u32).div_ceil(members.max(1)) as usize;
     let mut taken = Vec::new();
     for partition in plan.try_take {
-        if held.len() >= share {
+        if held.len() >= plan.share {
             break;
         }
         if let Ok(true) = claims.hold(&names.claim(partition), &names.member).await {

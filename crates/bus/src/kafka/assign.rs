@@ -13,31 +13,48 @@ use crate::claims::Partitions;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A consumer's committed offsets, and with claims, which partitions it reads now. Shared by
-/// `commit` (once per message: one uncontended lock) and the claims keeper.
-pub(crate) struct Progress(Mutex<Inner>);
+/// A consumer's committed offsets on its one topic, and with claims, which partitions it
+/// reads now. Shared by `commit` (once per message: one uncontended lock, and no allocation
+/// once a partition has been seen) and the claims keeper.
+pub(crate) struct Progress {
+    topic: String,
+    inner: Mutex<Inner>,
+}
+
+/// Offsets by (topic, partition), as `final_commit` takes them.
+pub(crate) type Offsets = HashMap<(String, i32), i64>;
 
 struct Inner {
-    /// (topic, partition) → next offset to read, as last committed.
-    pending: HashMap<(String, i32), i64>,
+    /// partition → next offset to read, as last committed.
+    pending: HashMap<i32, i64>,
     /// With claims: the partitions assigned now. None: the broker's group decides.
     owned: Option<HashSet<i32>>,
 }
 
 impl Progress {
-    pub(crate) fn new(claimed: bool) -> Self {
-        Progress(Mutex::new(Inner {
-            pending: HashMap::new(),
-            owned: claimed.then(HashSet::new),
-        }))
+    pub(crate) fn new(topic: &str, claimed: bool) -> Self {
+        Progress {
+            topic: topic.to_string(),
+            inner: Mutex::new(Inner {
+                pending: HashMap::new(),
+                owned: claimed.then(HashSet::new),
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn offsets(&self, pending: impl IntoIterator<Item = (i32, i64)>) -> Offsets {
+        pending
+            .into_iter()
+            .map(|(p, next)| ((self.topic.clone(), p), next))
+            .collect()
     }
 
     /// Notes `next` as committed; false (nothing noted) when the partition is no longer ours.
-    pub(crate) fn note(&self, topic: &str, partition: i32, next: i64) -> bool {
+    pub(crate) fn note(&self, partition: i32, next: i64) -> bool {
         let mut inner = self.lock();
         if inner
             .owned
@@ -46,25 +63,24 @@ impl Progress {
         {
             return false;
         }
-        match inner.pending.get_mut(&(topic.to_string(), partition)) {
-            Some(n) => *n = next,
-            None => {
-                inner.pending.insert((topic.to_string(), partition), next);
-            }
-        }
+        inner.pending.insert(partition, next);
         true
     }
 
-    pub(crate) fn snapshot(&self) -> HashMap<(String, i32), i64> {
-        self.lock().pending.clone()
+    pub(crate) fn snapshot(&self) -> Offsets {
+        let pending = self.lock().pending.clone();
+        self.offsets(pending)
     }
 
-    pub(crate) fn take_all(&self) -> HashMap<(String, i32), i64> {
-        let mut inner = self.lock();
-        if let Some(owned) = inner.owned.as_mut() {
-            owned.clear();
-        }
-        std::mem::take(&mut inner.pending)
+    pub(crate) fn take_all(&self) -> Offsets {
+        let pending = {
+            let mut inner = self.lock();
+            if let Some(owned) = inner.owned.as_mut() {
+                owned.clear();
+            }
+            std::mem::take(&mut inner.pending)
+        };
+        self.offsets(pending)
     }
 
     fn own(&self, parts: &[i32]) {
@@ -74,23 +90,20 @@ impl Progress {
     }
 
     /// Forgets `parts`; returns what was committed on them.
-    fn disown(&self, parts: &[i32]) -> HashMap<(String, i32), i64> {
-        let mut inner = self.lock();
-        if let Some(owned) = inner.owned.as_mut() {
-            parts.iter().for_each(|p| {
-                owned.remove(p);
-            });
-        }
-        let given: Vec<_> = inner
-            .pending
-            .keys()
-            .filter(|(_, p)| parts.contains(p))
-            .cloned()
-            .collect();
-        given
-            .into_iter()
-            .filter_map(|k| inner.pending.remove_entry(&k))
-            .collect()
+    fn disown(&self, parts: &[i32]) -> Offsets {
+        let given: Vec<(i32, i64)> = {
+            let mut inner = self.lock();
+            if let Some(owned) = inner.owned.as_mut() {
+                parts.iter().for_each(|p| {
+                    owned.remove(p);
+                });
+            }
+            parts
+                .iter()
+                .filter_map(|p| inner.pending.remove_entry(p))
+                .collect()
+        };
+        self.offsets(given)
     }
 }
 
@@ -184,22 +197,22 @@ mod tests {
 
     #[test]
     fn offsets_of_a_partition_given_away_are_not_noted() {
-        let p = Progress::new(true);
-        assert!(!p.note("t", 0, 5), "not ours yet");
+        let p = Progress::new("t", true);
+        assert!(!p.note(0, 5), "not ours yet");
         p.own(&[0, 1]);
-        assert!(p.note("t", 0, 5));
-        assert!(p.note("t", 1, 7));
-        assert!(p.note("t", 0, 6));
+        assert!(p.note(0, 5));
+        assert!(p.note(1, 7));
+        assert!(p.note(0, 6));
         let given = p.disown(&[0]);
         assert_eq!(given.get(&("t".to_string(), 0)), Some(&6));
-        assert!(!p.note("t", 0, 9), "given away");
+        assert!(!p.note(0, 9), "given away");
         assert_eq!(p.take_all().len(), 1, "partition 1 is still ours");
     }
 
     #[test]
     fn a_group_member_notes_every_partition() {
-        let p = Progress::new(false);
-        assert!(p.note("t", 3, 1));
+        let p = Progress::new("t", false);
+        assert!(p.note(3, 1));
         assert_eq!(p.snapshot().len(), 1);
     }
 }

@@ -34,7 +34,7 @@ use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
 
 mod assign;
 
-use assign::{Assigner, Progress};
+use assign::{Assigner, Offsets, Progress};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
 #[derive(Debug, Clone)]
@@ -279,7 +279,7 @@ impl KafkaBus {
             .create_with_context(ctx)
             .map_err(config_error)?;
         let consumer = Arc::new(consumer);
-        let progress = Arc::new(Progress::new(self.claims.is_some()));
+        let progress = Arc::new(Progress::new(topic, self.claims.is_some()));
         let keeper = match &self.claims {
             None => {
                 consumer.subscribe(&[topic]).map_err(map_error)?;
@@ -725,7 +725,7 @@ async fn bus_closed(closed: &mut watch::Receiver<bool>) {
     }
 }
 
-fn final_commit(consumer: &StreamConsumer<Ctx>, pending: &HashMap<(String, i32), i64>) {
+fn final_commit(consumer: &StreamConsumer<Ctx>, pending: &Offsets) {
     if pending.is_empty() {
         return;
     }
@@ -798,7 +798,7 @@ impl Consumer for KafkaConsumer {
         let consumer = self.inner.as_ref().ok_or(BusError::Closed)?;
         let next = msg.offset + 1;
         // A partition given to another member since: its offsets are the new owner's now.
-        if !self.progress.note(&msg.topic, msg.partition, next) {
+        if !self.progress.note(msg.partition, next) {
             return Ok(());
         }
         let mut tpl = TopicPartitionList::new();
