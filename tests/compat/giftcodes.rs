@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use floodgate_bus::{BusError, Outgoing, SharedBus};
+use floodgate_bus::{Outgoing, SharedBus};
 use floodgate_core::config::Workers;
 use tokio_util::sync::CancellationToken;
 
@@ -18,16 +18,7 @@ async fn seed_worker(bus: SharedBus, tasks: String, results: String, stop: Cance
         .subscribe(&tasks, "gift-service-workers")
         .await
         .expect("seed worker subscribes");
-    loop {
-        let m = tokio::select! {
-            _ = stop.cancelled() => break,
-            m = consumer.recv() => m,
-        };
-        let m = match m {
-            Ok(m) => m,
-            Err(BusError::Closed) => break,
-            Err(_) => continue,
-        };
+    while let Some(m) = crate::next_message(&mut consumer, &stop).await {
         let task: serde_json::Value = serde_json::from_slice(&m.payload).expect("task json");
         let code = format!("GIFT-{}", uuid::Uuid::new_v4().to_string().to_uppercase());
         let reply = serde_json::json!({"correlation_id": task["correlation_id"], "result": code});

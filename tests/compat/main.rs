@@ -41,6 +41,43 @@ async fn call(req: reqwest::RequestBuilder) -> (u16, String, String) {
     read(req.send().await.expect("send")).await
 }
 
+/// POSTs `body` to `/todos` on `node` as `token`'s user; asserts the 202 and returns the id.
+async fn create_todo(
+    http: &reqwest::Client,
+    node: &floodgate::Running,
+    token: &str,
+    body: serde_json::Value,
+) -> String {
+    let r = call(
+        http.post(url(node, "/todos"))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await;
+    assert_eq!(r.0, 202, "{}", r.2);
+    let v: serde_json::Value = serde_json::from_str(&r.2).expect("json");
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// The next message for a seed-style worker loop: `None` once `stop` fires or the bus
+/// closes; broker trouble is waited out, as the seeds' workers do.
+async fn next_message(
+    consumer: &mut Box<dyn floodgate_bus::Consumer>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<floodgate_bus::Message> {
+    loop {
+        let m = tokio::select! {
+            _ = stop.cancelled() => return None,
+            m = consumer.recv() => m,
+        };
+        match m {
+            Ok(m) => return Some(m),
+            Err(floodgate_bus::BusError::Closed) => return None,
+            Err(_) => continue,
+        }
+    }
+}
+
 /// Status, Content-Type and body text of a response.
 async fn read(resp: reqwest::Response) -> (u16, String, String) {
     let status = resp.status().as_u16();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use floodgate_bus::{BusError, Outgoing, SharedBus};
+use floodgate_bus::{Outgoing, SharedBus};
 use floodgate_db::Db;
 use floodgate_store::{RedisStore, Store};
 use sqlx::Row;
@@ -83,16 +83,7 @@ async fn seed_todo_worker(
         .await
         .expect("subscribe");
     let mut seen = Vec::new();
-    loop {
-        let m = tokio::select! {
-            _ = stop.cancelled() => break,
-            m = consumer.recv() => m,
-        };
-        let m = match m {
-            Ok(m) => m,
-            Err(BusError::Closed) => break,
-            Err(_) => continue,
-        };
+    while let Some(m) = crate::next_message(&mut consumer, &stop).await {
         let c: serde_json::Value = serde_json::from_slice(&m.payload).expect("command");
         let s = |f: &str| c[f].as_str().unwrap_or("").to_string();
         let r = match c["action"].as_str() {
@@ -188,17 +179,13 @@ async fn todo_workers_of_both_sides_on_one_topic() {
     ));
     let token =
         floodgate_todos::mint_token("compat-secret", "both", Duration::from_secs(600)).unwrap();
-    let r = call(
-        http.post(url(&node, "/todos"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"title": "twice applied"})),
+    let id = crate::create_todo(
+        &http,
+        &node,
+        &token,
+        serde_json::json!({"title": "twice applied"}),
     )
     .await;
-    assert_eq!(r.0, 202, "{}", r.2);
-    let id = serde_json::from_str::<serde_json::Value>(&r.2).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert!(eventually(Duration::from_secs(20), || exists(id.clone())).await);
     let gone = call(
         http.delete(url(&node, &format!("/todos/{id}")))

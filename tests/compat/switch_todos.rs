@@ -251,17 +251,13 @@ async fn seed_database_and_fresh_database_serve_the_same_bytes() {
         floodgate_todos::mint_token("compat-secret", "switch-user", Duration::from_secs(600))
             .expect("token");
     for node in [&on_seed, &on_fresh] {
-        let r = call(
-            http.post(url(node, "/todos"))
-                .bearer_auth(&token)
-                .json(&serde_json::json!({"title": "after the switch"})),
+        let id = crate::create_todo(
+            &http,
+            node,
+            &token,
+            serde_json::json!({"title": "after the switch"}),
         )
         .await;
-        assert_eq!(r.0, 202, "{}", r.2);
-        let id = serde_json::from_str::<serde_json::Value>(&r.2).unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
         let one = url(node, &format!("/todos/{id}"));
         let applied = eventually(Duration::from_secs(20), || async {
             http.get(&one).send().await.is_ok_and(|r| r.status() == 200)
@@ -343,17 +339,13 @@ async fn a_node_on_seed_003_env_writes_through_the_seeds_broker() {
     let http = reqwest::Client::new();
     let token = floodgate_todos::mint_token("compat-secret", "k-user", Duration::from_secs(600))
         .expect("token");
-    let r = call(
-        http.post(url(&node, "/todos"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"title": "over kafka", "description": "d"})),
+    let id = crate::create_todo(
+        &http,
+        &node,
+        &token,
+        serde_json::json!({"title": "over kafka", "description": "d"}),
     )
     .await;
-    assert_eq!(r.0, 202, "{}", r.2);
-    let id = serde_json::from_str::<serde_json::Value>(&r.2).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
     let landed = eventually(Duration::from_secs(90), || async {
         sqlx::query("SELECT 1 FROM todos WHERE id = $1 AND title = 'over kafka'")
             .bind(&id)
