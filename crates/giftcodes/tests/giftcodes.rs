@@ -209,11 +209,21 @@ fn slow_worker(s: &Shared, delay: Duration) -> (Arc<AtomicUsize>, CancellationTo
         // finished test never took out of it would hold partitions of the others.
         let group = format!("slow-worker-{topic}");
         let mut c = bus.subscribe(&topic, &group).await.unwrap();
+        let mut seen = HashSet::new();
         loop {
             let m = tokio::select! { _ = token.cancelled() => break, m = c.recv() => m };
             let Ok(m) = m else { continue };
             let _ = c.commit(&m).await;
             let req: Request = serde_json::from_slice(&m.payload).unwrap();
+            // Delivery is at least once: a task delivered again is not another admitted
+            // request, so it is answered but not counted (and reported, to see how often).
+            if !seen.insert(req.correlation_id.clone()) {
+                eprintln!(
+                    "slow worker: task {} delivered again (partition {}, offset {})",
+                    req.correlation_id, m.partition, m.offset
+                );
+                continue;
+            }
             let now = holding.fetch_add(1, Ordering::SeqCst) + 1;
             max.fetch_max(now, Ordering::SeqCst);
             let (bus, holding) = (bus.clone(), holding.clone());
