@@ -70,6 +70,7 @@ conformance!(
     every_group_gets_every_message,
     uncommitted_messages_are_redelivered,
     committed_messages_are_not_redelivered,
+    a_commit_inside_a_batch_resumes_right_after_it,
     a_member_leaving_hands_its_work_over,
     ping_answers,
     close_ends_waiting_recv,
@@ -171,6 +172,49 @@ async fn committed_messages_are_not_redelivered(bus: SharedBus) {
         extra.is_none(),
         "committed message delivered again: {extra:?}"
     );
+}
+
+/// Records sent together share a producer batch; a group that committed part of it resumes
+/// with the rest (Tansu answers a fetch from inside a batch with the next batch only).
+async fn a_commit_inside_a_batch_resumes_right_after_it(bus: SharedBus) {
+    let topic = unique("midbatch");
+    let group = unique("g");
+    // One key, so one partition; the first send makes the topic, so the others are all
+    // handed to the producer in one poll below.
+    publish(&*bus, &topic, "k", "m0").await;
+    let texts: Vec<String> = (1..13).map(|i| format!("m{i}")).collect();
+    let sends = texts.iter().map(|t| {
+        bus.publish(Outgoing {
+            topic: &topic,
+            key: Some(b"k"),
+            payload: t.as_bytes(),
+            headers: &[],
+        })
+    });
+    for sent in futures::future::join_all(sends).await {
+        sent.expect("publish");
+    }
+    let mut first = bus.subscribe(&topic, &group).await.unwrap();
+    let mut got = recv_n(&mut first, 13).await;
+    got.sort_by_key(|m| m.offset);
+    for m in &got[..5] {
+        first.commit(m).await.unwrap();
+    }
+    first.close().await.unwrap();
+    drop(first);
+    let mut second = bus.subscribe(&topic, &group).await.unwrap();
+    let rest = recv_n(&mut second, 8).await;
+    assert_eq!(payloads(&rest), payloads(&got[5..]));
+    assert_eq!(
+        rest[0].offset, got[5].offset,
+        "resumed right after the commit"
+    );
+    for m in &rest {
+        second.commit(m).await.unwrap();
+    }
+    // Nothing comes again once all is committed, also past the consumer's lag checks.
+    let extra = recv_within(&mut second, Duration::from_secs(3)).await;
+    assert!(extra.is_none(), "delivered again: {extra:?}");
 }
 
 /// Two members share a group; one reads and commits a first batch, then leaves. Everything

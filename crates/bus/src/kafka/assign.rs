@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::resume::{self, Floors};
 use super::{final_commit, Ctx};
 use crate::claims::Partitions;
 
@@ -125,6 +126,7 @@ pub(crate) fn member_id() -> String {
 pub(crate) struct Assigner {
     consumer: Arc<StreamConsumer<Ctx>>,
     progress: Arc<Progress>,
+    floors: Arc<Floors>,
     topic: String,
 }
 
@@ -132,11 +134,13 @@ impl Assigner {
     pub(crate) fn new(
         consumer: Arc<StreamConsumer<Ctx>>,
         progress: Arc<Progress>,
+        floors: Arc<Floors>,
         topic: &str,
     ) -> Self {
         Assigner {
             consumer,
             progress,
+            floors,
             topic: topic.to_string(),
         }
     }
@@ -165,11 +169,11 @@ impl Partitions for Assigner {
 
     fn take(&self, parts: &[i32]) {
         self.progress.own(parts);
-        // Stored = the group's committed offset, else `auto.offset.reset`.
-        if let Err(e) = self
-            .consumer
-            .incremental_assign(&self.list(parts, Offset::Stored))
-        {
+        // Stored = the group's committed offset, else `auto.offset.reset`; committed ones
+        // are read from a batch earlier (see `resume`).
+        let mut tpl = self.list(parts, Offset::Stored);
+        resume::rewind(&*self.consumer, &mut tpl, &self.floors);
+        if let Err(e) = self.consumer.incremental_assign(&tpl) {
             tracing::warn!(topic = %self.topic, ?parts, "cannot assign claimed partitions: {e}");
         }
     }
@@ -188,6 +192,7 @@ impl Partitions for Assigner {
         {
             tracing::debug!(topic = %self.topic, ?parts, "cannot unassign partitions: {e}");
         }
+        self.floors.clear(Some(parts));
     }
 }
 

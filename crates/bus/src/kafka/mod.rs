@@ -18,11 +18,13 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, RebalanceProtocol,
+    StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::util::Timeout;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::sync::{oneshot, watch};
@@ -33,8 +35,10 @@ use crate::rejoin::Rejoin;
 use crate::{Bus, BusError, BusResult, Consumer, Message, Outgoing};
 
 mod assign;
+mod resume;
 
 use assign::{Assigner, Offsets, Progress};
+use resume::{Floors, MAX_BATCH};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
 #[derive(Debug, Clone)]
@@ -106,7 +110,9 @@ impl KafkaConfig {
             )
             .set("message.timeout.ms", &ms)
             .set("request.timeout.ms", &ms)
-            .set("linger.ms", "1");
+            .set("linger.ms", "1")
+            // A consumer resuming mid-batch reads back this far (see `resume`).
+            .set("batch.num.messages", MAX_BATCH.to_string());
         self.finish(cfg)
     }
 
@@ -150,6 +156,8 @@ struct Ctx {
     broker_lost: Arc<AtomicBool>,
     /// A consumer's: sees every assignment (see `rejoin`).
     rejoin: Option<Arc<Rejoin>>,
+    /// A consumer's: where resumed partitions start delivering (see `resume`).
+    floors: Option<Arc<Floors>>,
 }
 
 impl ClientContext for Ctx {
@@ -186,6 +194,47 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
+    /// librdkafka's default handling (rdkafka's `rebalance`), except that an assignment's
+    /// partitions with committed offsets are first rewound (see `resume`).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let (done, rebalance) = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Some(floors) = &self.floors {
+                    resume::rewind(consumer, tpl, floors);
+                }
+                let done = match cooperative {
+                    true => consumer.incremental_assign(tpl),
+                    false => consumer.assign(tpl),
+                };
+                (done, Rebalance::Assign(tpl))
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let done = match cooperative {
+                    true => consumer.incremental_unassign(tpl),
+                    false => consumer.unassign(),
+                };
+                (done, Rebalance::Revoke(tpl))
+            }
+            other => {
+                let e = KafkaError::Rebalance(other.into());
+                (consumer.unassign(), Rebalance::Error(e))
+            }
+        };
+        if let Err(e) = done {
+            tracing::warn!("rebalance: {e}");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match (&self.rejoin, rebalance) {
             (Some(rejoin), Rebalance::Assign(tpl)) => rejoin.assigned(tpl),
@@ -268,8 +317,10 @@ impl KafkaBus {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
         let rejoin = self.claims.is_none().then(|| Arc::new(Rejoin::joining()));
+        let floors = Arc::new(Floors::default());
         let ctx = Ctx {
             rejoin: rejoin.clone(),
+            floors: Some(floors.clone()),
             ..Ctx::default()
         };
         let broker_lost = ctx.broker_lost.clone();
@@ -286,7 +337,8 @@ impl KafkaBus {
                 None
             }
             Some(claims) => {
-                let assigner = Assigner::new(consumer.clone(), progress.clone(), topic);
+                let assigner =
+                    Assigner::new(consumer.clone(), progress.clone(), floors.clone(), topic);
                 let member = assign::member_id();
                 Some(Keeper::spawn(
                     claims.clone(),
@@ -298,7 +350,12 @@ impl KafkaBus {
             }
         };
         Ok(Box::new(KafkaConsumer {
-            lag: LagPoller::spawn(consumer.clone(), broker_lost, LagShare::new(topic, group)),
+            lag: LagPoller::spawn(
+                consumer.clone(),
+                broker_lost,
+                floors.clone(),
+                LagShare::new(topic, group),
+            ),
             inner: Some(consumer),
             progress,
             keeper,
@@ -306,6 +363,7 @@ impl KafkaBus {
             consumed: meters::consumed(topic, group),
             topic: topic.to_string(),
             rejoin,
+            floors,
         }))
     }
 
@@ -494,6 +552,8 @@ pub struct KafkaConsumer {
     topic: String,
     /// Without claims: the Tansu workaround for broker-side groups.
     rejoin: Option<Arc<Rejoin>>,
+    /// Records of resumed partitions to drop (see `resume`).
+    floors: Arc<Floors>,
 }
 
 /// How long a forced rejoin waits for the commits before leaving (the broker may be slow).
@@ -522,6 +582,7 @@ impl LagPoller {
     fn spawn(
         consumer: Arc<StreamConsumer<Ctx>>,
         broker_lost: Arc<AtomicBool>,
+        floors: Arc<Floors>,
         mut share: LagShare,
     ) -> Option<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -536,7 +597,7 @@ impl LagPoller {
                 };
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait()) {
                     // On failure (broker away) the last value stands.
-                    if let Some(lag) = watch_once(&consumer, &broker_lost) {
+                    if let Some(lag) = watch_once(&consumer, &broker_lost, &floors) {
                         share.set(lag);
                     }
                 }
@@ -561,7 +622,11 @@ impl LagPoller {
 /// group's committed offset, or minus the log start when nothing is committed yet (offsets
 /// reset to earliest). Costs one OffsetFetch and one batched ListOffsets (two before the
 /// first commit). `None` when the broker did not answer within `budget`.
-fn watch_once(consumer: &StreamConsumer<Ctx>, broker_lost: &AtomicBool) -> Option<i64> {
+fn watch_once(
+    consumer: &StreamConsumer<Ctx>,
+    broker_lost: &AtomicBool,
+    floors: &Floors,
+) -> Option<i64> {
     let deadline = Instant::now() + LAG_BUDGET;
     let left = || deadline.saturating_duration_since(Instant::now());
     let assigned = consumer.assignment().ok()?;
@@ -572,10 +637,44 @@ fn watch_once(consumer: &StreamConsumer<Ctx>, broker_lost: &AtomicBool) -> Optio
     // ahead of them unless the log really went backwards.
     let positions = consumer.position().ok()?;
     let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
-    let ends = list_offsets(consumer, &assigned, Offset::End, left())?;
     broker_lost.store(false, Ordering::Relaxed);
-    rewind_lost_logs(consumer, [&positions, &committed], &ends);
+    let ends = fetched_ends(consumer, &assigned);
+    if rewind_lost_logs(consumer, [&positions, &committed], &ends) {
+        // The records the floors were set for are gone with the old log.
+        floors.clear(None);
+    }
     measure_lag(consumer, &assigned, &committed, &ends, left)
+}
+
+/// The high watermarks of `tpl`'s partitions as the last fetch responses gave them (no
+/// broker round trip); partitions not fetched yet are left out. Not ListOffsets: Tansu 0.6
+/// answers "latest" with the newest batch's first offset + 1, short of the end whenever
+/// that batch holds several records, which looked like a log gone backwards.
+fn fetched_ends(consumer: &StreamConsumer<Ctx>, tpl: &TopicPartitionList) -> TopicPartitionList {
+    let mut ends = TopicPartitionList::new();
+    for e in tpl.elements() {
+        let Ok(topic) = std::ffi::CString::new(e.topic()) else {
+            continue;
+        };
+        let (mut low, mut high) = (-1_i64, -1_i64);
+        // SAFETY: the client handle lives as long as `consumer`; `topic` is NUL-terminated
+        // and outlives the call; `low` and `high` are valid for writes. The call only reads
+        // librdkafka's cached offsets (rd_kafka_get_watermark_offsets; rdkafka wraps only
+        // the querying variant).
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                consumer.client().native_ptr(),
+                topic.as_ptr(),
+                e.partition(),
+                &mut low,
+                &mut high,
+            )
+        };
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 {
+            let _ = ends.add_partition_offset(e.topic(), e.partition(), Offset::Offset(high));
+        }
+    }
+    ends
 }
 
 /// A broker that lost its data (restarted without storage, or the topic deleted and made
@@ -586,11 +685,12 @@ fn watch_once(consumer: &StreamConsumer<Ctx>, broker_lost: &AtomicBool) -> Optio
 /// position or committed offset beyond the log end means exactly that. The loss is the whole
 /// topic's, and other partitions may already have grown past their old offsets: read every
 /// partition of it from the start.
+/// True when it rewound.
 fn rewind_lost_logs(
     consumer: &StreamConsumer<Ctx>,
     offsets: [&TopicPartitionList; 2],
     ends: &TopicPartitionList,
-) {
+) -> bool {
     let elements: Vec<_> = offsets.iter().flat_map(|l| l.elements()).collect();
     let behind = |p: &rdkafka::topic_partition_list::TopicPartitionListElem<'_>| {
         let end = offset_in(ends, p.topic(), p.partition());
@@ -602,7 +702,7 @@ fn rewind_lost_logs(
         .map(|p| p.topic())
         .collect();
     if lost.is_empty() {
-        return;
+        return false;
     }
     for topic in &lost {
         tracing::warn!(
@@ -631,6 +731,7 @@ fn rewind_lost_logs(
             tracing::debug!(topic = p.topic(), partition = p.partition(), "rewind: {e}");
         }
     }
+    true
 }
 
 fn measure_lag(
@@ -644,7 +745,10 @@ fn measure_lag(
     let mut lag = 0;
     for c in committed.elements() {
         c.error().ok()?;
-        let end = offset_in(ends, c.topic(), c.partition())?;
+        // Not fetched yet: no end known, counted from the next measurement on.
+        let Some(end) = offset_in(ends, c.topic(), c.partition()) else {
+            continue;
+        };
         let from = match c.offset() {
             Offset::Offset(o) => o,
             _ => {
@@ -661,8 +765,8 @@ fn measure_lag(
 
 /// ListOffsets for every partition of `tpl`: as a timestamp, `End` asks for the high
 /// watermark and `Beginning` for the log start, all partitions in one request per broker.
-fn list_offsets(
-    consumer: &StreamConsumer<Ctx>,
+fn list_offsets<X: ConsumerContext, C: rdkafka::consumer::Consumer<X>>(
+    consumer: &C,
     tpl: &TopicPartitionList,
     at: Offset,
     timeout: Duration,
@@ -779,6 +883,9 @@ impl Consumer for KafkaConsumer {
             match res {
                 Ok(msg) => {
                     self.consumed.increment(1);
+                    if self.floors.skip(&self.topic, msg.partition(), msg.offset()) {
+                        continue;
+                    }
                     return Ok(owned(&msg));
                 }
                 // librdkafka reports broker trouble here but recovers by itself: keep waiting.
