@@ -69,13 +69,9 @@ async fn seed_worker_answers_every_node() {
     for _ in 0..3 {
         nodes.push(start(config()).await);
     }
-    let bus = floodgate_bus::connect(
-        Some(&brokers),
-        floodgate_bus::kafka::DEFAULT_SESSION_TIMEOUT,
-        None,
-    )
-    .await
-    .expect("bus");
+    let bus = floodgate_bus::connect(Some(&brokers), floodgate_bus::KafkaTuning::default(), None)
+        .await
+        .expect("bus");
     let stop = CancellationToken::new();
     let worker = tokio::spawn(seed_worker(bus, tasks, results, stop.clone()));
 

@@ -229,12 +229,13 @@ fn seed_003_env_reads_with_the_seeds_meaning() {
         .starts_with("postgres://app:appsecret@db"));
     assert_eq!(cfg.kafka_brokers.as_deref(), Some("k:9092"));
     assert_eq!(cfg.todo_topic, "todo-commands");
-    for name in [
-        "DB_POOL_SIZE",
-        "REDIS_POOL_SIZE",
-        "WORKER_POOL_SIZE",
-        "KAFKA_PARTITIONS",
-    ] {
+    // Topics floodgate creates get the seed's partition count.
+    assert_eq!(cfg.kafka_partitions, 32);
+    assert_eq!(
+        r.set_by("FLOODGATE_KAFKA_PARTITIONS"),
+        Some("KAFKA_PARTITIONS")
+    );
+    for name in ["DB_POOL_SIZE", "REDIS_POOL_SIZE", "WORKER_POOL_SIZE"] {
         assert!(
             cfg.ignored_settings
                 .iter()

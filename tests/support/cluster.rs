@@ -178,6 +178,52 @@ impl Cluster {
         work
     }
 
+    /// PUT /todos/{id} {"title": title} with an Idempotency-Key, so a retry (503, lost
+    /// answer) is applied once.
+    pub async fn retitle(&self, base: &str, id: &str, title: &str) {
+        let key = uuid::Uuid::new_v4().to_string();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = self
+                .http
+                .put(format!("{base}/todos/{id}"))
+                .bearer_auth(&self.token)
+                .header("Idempotency-Key", &key)
+                .json(&json!({ "title": title }))
+                .send()
+                .await;
+            if answered(r, 202).await.is_some() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the node refuses to update {id}");
+        }
+    }
+
+    /// Polls until each todo has its title, or `patience` passes; returns the todos whose
+    /// title is still another, with the title they have.
+    pub async fn titles(
+        &self,
+        base: &str,
+        want: &[(String, String)],
+        patience: Duration,
+    ) -> Vec<(String, Option<String>)> {
+        let deadline = Instant::now() + patience;
+        loop {
+            let mut wrong = Vec::new();
+            for (id, title) in want {
+                let v = get(&self.http, &format!("{base}/todos/{id}")).await;
+                let got = v.and_then(|v| v["title"].as_str().map(String::from));
+                if got.as_deref() != Some(title.as_str()) {
+                    wrong.push((id.clone(), got));
+                }
+            }
+            if wrong.is_empty() || Instant::now() >= deadline {
+                return wrong;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls until every job is complete and every todo is in the database, or `patience`
     /// passes; returns what is still outstanding.
     pub async fn finish(&self, base: &str, work: &Work, patience: Duration) -> Work {
@@ -262,7 +308,8 @@ pub async fn warm_up(c: &Cluster, base: &str, members: &[&Proc], logs: &[&str]) 
     }
 }
 
-async fn consumed_everywhere(c: &Cluster, members: &[&Proc]) -> bool {
+/// Every process in `members` has consumed prime jobs and todo commands.
+pub async fn consumed_everywhere(c: &Cluster, members: &[&Proc]) -> bool {
     for p in members {
         let base = p.base.as_deref().expect("base");
         let Ok(r) = c.http.get(format!("{base}/metrics")).send().await else {

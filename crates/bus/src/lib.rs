@@ -119,19 +119,39 @@ pub fn group_for(base: &str, topic: &str, default_topic: &str) -> String {
     }
 }
 
+/// What an operator tunes of a Kafka bus (the rest is `KafkaConfig`'s defaults).
+#[derive(Debug, Clone, Copy)]
+pub struct KafkaTuning {
+    /// Consumer-group session, for consumers in the broker's groups.
+    pub session: Duration,
+    /// Partitions of each topic the bus creates; a topic that exists keeps its own.
+    pub partitions: i32,
+}
+
+impl Default for KafkaTuning {
+    fn default() -> Self {
+        let cfg = KafkaConfig::new("");
+        KafkaTuning {
+            session: cfg.session_timeout,
+            partitions: cfg.partitions,
+        }
+    }
+}
+
 /// Picks the backend: a broker list → Kafka, none → in-process. Kafka consumers claim their
 /// partitions through `claims` when given one (a shared store), else they join the broker's
-/// consumer groups with `session`.
+/// consumer groups.
 pub async fn connect(
     brokers: Option<&str>,
-    session: Duration,
+    tuning: KafkaTuning,
     claims: Option<Arc<dyn claims::Claims>>,
 ) -> BusResult<SharedBus> {
     match brokers {
         None | Some("") | Some("memory") | Some("memory://") => Ok(Arc::new(MemoryBus::new())),
         Some(b) => {
             let mut cfg = KafkaConfig::new(b);
-            cfg.session_timeout = session;
+            cfg.session_timeout = tuning.session;
+            cfg.partitions = tuning.partitions;
             let bus = KafkaBus::connect_with(cfg)?;
             Ok(Arc::new(match claims {
                 Some(c) => bus.with_claims(c),

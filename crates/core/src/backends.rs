@@ -42,7 +42,10 @@ impl Backends {
         });
         let bus = floodgate_bus::connect(
             config.kafka_brokers.as_deref(),
-            config.kafka_session_timeout,
+            floodgate_bus::KafkaTuning {
+                session: config.kafka_session_timeout,
+                partitions: config.kafka_partitions,
+            },
             claims,
         )
         .await?;

@@ -48,7 +48,7 @@ async fn shared(real: bool, capacity: u32) -> Option<Shared> {
         let claims = std::sync::Arc::new(floodgate_bus::claims::StoreClaims(store.clone()));
         let bus = floodgate_bus::connect(
             Some(&k),
-            floodgate_bus::kafka::DEFAULT_SESSION_TIMEOUT,
+            floodgate_bus::KafkaTuning::default(),
             Some(claims),
         )
         .await

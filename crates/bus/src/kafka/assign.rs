@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::resume::{self, Floors};
+use super::resume::{self, Resumed};
 use super::{final_commit, Ctx};
 use crate::claims::Partitions;
 
@@ -126,7 +126,7 @@ pub(crate) fn member_id() -> String {
 pub(crate) struct Assigner {
     consumer: Arc<StreamConsumer<Ctx>>,
     progress: Arc<Progress>,
-    floors: Arc<Floors>,
+    resumed: Arc<Resumed>,
     topic: String,
 }
 
@@ -134,13 +134,13 @@ impl Assigner {
     pub(crate) fn new(
         consumer: Arc<StreamConsumer<Ctx>>,
         progress: Arc<Progress>,
-        floors: Arc<Floors>,
+        resumed: Arc<Resumed>,
         topic: &str,
     ) -> Self {
         Assigner {
             consumer,
             progress,
-            floors,
+            resumed,
             topic: topic.to_string(),
         }
     }
@@ -172,7 +172,7 @@ impl Partitions for Assigner {
         // Stored = the group's committed offset, else `auto.offset.reset`; committed ones
         // are read from a batch earlier (see `resume`).
         let mut tpl = self.list(parts, Offset::Stored);
-        resume::rewind(&*self.consumer, &mut tpl, &self.floors);
+        resume::rewind(&*self.consumer, &mut tpl, &self.resumed);
         if let Err(e) = self.consumer.incremental_assign(&tpl) {
             tracing::warn!(topic = %self.topic, ?parts, "cannot assign claimed partitions: {e}");
         }
@@ -192,7 +192,7 @@ impl Partitions for Assigner {
         {
             tracing::debug!(topic = %self.topic, ?parts, "cannot unassign partitions: {e}");
         }
-        self.floors.clear(Some(parts));
+        self.resumed.clear(Some(parts));
     }
 }
 

@@ -38,7 +38,7 @@ mod assign;
 mod resume;
 
 use assign::{Assigner, Offsets, Progress};
-use resume::{Floors, MAX_BATCH};
+use resume::{Resumed, MAX_BATCH};
 
 /// Connection settings. `KafkaConfig::new(brokers)` gives the defaults used by `connect`.
 #[derive(Debug, Clone)]
@@ -157,7 +157,7 @@ struct Ctx {
     /// A consumer's: sees every assignment (see `rejoin`).
     rejoin: Option<Arc<Rejoin>>,
     /// A consumer's: where resumed partitions start delivering (see `resume`).
-    floors: Option<Arc<Floors>>,
+    resumed: Option<Arc<Resumed>>,
 }
 
 impl ClientContext for Ctx {
@@ -208,8 +208,8 @@ impl ConsumerContext for Ctx {
         );
         let (done, rebalance) = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Some(floors) = &self.floors {
-                    resume::rewind(consumer, tpl, floors);
+                if let Some(resumed) = &self.resumed {
+                    resume::rewind(consumer, tpl, resumed);
                 }
                 let done = match cooperative {
                     true => consumer.incremental_assign(tpl),
@@ -317,10 +317,10 @@ impl KafkaBus {
             tracing::warn!(topic, "topic not ensured before subscribing: {e}");
         }
         let rejoin = self.claims.is_none().then(|| Arc::new(Rejoin::joining()));
-        let floors = Arc::new(Floors::default());
+        let resumed = Arc::new(Resumed::default());
         let ctx = Ctx {
             rejoin: rejoin.clone(),
-            floors: Some(floors.clone()),
+            resumed: Some(resumed.clone()),
             ..Ctx::default()
         };
         let broker_lost = ctx.broker_lost.clone();
@@ -338,7 +338,7 @@ impl KafkaBus {
             }
             Some(claims) => {
                 let assigner =
-                    Assigner::new(consumer.clone(), progress.clone(), floors.clone(), topic);
+                    Assigner::new(consumer.clone(), progress.clone(), resumed.clone(), topic);
                 let member = assign::member_id();
                 Some(Keeper::spawn(
                     claims.clone(),
@@ -353,7 +353,7 @@ impl KafkaBus {
             lag: LagPoller::spawn(
                 consumer.clone(),
                 broker_lost,
-                floors.clone(),
+                resumed.clone(),
                 LagShare::new(topic, group),
             ),
             inner: Some(consumer),
@@ -363,7 +363,7 @@ impl KafkaBus {
             consumed: meters::consumed(topic, group),
             topic: topic.to_string(),
             rejoin,
-            floors,
+            resumed,
         }))
     }
 
@@ -553,7 +553,7 @@ pub struct KafkaConsumer {
     /// Without claims: the Tansu workaround for broker-side groups.
     rejoin: Option<Arc<Rejoin>>,
     /// Records of resumed partitions to drop (see `resume`).
-    floors: Arc<Floors>,
+    resumed: Arc<Resumed>,
 }
 
 /// How long a forced rejoin waits for the commits before leaving (the broker may be slow).
@@ -582,7 +582,7 @@ impl LagPoller {
     fn spawn(
         consumer: Arc<StreamConsumer<Ctx>>,
         broker_lost: Arc<AtomicBool>,
-        floors: Arc<Floors>,
+        resumed: Arc<Resumed>,
         mut share: LagShare,
     ) -> Option<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -597,7 +597,7 @@ impl LagPoller {
                 };
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(wait()) {
                     // On failure (broker away) the last value stands.
-                    if let Some(lag) = watch_once(&consumer, &broker_lost, &floors) {
+                    if let Some(lag) = watch_once(&consumer, &broker_lost, &resumed) {
                         share.set(lag);
                     }
                 }
@@ -625,7 +625,7 @@ impl LagPoller {
 fn watch_once(
     consumer: &StreamConsumer<Ctx>,
     broker_lost: &AtomicBool,
-    floors: &Floors,
+    resumed: &Resumed,
 ) -> Option<i64> {
     let deadline = Instant::now() + LAG_BUDGET;
     let left = || deadline.saturating_duration_since(Instant::now());
@@ -638,40 +638,29 @@ fn watch_once(
     let positions = consumer.position().ok()?;
     let committed = consumer.committed_offsets(assigned.clone(), left()).ok()?;
     broker_lost.store(false, Ordering::Relaxed);
-    let ends = fetched_ends(consumer, &assigned);
+    let ends = fetched_ends(consumer, &assigned, resumed);
     if rewind_lost_logs(consumer, [&positions, &committed], &ends) {
-        // The records the floors were set for are gone with the old log.
-        floors.clear(None);
+        // The floors were offsets of the old log.
+        resumed.clear(None);
     }
     measure_lag(consumer, &assigned, &committed, &ends, left)
 }
 
 /// The high watermarks of `tpl`'s partitions as the last fetch responses gave them (no
-/// broker round trip); partitions not fetched yet are left out. Not ListOffsets: Tansu 0.6
-/// answers "latest" with the newest batch's first offset + 1, short of the end whenever
-/// that batch holds several records, which looked like a log gone backwards.
-fn fetched_ends(consumer: &StreamConsumer<Ctx>, tpl: &TopicPartitionList) -> TopicPartitionList {
+/// broker round trip); partitions not fetched yet, or not since they were assigned, are
+/// left out (see `resume`). Not ListOffsets: Tansu 0.6 answers "latest" with the newest
+/// batch's first offset + 1, short of the end whenever that batch holds several records,
+/// which looked like a log gone backwards.
+fn fetched_ends(
+    consumer: &StreamConsumer<Ctx>,
+    tpl: &TopicPartitionList,
+    resumed: &Resumed,
+) -> TopicPartitionList {
     let mut ends = TopicPartitionList::new();
     for e in tpl.elements() {
-        let Ok(topic) = std::ffi::CString::new(e.topic()) else {
-            continue;
-        };
-        let (mut low, mut high) = (-1_i64, -1_i64);
-        // SAFETY: the client handle lives as long as `consumer`; `topic` is NUL-terminated
-        // and outlives the call; `low` and `high` are valid for writes. The call only reads
-        // librdkafka's cached offsets (rd_kafka_get_watermark_offsets; rdkafka wraps only
-        // the querying variant).
-        let err = unsafe {
-            rdkafka::bindings::rd_kafka_get_watermark_offsets(
-                consumer.client().native_ptr(),
-                topic.as_ptr(),
-                e.partition(),
-                &mut low,
-                &mut high,
-            )
-        };
-        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0 {
-            let _ = ends.add_partition_offset(e.topic(), e.partition(), Offset::Offset(high));
+        let cached = resume::cached_end(consumer, e.topic(), e.partition());
+        if let Some(end) = cached.and_then(|c| resumed.end(e.partition(), c)) {
+            let _ = ends.add_partition_offset(e.topic(), e.partition(), Offset::Offset(end));
         }
     }
     ends
@@ -883,7 +872,10 @@ impl Consumer for KafkaConsumer {
             match res {
                 Ok(msg) => {
                     self.consumed.increment(1);
-                    if self.floors.skip(&self.topic, msg.partition(), msg.offset()) {
+                    if self
+                        .resumed
+                        .skip(&self.topic, msg.partition(), msg.offset())
+                    {
                         continue;
                     }
                     return Ok(owned(&msg));

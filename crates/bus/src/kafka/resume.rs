@@ -1,4 +1,5 @@
-//! Where a consumer starts reading a partition it was just given.
+//! Where a consumer starts reading a partition it was just given, and when it may trust
+//! what it knows of the partition's end.
 //!
 //! Kafka answers a fetch from offset N with the record batch that holds N, and the client
 //! drops the records before N. Tansu 0.6 (`dynostore::fetch`) answers with the batches that
@@ -7,15 +8,23 @@
 //! restart (seen as a prime job that never completed). So a partition with a committed
 //! offset is read from up to `MAX_BATCH` records earlier, which always reaches back to the
 //! start of the batch holding it, and the records before the committed offset, already
-//! processed, are dropped here (`Floors`) instead of being delivered again. Our producers
-//! batch at most `MAX_BATCH` records; on Kafka proper the rewind only costs a short re-read.
+//! processed, are dropped here (`Resumed::skip`) instead of being delivered again. Our
+//! producers batch at most `MAX_BATCH` records; on Kafka proper the rewind only costs a
+//! short re-read.
+//!
+//! The log end comes from librdkafka's cache of fetch responses (`cached_end`), because
+//! Tansu's ListOffsets "latest" is short of it. That cache outlives an assignment, so a
+//! partition given back to this consumer keeps the end it had when it was last read, until
+//! the first fetch answers: `Resumed::end` withholds it until then.
 
 use std::collections::HashMap;
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{Consumer, ConsumerContext};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::{list_offsets, offset_in};
@@ -26,25 +35,44 @@ pub(crate) const MAX_BATCH: i64 = 1000;
 /// The two offset queries below share this budget.
 const BUDGET: Duration = Duration::from_secs(5);
 
-/// Per partition, the committed offset a resumed partition must be delivered from.
+/// What a consumer knows of the partitions it was given since they were assigned.
 #[derive(Default)]
-pub(crate) struct Floors {
-    /// Any floor set: the per-message check is one relaxed load when none is.
+pub(crate) struct Resumed {
+    /// Any entry: the per-message check is one atomic load when there is none.
     any: AtomicBool,
-    map: Mutex<HashMap<i32, i64>>,
+    map: Mutex<HashMap<i32, Entry>>,
 }
 
-impl Floors {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, i64>> {
+#[derive(Default, Clone, Copy)]
+struct Entry {
+    /// The committed offset the partition must be delivered from.
+    floor: Option<i64>,
+    /// The cached end when the partition was assigned, until a fetch has answered since.
+    stale_end: Option<i64>,
+}
+
+impl Entry {
+    fn is_empty(&self) -> bool {
+        self.floor.is_none() && self.stale_end.is_none()
+    }
+}
+
+impl Resumed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Entry>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set(&self, partition: i32, floor: i64) {
-        self.lock().insert(partition, floor);
-        self.any.store(true, Ordering::Release);
+    fn update(&self, partition: i32, f: impl FnOnce(&mut Entry)) {
+        let mut map = self.lock();
+        let entry = map.entry(partition).or_default();
+        f(entry);
+        if entry.is_empty() {
+            map.remove(&partition);
+        }
+        self.any.store(!map.is_empty(), Ordering::Release);
     }
 
-    /// Forgets the floors of `parts` (given away) or, with `None`, all (the log restarted).
+    /// Forgets `parts` (given away) or, with `None`, all (the log restarted).
     pub(crate) fn clear(&self, parts: Option<&[i32]>) {
         let mut map = self.lock();
         match parts {
@@ -58,31 +86,72 @@ impl Floors {
 
     /// True when the record at `offset` comes before its partition's floor: already
     /// processed, re-read only to reach the batch start. The first record at or past the
-    /// floor lifts it.
+    /// floor lifts it. Any record also means a fetch has answered: the cached end is fresh.
     pub(crate) fn skip(&self, topic: &str, partition: i32, offset: i64) -> bool {
         if !self.any.load(Ordering::Acquire) {
             return false;
         }
-        let mut map = self.lock();
-        let Some(&floor) = map.get(&partition) else {
-            return false;
-        };
-        if offset < floor {
-            return true;
-        }
-        if offset > floor {
-            tracing::warn!(
-                topic,
-                partition,
-                floor,
-                offset,
-                "the broker returned no records from the committed offset up to this one"
-            );
-        }
-        map.remove(&partition);
-        self.any.store(!map.is_empty(), Ordering::Release);
-        false
+        let mut skip = false;
+        self.update(partition, |e| {
+            e.stale_end = None;
+            match e.floor {
+                Some(floor) if offset < floor => skip = true,
+                Some(floor) => {
+                    if offset > floor {
+                        tracing::warn!(
+                            topic,
+                            partition,
+                            floor,
+                            offset,
+                            "the broker returned no records from the committed offset up to this one"
+                        );
+                    }
+                    e.floor = None;
+                }
+                None => {}
+            }
+        });
+        skip
     }
+
+    /// The partition's end as cached (`cached`), or None while it may still be the one from
+    /// before the assignment (unchanged, and no record delivered since).
+    pub(crate) fn end(&self, partition: i32, cached: i64) -> Option<i64> {
+        let stale = self.lock().get(&partition).and_then(|e| e.stale_end);
+        match stale {
+            Some(before) if before == cached => None,
+            Some(_) => {
+                self.update(partition, |e| e.stale_end = None);
+                Some(cached)
+            }
+            None => Some(cached),
+        }
+    }
+}
+
+/// librdkafka's cached high watermark of a partition: what the last fetch response said,
+/// no broker round trip. None when it has never been fetched.
+pub(crate) fn cached_end<X: ConsumerContext, C: Consumer<X>>(
+    consumer: &C,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    let name = CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1_i64, -1_i64);
+    // SAFETY: the client handle lives as long as `consumer`; `name` is NUL-terminated and
+    // outlives the call; `low` and `high` are valid for writes. The call only reads
+    // librdkafka's cached offsets (rd_kafka_get_watermark_offsets; rdkafka wraps only the
+    // querying variant, which is Tansu's short ListOffsets).
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            name.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
 /// Sets the start of every partition of `tpl` that has a committed offset to `MAX_BATCH`
@@ -92,8 +161,13 @@ impl Floors {
 pub(crate) fn rewind<X: ConsumerContext, C: Consumer<X>>(
     consumer: &C,
     tpl: &mut TopicPartitionList,
-    floors: &Floors,
+    resumed: &Resumed,
 ) {
+    for e in tpl.elements() {
+        if let Some(end) = cached_end(consumer, e.topic(), e.partition()) {
+            resumed.update(e.partition(), |r| r.stale_end = Some(end));
+        }
+    }
     let deadline = Instant::now() + BUDGET;
     let left = || deadline.saturating_duration_since(Instant::now());
     let committed = match consumer.committed_offsets(tpl.clone(), left()) {
@@ -103,7 +177,7 @@ pub(crate) fn rewind<X: ConsumerContext, C: Consumer<X>>(
             return;
         }
     };
-    let resumed: Vec<(String, i32, i64)> = committed
+    let at_commit: Vec<(String, i32, i64)> = committed
         .elements()
         .iter()
         .filter_map(|e| match (e.error(), e.offset()) {
@@ -111,23 +185,23 @@ pub(crate) fn rewind<X: ConsumerContext, C: Consumer<X>>(
             _ => None,
         })
         .collect();
-    if resumed.is_empty() {
+    if at_commit.is_empty() {
         return;
     }
     let mut query = TopicPartitionList::new();
-    for (topic, partition, _) in &resumed {
+    for (topic, partition, _) in &at_commit {
         query.add_partition(topic, *partition);
     }
     let Some(starts) = list_offsets(consumer, &query, Offset::Beginning, left()) else {
         return;
     };
-    for (topic, partition, committed) in resumed {
+    for (topic, partition, committed) in at_commit {
         let Some(low) = offset_in(&starts, &topic, partition) else {
             continue;
         };
         let at = start_at(committed, low);
         if at < committed {
-            floors.set(partition, committed);
+            resumed.update(partition, |r| r.floor = Some(committed));
         }
         if let Some(mut e) = tpl.find_partition(&topic, partition) {
             let _ = e.set_offset(Offset::Offset(at));
@@ -155,16 +229,30 @@ mod tests {
 
     #[test]
     fn records_before_the_floor_are_dropped_until_it_is_reached() {
-        let f = Floors::default();
-        assert!(!f.skip("t", 0, 3), "no floor");
-        f.set(0, 10);
-        f.set(1, 4);
-        assert!(f.skip("t", 0, 9));
-        assert!(!f.skip("t", 2, 0), "another partition");
-        assert!(!f.skip("t", 0, 10));
-        assert!(!f.skip("t", 0, 3), "the floor is lifted once reached");
-        f.clear(Some(&[1]));
-        assert!(!f.skip("t", 1, 2), "given away");
-        assert!(!f.any.load(Ordering::Relaxed));
+        let r = Resumed::default();
+        assert!(!r.skip("t", 0, 3), "no floor");
+        r.update(0, |e| e.floor = Some(10));
+        r.update(1, |e| e.floor = Some(4));
+        assert!(r.skip("t", 0, 9));
+        assert!(!r.skip("t", 2, 0), "another partition");
+        assert!(!r.skip("t", 0, 10));
+        assert!(!r.skip("t", 0, 3), "the floor is lifted once reached");
+        r.clear(Some(&[1]));
+        assert!(!r.skip("t", 1, 2), "given away");
+        assert!(!r.any.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn an_end_cached_before_the_assignment_counts_once_a_fetch_answered() {
+        let r = Resumed::default();
+        assert_eq!(r.end(0, 50), Some(50), "not reassigned: as cached");
+        r.update(0, |e| e.stale_end = Some(50));
+        r.update(1, |e| e.stale_end = Some(70));
+        assert_eq!(r.end(0, 50), None, "maybe from before");
+        assert_eq!(r.end(0, 80), Some(80), "changed: a fetch answered");
+        assert_eq!(r.end(0, 50), Some(50), "fresh from then on");
+        assert!(!r.skip("t", 1, 70));
+        assert_eq!(r.end(1, 70), Some(70), "a record came: fresh");
+        assert!(!r.any.load(Ordering::Relaxed));
     }
 }

@@ -18,7 +18,8 @@ pub use sources::{Layer, Source};
 
 pub use parse::Workers;
 use parse::{
-    parse_bool, parse_duration_ms, parse_duration_secs, parse_positive, parse_u64, parse_workers,
+    parse_bool, parse_duration_ms, parse_duration_secs, parse_partitions, parse_positive,
+    parse_u64, parse_workers,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +284,8 @@ pub struct Config {
     pub kafka_brokers: Option<String>,
     /// Consumer-group session (failover time after a kill -9; see docs/operations.md).
     pub kafka_session_timeout: Duration,
+    /// Partitions of each topic floodgate creates (an existing topic keeps its own).
+    pub kafka_partitions: i32,
     pub database_url: Option<String>,
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -403,6 +406,7 @@ impl Config {
             redis_url,
             kafka_brokers: r.get_nonempty("FLOODGATE_KAFKA_BROKERS"),
             kafka_session_timeout: parse_duration_ms(r, "FLOODGATE_KAFKA_SESSION_TIMEOUT_MS")?,
+            kafka_partitions: parse_partitions(r, "FLOODGATE_KAFKA_PARTITIONS")?,
             database_url,
             max_connections: parse_positive(r, "FLOODGATE_MAX_CONNECTIONS")? as usize,
             header_timeout: parse_duration_ms(r, "FLOODGATE_HEADER_TIMEOUT_MS")?,

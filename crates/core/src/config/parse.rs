@@ -25,6 +25,17 @@ pub fn parse_positive(r: &Resolved, name: &str) -> Result<u64, ConfigError> {
     }
 }
 
+/// A topic's partition count: 1 to 10,000 (Kafka's own practical bound per topic).
+pub fn parse_partitions(r: &Resolved, name: &str) -> Result<i32, ConfigError> {
+    match parse_positive(r, name)? {
+        n @ 1..=10_000 => Ok(n as i32),
+        n => Err(ConfigError::invalid(
+            name,
+            format!("expected 1 to 10000 partitions, got {n}"),
+        )),
+    }
+}
+
 pub fn parse_duration_ms(r: &Resolved, name: &str) -> Result<Duration, ConfigError> {
     Ok(Duration::from_millis(parse_positive(r, name)?))
 }

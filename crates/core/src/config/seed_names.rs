@@ -38,7 +38,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("DB_POOL_SIZE", "floodgate keeps 16 PostgreSQL connections per node (writes are batched)"),
     ("REDIS_POOL_SIZE", "floodgate multiplexes one Redis connection per node"),
     ("WORKER_POOL_SIZE", "the todo worker applies commands in batches, not one goroutine per command"),
-    ("KAFKA_PARTITIONS", "floodgate creates a missing topic with 8 partitions; an existing topic (the seed's 32) keeps its own"),
     // Seed 004 (src/storage.py).
     ("REDIS_SOCKET_CONNECT_TIMEOUT", "floodgate's Redis client has fixed timeouts; /ready reports an unreachable store"),
     ("REDIS_SOCKET_TIMEOUT", "floodgate's Redis client has fixed timeouts; /ready reports an unreachable store"),

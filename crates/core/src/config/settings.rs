@@ -79,6 +79,12 @@ pub const SETTINGS: &[Setting] = &[
         "consumer-group session: a member killed -9 holds its partitions this long",
     ),
     s(
+        "FLOODGATE_KAFKA_PARTITIONS",
+        &["KAFKA_PARTITIONS"],
+        Some("8"),
+        "partitions of each topic floodgate creates; a topic that exists keeps its own",
+    ),
+    s(
         "FLOODGATE_DATABASE_URL",
         &["DATABASE_URL"],
         Some(floodgate_db::DEFAULT_SQLITE_URL),

@@ -79,6 +79,8 @@ fn bad_values_name_the_setting() {
         ("KAFKA_GIFT_CODE_TIMEOUT", "-1"),
         ("FLOODGATE_DATABASE_URL", "mysql://x"),
         ("FLOODGATE_REDIS_URL", "localhost:6379"),
+        ("FLOODGATE_KAFKA_PARTITIONS", "0"),
+        ("KAFKA_PARTITIONS", "10001"),
     ]
     .into_iter()
     .collect();
@@ -107,6 +109,7 @@ fn defaults_are_valid_and_embedded() {
     assert_eq!(c.rate_limit_capacity, 100);
     assert_eq!(c.gift_code_timeout, Duration::from_secs(10));
     assert_eq!(c.body_limit, 64 * 1024);
+    assert_eq!(c.kafka_partitions, 8);
 }
 
 #[test]
