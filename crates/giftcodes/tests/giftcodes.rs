@@ -4,11 +4,11 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use floodgate_bus::{Bus, Outgoing, SharedBus};
+use floodgate_bus::{Bus, BusError, BusResult, Consumer, Outgoing, SharedBus};
 use floodgate_core::{AppContext, Backends, Config};
 use floodgate_giftcodes::wire::{Reply, Request};
 use floodgate_giftcodes::{new_gift_code, run_worker, GiftCodes};
@@ -396,6 +396,64 @@ async fn malformed_replies_are_skipped_and_the_loop_keeps_going() {
             .unwrap();
     }
     let (statuses, codes) = users(&[&n], 20, 5).await;
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    assert_unique(&codes);
+}
+
+/// A bus that refuses its next publish to `topic` at once, as Tansu now and then does under
+/// load ("Unknown broker error").
+struct RefusesOnce {
+    inner: SharedBus,
+    topic: String,
+    armed: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Bus for RefusesOnce {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    async fn ping(&self) -> BusResult<()> {
+        self.inner.ping().await
+    }
+    async fn publish(&self, msg: Outgoing<'_>) -> BusResult<()> {
+        if msg.topic == self.topic && self.armed.swap(false, Ordering::SeqCst) {
+            return Err(BusError::Unavailable("Unknown broker error".into()));
+        }
+        self.inner.publish(msg).await
+    }
+    async fn subscribe(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
+        self.inner.subscribe(topic, group).await
+    }
+    async fn subscribe_from_end(&self, topic: &str, group: &str) -> BusResult<Box<dyn Consumer>> {
+        self.inner.subscribe_from_end(topic, group).await
+    }
+    async fn flush(&self) -> BusResult<()> {
+        self.inner.flush().await
+    }
+    fn close(&self) {
+        self.inner.close()
+    }
+}
+
+/// One publish refused at once (the broker is there) is tried again, and the requests
+/// around it are not turned away as if the bus were down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_refused_publish_turns_nobody_away() {
+    let Some(mut s) = shared(false, 50).await else {
+        return;
+    };
+    let bus = Arc::new(RefusesOnce {
+        inner: s.bus.clone(),
+        topic: s.config.tasks_topic.clone(),
+        armed: AtomicBool::new(false),
+    });
+    s.bus = bus.clone();
+    let n = node(&s, true).await;
+    warm(&reqwest::Client::new(), &n).await;
+    bus.armed.store(true, Ordering::SeqCst);
+    let (statuses, codes) = users(&[&n], 20, 20).await;
+    assert!(!bus.armed.load(Ordering::SeqCst), "no publish was refused");
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     assert_unique(&codes);
 }
