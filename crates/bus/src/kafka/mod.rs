@@ -620,8 +620,9 @@ impl LagPoller {
 
 /// Lag of the partitions assigned to `consumer`: per partition, the high watermark minus the
 /// group's committed offset, or minus the log start when nothing is committed yet (offsets
-/// reset to earliest). Costs one OffsetFetch and one batched ListOffsets (two before the
-/// first commit). `None` when the broker did not answer within `budget`.
+/// reset to earliest). Costs one OffsetFetch (and one batched ListOffsets before the first
+/// commit); the ends come from the fetches. `None` when the broker did not answer within
+/// `budget`.
 fn watch_once(
     consumer: &StreamConsumer<Ctx>,
     broker_lost: &AtomicBool,
@@ -673,8 +674,7 @@ fn fetched_ends(
 /// retried after the broker's return puts an offset of the lost log into the new group. A
 /// position or committed offset beyond the log end means exactly that. The loss is the whole
 /// topic's, and other partitions may already have grown past their old offsets: read every
-/// partition of it from the start.
-/// True when it rewound.
+/// partition of it from the start. Returns whether it rewound.
 fn rewind_lost_logs(
     consumer: &StreamConsumer<Ctx>,
     offsets: [&TopicPartitionList; 2],
