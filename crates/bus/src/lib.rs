@@ -130,10 +130,9 @@ pub struct KafkaTuning {
 
 impl Default for KafkaTuning {
     fn default() -> Self {
-        let cfg = KafkaConfig::new("");
         KafkaTuning {
-            session: cfg.session_timeout,
-            partitions: cfg.partitions,
+            session: kafka::DEFAULT_SESSION_TIMEOUT,
+            partitions: kafka::DEFAULT_PARTITIONS,
         }
     }
 }

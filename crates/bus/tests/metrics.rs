@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::recorder::TestRecorder;
-use common::{publish, recv_n, unique};
+use common::{publish, publish_n, recv_n, unique};
 use floodgate_bus::{total_lag, Bus, BusError, KafkaBus, MemoryBus, Outgoing};
 
 /// `total_lag()` is process-wide: the tests that read it take turns.
@@ -40,9 +40,7 @@ async fn memory_counts_and_lag() {
     let mut c = bus.subscribe(&topic, group).await.unwrap();
     assert_eq!(rec.lag(&topic, group), 0.0);
 
-    for i in 0..5 {
-        publish(&bus, &topic, &format!("k{i}"), &format!("m{i}")).await;
-    }
+    publish_n(&bus, &topic, "m", 5).await;
     assert_eq!(produced(rec, &topic), 5);
     assert_eq!(rec.lag(&topic, group), 5.0);
     assert_eq!(total_lag(), 5);
@@ -127,9 +125,7 @@ async fn kafka_counts_and_lag() {
     let (topic, group) = (unique("lag"), unique("g"));
     const N: usize = 10;
     // Different keys spread the messages over the partitions; lag is summed over them.
-    for i in 0..N {
-        publish(&bus, &topic, &format!("k{i}"), &format!("m{i}")).await;
-    }
+    publish_n(&bus, &topic, "m", N).await;
     assert_eq!(produced(rec, &topic), N as u64);
 
     // The consumer gets its partitions once it polls, so receive everything first.

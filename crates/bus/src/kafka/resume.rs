@@ -62,14 +62,32 @@ impl Resumed {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` on the partition's entry, made if missing.
     fn update(&self, partition: i32, f: impl FnOnce(&mut Entry)) {
+        self.with_entry(partition, true, f);
+    }
+
+    /// Runs `f` on the partition's entry (made if missing when `make`; else None without
+    /// one), and drops the entry once it holds nothing.
+    fn with_entry<T>(
+        &self,
+        partition: i32,
+        make: bool,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Option<T> {
         let mut map = self.lock();
-        let entry = map.entry(partition).or_default();
-        f(entry);
+        let entry = match make {
+            true => map.entry(partition).or_default(),
+            false => map.get_mut(&partition)?,
+        };
+        let out = f(entry);
         if entry.is_empty() {
             map.remove(&partition);
+            self.any.store(!map.is_empty(), Ordering::Release);
+        } else if make {
+            self.any.store(true, Ordering::Release);
         }
-        self.any.store(!map.is_empty(), Ordering::Release);
+        Some(out)
     }
 
     /// Forgets `parts` (given away) or, with `None`, all (the log restarted).
@@ -91,11 +109,11 @@ impl Resumed {
         if !self.any.load(Ordering::Acquire) {
             return false;
         }
-        let mut skip = false;
-        self.update(partition, |e| {
+        // Partitions without an entry (most, most of the time) change nothing.
+        self.with_entry(partition, false, |e| {
             e.stale_end = None;
             match e.floor {
-                Some(floor) if offset < floor => skip = true,
+                Some(floor) if offset < floor => true,
                 Some(floor) => {
                     if offset > floor {
                         tracing::warn!(
@@ -107,25 +125,25 @@ impl Resumed {
                         );
                     }
                     e.floor = None;
+                    false
                 }
-                None => {}
+                None => false,
             }
-        });
-        skip
+        })
+        .unwrap_or(false)
     }
 
     /// The partition's end as cached (`cached`), or None while it may still be the one from
     /// before the assignment (unchanged, and no record delivered since).
     pub(crate) fn end(&self, partition: i32, cached: i64) -> Option<i64> {
-        let stale = self.lock().get(&partition).and_then(|e| e.stale_end);
-        match stale {
+        self.with_entry(partition, false, |e| match e.stale_end {
             Some(before) if before == cached => None,
-            Some(_) => {
-                self.update(partition, |e| e.stale_end = None);
+            _ => {
+                e.stale_end = None;
                 Some(cached)
             }
-            None => Some(cached),
-        }
+        })
+        .unwrap_or(Some(cached))
     }
 }
 

@@ -42,6 +42,13 @@ pub async fn publish(bus: &dyn Bus, topic: &str, key: &str, payload: &str) {
     .unwrap_or_else(|e| panic!("publish {payload}: {e}"));
 }
 
+/// Publishes `{prefix}0`..`{prefix}{n-1}` one by one, keyed `k0`..: one per key.
+pub async fn publish_n(bus: &dyn Bus, topic: &str, prefix: &str, n: usize) {
+    for i in 0..n {
+        publish(bus, topic, &format!("k{i}"), &format!("{prefix}{i}")).await;
+    }
+}
+
 /// Next message within `wait`; transient broker errors are retried like a worker would.
 pub async fn recv_within(c: &mut Box<dyn Consumer>, wait: Duration) -> Option<Message> {
     let deadline = tokio::time::Instant::now() + wait;
