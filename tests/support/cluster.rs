@@ -31,6 +31,11 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Its process id (for /proc/PID/stat).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Still running (not exited).
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
@@ -132,6 +137,16 @@ impl Cluster {
         .await;
         assert!(up, "{name} never became healthy:\n{}", self.log(name));
         p
+    }
+
+    /// The bearer token todo writes carry.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The value of `var` in the processes' environment (e.g. `PRIMES_TOPIC`).
+    pub fn var(&self, var: &str) -> &str {
+        &self.env.iter().find(|(k, _)| *k == var).expect("set").1
     }
 
     pub fn log(&self, name: &str) -> String {
@@ -330,6 +345,24 @@ pub async fn consumed_everywhere(c: &Cluster, members: &[&Proc]) -> bool {
         }
     }
     true
+}
+
+/// The sum of the samples of metric `name` on `p` whose labels contain `labels`
+/// (e.g. `topic="..."`); 0 when it does not answer.
+pub async fn metric(c: &Cluster, p: &Proc, name: &str, labels: &str) -> f64 {
+    let base = p.base.as_deref().expect("base");
+    let Ok(r) = c.http.get(format!("{base}/metrics")).send().await else {
+        return 0.0;
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(['{', ' ']))
+        })
+        .filter(|l| l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 pub fn no_duplicates(todos: &[String]) {

@@ -1,5 +1,6 @@
 //! The abacus over HTTP. Every case runs against the in-memory store and, when
-//! FLOODGATE_TEST_REDIS_URL is set, against Redis (each node with its own connection).
+//! FLOODGATE_TEST_REDIS_URL is set, against Redis (each node with its own connection), and
+//! when FLOODGATE_TEST_REDIS_CLUSTER_URL is set, against Redis Cluster.
 //! Keys carry a per-test prefix, so the Redis cases run in parallel on one server.
 
 mod cases;
@@ -21,6 +22,17 @@ macro_rules! per_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(env) = crate::common::Env::redis() else {
+                        return;
+                    };
+                    crate::cases::$case(env).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(env) = crate::common::Env::redis_cluster() else {
                         return;
                     };
                     crate::cases::$case(env).await;

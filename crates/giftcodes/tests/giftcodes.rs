@@ -21,7 +21,13 @@ fn env(var: &str) -> Option<String> {
     std::env::var(var).ok().filter(|v| !v.is_empty())
 }
 
-/// The backends one test's nodes share: `real` = Redis + Kafka from the environment.
+/// The store a test's nodes share: `None` = memory (with the in-process bus), else the
+/// variable naming a Redis (or Redis Cluster) URL, used with Kafka from the environment.
+const REDIS: Option<&str> = Some("FLOODGATE_TEST_REDIS_URL");
+const REDIS_CLUSTER: Option<&str> = Some("FLOODGATE_TEST_REDIS_CLUSTER_URL");
+const MEMORY: Option<&str> = None;
+
+/// The backends one test's nodes share.
 #[derive(Clone)]
 struct Shared {
     store: SharedStore,
@@ -29,19 +35,16 @@ struct Shared {
     config: Config,
 }
 
-async fn shared(real: bool, capacity: u32) -> Option<Shared> {
+async fn shared(redis_var: Option<&str>, capacity: u32) -> Option<Shared> {
     let mut config = Config::defaults();
     let tag = uuid::Uuid::new_v4().simple().to_string();
     config.tasks_topic = format!("tasks-{tag}");
     config.results_topic = format!("results-{tag}");
     config.rate_limit_capacity = capacity;
     config.gift_code_timeout = Duration::from_secs(10);
-    let (store, bus) = if real {
-        let (Some(r), Some(k)) = (
-            env("FLOODGATE_TEST_REDIS_URL"),
-            env("FLOODGATE_TEST_KAFKA_BROKERS"),
-        ) else {
-            skip("FLOODGATE_TEST_REDIS_URL / FLOODGATE_TEST_KAFKA_BROKERS");
+    let (store, bus) = if let Some(redis_var) = redis_var {
+        let (Some(r), Some(k)) = (env(redis_var), env("FLOODGATE_TEST_KAFKA_BROKERS")) else {
+            skip(&format!("{redis_var} / FLOODGATE_TEST_KAFKA_BROKERS"));
             return None;
         };
         let store = floodgate_store::connect(Some(&r)).await.unwrap();
@@ -165,8 +168,8 @@ fn assert_unique(codes: &[String]) {
     }
 }
 
-async fn seed_scenarios(real: bool) {
-    let Some(s) = shared(real, 100).await else {
+async fn seed_scenarios(redis_var: Option<&str>) {
+    let Some(s) = shared(redis_var, 100).await else {
         return;
     };
     let n = node(&s, true).await;
@@ -250,9 +253,9 @@ fn slow_worker(s: &Shared, delay: Duration) -> (Arc<AtomicUsize>, CancellationTo
     (max_seen, stop)
 }
 
-async fn capacity_is_exact(real: bool) {
+async fn capacity_is_exact(redis_var: Option<&str>) {
     let capacity = 10;
-    let Some(s) = shared(real, capacity).await else {
+    let Some(s) = shared(redis_var, capacity).await else {
         return;
     };
     let n = node(&s, false).await;
@@ -273,8 +276,9 @@ async fn capacity_is_exact(real: bool) {
 
 macro_rules! both {
     ($($name:ident),*) => {
-        mod memory { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(false).await })* }
-        mod real { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(true).await })* }
+        mod memory { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::MEMORY).await })* }
+        mod real { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::REDIS).await })* }
+        mod real_cluster { $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $name() { super::$name(super::REDIS_CLUSTER).await })* }
     };
 }
 
@@ -282,8 +286,17 @@ both!(seed_scenarios, capacity_is_exact);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_never_exceed_the_shared_capacity() {
+    two_nodes_share_one_capacity(REDIS).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_never_exceed_the_shared_capacity_on_redis_cluster() {
+    two_nodes_share_one_capacity(REDIS_CLUSTER).await
+}
+
+async fn two_nodes_share_one_capacity(redis_var: Option<&str>) {
     let capacity = 8;
-    let Some(s) = shared(true, capacity).await else {
+    let Some(s) = shared(redis_var, capacity).await else {
         return;
     };
     let (a, b) = (node(&s, false).await, node(&s, false).await);
@@ -312,7 +325,7 @@ async fn two_nodes_never_exceed_the_shared_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_nodes_slots_come_back_by_lease_expiry() {
     let capacity = 5;
-    let Some(mut s) = shared(true, capacity).await else {
+    let Some(mut s) = shared(REDIS, capacity).await else {
         return;
     };
     s.config.gift_code_timeout = Duration::from_secs(1);
@@ -352,7 +365,7 @@ async fn a_crashed_nodes_slots_come_back_by_lease_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_worker_means_504_after_the_timeout() {
-    let Some(mut s) = shared(false, 10).await else {
+    let Some(mut s) = shared(MEMORY, 10).await else {
         return;
     };
     s.config.gift_code_timeout = Duration::from_millis(500);
@@ -374,7 +387,7 @@ async fn no_worker_means_504_after_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_replies_are_skipped_and_the_loop_keeps_going() {
-    let Some(s) = shared(false, 10).await else {
+    let Some(s) = shared(MEMORY, 10).await else {
         return;
     };
     let n = node(&s, true).await;
@@ -440,7 +453,7 @@ impl Bus for RefusesOnce {
 /// around it are not turned away as if the bus were down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_refused_publish_turns_nobody_away() {
-    let Some(mut s) = shared(false, 50).await else {
+    let Some(mut s) = shared(MEMORY, 50).await else {
         return;
     };
     let bus = Arc::new(RefusesOnce {

@@ -1,9 +1,12 @@
 //! Redis-backed store. Every compound step is one Lua script (EVALSHA, EVAL on a cold
 //! cache), so it is atomic and one round trip; clocks come from Redis `TIME` so all nodes
-//! agree.
+//! agree. The same code serves one server or a Redis Cluster (`redis+cluster://` URLs).
 
 mod conn;
+mod link;
+pub mod slots;
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -93,6 +96,15 @@ fn set_cmd(key: &str, value: &[u8], nx: bool, ttl: Option<Duration>) -> ::redis:
     c
 }
 
+/// A key that must travel with `anchor` (see [`slots`]), or why it cannot.
+fn placed<'a>(cluster: bool, anchor: &str, key: &'a str) -> StoreResult<Cow<'a, str>> {
+    slots::place(cluster, anchor, key).ok_or_else(|| {
+        StoreError::Unavailable(format!(
+            "{key} cannot be given the hash slot of {anchor} on Redis Cluster"
+        ))
+    })
+}
+
 fn unexpected(what: &str) -> StoreError {
     StoreError::Unavailable(format!("unexpected reply from redis to {what}"))
 }
@@ -100,7 +112,11 @@ fn unexpected(what: &str) -> StoreError {
 #[async_trait]
 impl Store for RedisStore {
     fn kind(&self) -> &'static str {
-        "redis"
+        if self.conn.is_cluster() {
+            "redis-cluster"
+        } else {
+            "redis"
+        }
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -186,13 +202,21 @@ impl Store for RedisStore {
     ) -> StoreResult<Adoption> {
         let script = &self.scripts.adopt_counter;
         let seen = seen.to_vec();
+        let cluster = self.conn.is_cluster();
+        if cluster && slots::slot(from) != slots::slot(to) {
+            // One atomic step cannot read another slot; the seeds never ran on a cluster.
+            return Err(StoreError::Unavailable(format!(
+                "{from} and {to} are in different hash slots: on Redis Cluster, copy {from} by hand"
+            )));
+        }
+        let marker = placed(cluster, to, marker)?;
         let reply: String = self
             .conn
             .exec(to, |mut m| async move {
                 script
                     .key(from)
                     .key(to)
-                    .key(marker)
+                    .key(&*marker)
                     .arg(seen)
                     .arg(value.to_string())
                     .invoke_async(&mut m)
@@ -254,12 +278,13 @@ impl Store for RedisStore {
             CounterOp::Set(v) => ("set", v),
         };
         let ttl = ttl_ms(ttl);
+        let record = placed(self.conn.is_cluster(), counter, idem_key)?;
         let (status, value): (String, String) = self
             .conn
             .exec(counter, |mut m| async move {
                 script
                     .key(counter)
-                    .key(idem_key)
+                    .key(&*record)
                     .arg(kind)
                     .arg(operand)
                     .arg(fingerprint)

@@ -1,5 +1,6 @@
 //! The same behavioural cases run against every backend: `memory::*` always, `redis::*`
-//! when FLOODGATE_TEST_REDIS_URL is set. Each test uses its own key prefix, so the Redis
+//! when FLOODGATE_TEST_REDIS_URL is set, `redis_cluster::*` when
+//! FLOODGATE_TEST_REDIS_CLUSTER_URL is set (3 masters + 3 replicas from scripts/services). Each test uses its own key prefix, so the Redis
 //! cases can run in parallel on one server. `outage::*` starts its own redis-server.
 
 mod cases;
@@ -23,6 +24,17 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(store) = crate::harness::redis_store().await else {
+                        return;
+                    };
+                    crate::cases::$case(store, crate::harness::prefix()).await;
+                }
+            )*
+        }
+        mod redis_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(store) = crate::harness::redis_cluster_store().await else {
                         return;
                     };
                     crate::cases::$case(store, crate::harness::prefix()).await;

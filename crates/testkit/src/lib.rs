@@ -3,10 +3,13 @@
 //!   `FLOODGATE_REQUIRE_SERVICES=1` (as `scripts/test` sets);
 //! - child processes the test owns (redis-server, Tansu) that it can kill, restart on the
 //!   same port, freeze and thaw, without disturbing other tests;
+//! - a Redis Cluster the test owns (six redis-server processes) to crash masters in;
 //! - a fresh, empty PostgreSQL database per test.
 
+mod cluster;
 mod process;
 
+pub use cluster::{key_slot, redis_cluster, RedisCluster, NODE_TIMEOUT_MS};
 pub use process::Process;
 
 use std::net::TcpListener;
@@ -47,12 +50,7 @@ pub fn redis_server(extra: &[&str]) -> Option<Process> {
 
 /// Like [`redis_server`] but not started yet (to test clients created while it is down).
 pub fn redis_server_stopped(extra: &[&str]) -> Option<Process> {
-    let installed = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
+    if !installed("redis-server") {
         skip("redis-server on PATH");
         return None;
     }
@@ -72,6 +70,16 @@ pub fn redis_server_stopped(extra: &[&str]) -> Option<Process> {
     }
     cmd.extend(extra.iter().map(|s| s.to_string()));
     Some(Process::stopped(cmd, port, std::env::temp_dir()))
+}
+
+/// `program --version` runs and succeeds.
+fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Creates an empty database on the PostgreSQL server at `admin_url` and returns its URL,

@@ -1,7 +1,8 @@
 //! The todos service end to end through its router and workers. Every case runs on the
 //! embedded backends (`embedded::*`: MemoryStore, MemoryBus, SQLite) and on the real ones
 //! (`real::*`: Redis, Kafka/Tansu, PostgreSQL) when FLOODGATE_TEST_REDIS_URL,
-//! FLOODGATE_TEST_KAFKA_BROKERS and FLOODGATE_TEST_DATABASE_URL are set. Each case has its
+//! FLOODGATE_TEST_KAFKA_BROKERS and FLOODGATE_TEST_DATABASE_URL are set, and again with
+//! Redis Cluster (`real_cluster::*`) when FLOODGATE_TEST_REDIS_CLUSTER_URL is set too. Each case has its
 //! own topic (hence its own store keys and consumer group) and database.
 
 mod cases;
@@ -22,6 +23,15 @@ macro_rules! on_every_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some(env) = crate::harness::Env::real().await else { return };
+                    crate::cases::$case(env).await;
+                }
+            )*
+        }
+        mod real_cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(env) = crate::harness::Env::real_cluster().await else { return };
                     crate::cases::$case(env).await;
                 }
             )*

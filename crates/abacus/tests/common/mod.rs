@@ -20,10 +20,9 @@ use serde_json::Value;
 pub use store::{Faults, TestStore};
 
 pub const REDIS_VAR: &str = "FLOODGATE_TEST_REDIS_URL";
+pub const REDIS_CLUSTER_VAR: &str = "FLOODGATE_TEST_REDIS_CLUSTER_URL";
 pub const KEY1: &str = "key-one";
 pub const KEY2: &str = "key-two";
-
-pub use floodgate_testkit::skip;
 
 /// Where a test's nodes keep the sum.
 pub enum Backend {
@@ -45,13 +44,11 @@ impl Env {
     }
 
     pub fn redis() -> Option<Env> {
-        match std::env::var(REDIS_VAR) {
-            Ok(u) if !u.is_empty() => Some(Env::with(Backend::Redis(u))),
-            _ => {
-                skip(REDIS_VAR);
-                None
-            }
-        }
+        floodgate_testkit::env_or_skip(REDIS_VAR).map(|u| Env::with(Backend::Redis(u)))
+    }
+
+    pub fn redis_cluster() -> Option<Env> {
+        floodgate_testkit::env_or_skip(REDIS_CLUSTER_VAR).map(|u| Env::with(Backend::Redis(u)))
     }
 
     pub fn with(backend: Backend) -> Env {
@@ -59,6 +56,11 @@ impl Env {
             backend,
             prefix: format!("abacustest:{}:", uuid::Uuid::new_v4()),
         }
+    }
+
+    /// What this test's keys start with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// A store handle for one node, under this test's prefix.

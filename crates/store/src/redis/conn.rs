@@ -1,6 +1,6 @@
 //! The Redis connection: created lazily and replaced in the background, so the server starts
 //! while Redis is down, every call fails fast (`Unavailable`) during an outage, and the store
-//! recovers by itself when Redis comes back.
+//! recovers by itself when Redis comes back. One server or a Redis Cluster ([`Link`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClient;
 use ::redis::{Client, ErrorKind, RedisError, RedisResult};
 use parking_lot::RwLock;
+
+use super::link::{Dialer, Link};
 
 use crate::{StoreError, StoreResult};
 
@@ -21,6 +24,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause between background connection attempts while Redis is unreachable.
 const RECONNECT_EVERY: Duration = Duration::from_millis(250);
+/// Tries per cluster call: a redirection costs one, a node being replaced a few.
+const CLUSTER_RETRIES: u32 = 4;
 /// Consecutive calls failing for connection reasons after which the connection is rebuilt.
 /// The manager only reconnects by itself on I/O errors; this also covers replies that time
 /// out on a half-open socket or a server stuck answering LOADING.
@@ -33,10 +38,10 @@ pub(super) struct Conn {
 }
 
 struct Inner {
-    client: Client,
+    dialer: Dialer,
     /// The live connection and its generation (so a late failure of a replaced connection
     /// does not count against the new one).
-    current: RwLock<Option<(u64, ConnectionManager)>>,
+    current: RwLock<Option<(u64, Link)>>,
     generation: AtomicU64,
     failures: AtomicU32,
     /// True while a background task is connecting; at most one runs.
@@ -47,11 +52,21 @@ impl Conn {
     /// Validates `url` and tries one quick connect; when Redis is down, still succeeds and
     /// keeps connecting in the background.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let client = Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let dialer = Dialer::parse(url, |seeds| {
+            ClusterClient::builder(seeds)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                // Redirections (MOVED/ASK) and a promotion in progress are retried inside
+                // the client; the whole call stays bounded by CALL_TIMEOUT.
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(10)
+                .max_retry_wait(400)
+                .build()
+        }, |u| Client::open(u))
+        .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let conn = Self {
             inner: Arc::new(Inner {
-                client,
+                dialer,
                 current: RwLock::new(None),
                 generation: AtomicU64::new(0),
                 failures: AtomicU32::new(0),
@@ -72,11 +87,15 @@ impl Conn {
         Ok(conn)
     }
 
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.dialer, Dialer::Cluster(_))
+    }
+
     /// Runs one request on the current connection, bounded by [`CALL_TIMEOUT`]. `key` names
     /// the key in `WrongType` errors.
     pub async fn exec<T, F, Fut>(&self, key: &str, op: F) -> StoreResult<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Link) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let current = self.inner.current.read().clone();
@@ -103,15 +122,24 @@ impl Conn {
 }
 
 impl Inner {
-    async fn connect_once(&self) -> RedisResult<ConnectionManager> {
-        // No retries inside the manager: its backoff starts at one second, and callers would
-        // wait on it. Recovery comes from the manager's own reconnect on the next call plus
-        // the background task here.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_number_of_retries(0);
-        let attempt = ConnectionManager::new_with_config(self.client.clone(), config);
+    async fn connect_once(&self) -> RedisResult<Link> {
+        let attempt = async {
+            match &self.dialer {
+                Dialer::Single(client) => {
+                    // No retries inside the manager: its backoff starts at one second, and
+                    // callers would wait on it. Recovery comes from the manager's own
+                    // reconnect on the next call plus the background task here.
+                    let config = ConnectionManagerConfig::new()
+                        .set_connection_timeout(CONNECT_TIMEOUT)
+                        .set_response_timeout(RESPONSE_TIMEOUT)
+                        .set_number_of_retries(0);
+                    ConnectionManager::new_with_config(client.clone(), config)
+                        .await
+                        .map(Link::Single)
+                }
+                Dialer::Cluster(client) => client.get_async_connection().await.map(Link::Cluster),
+            }
+        };
         match tokio::time::timeout(CALL_TIMEOUT, attempt).await {
             Ok(r) => r,
             Err(_) => Err(RedisError::from(std::io::Error::from(
@@ -120,7 +148,7 @@ impl Inner {
         }
     }
 
-    fn install(&self, manager: ConnectionManager) {
+    fn install(&self, manager: Link) {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.failures.store(0, Ordering::Relaxed);
         *self.current.write() = Some((generation, manager));

@@ -5,21 +5,24 @@ use std::sync::Arc;
 use floodgate_store::{MemoryStore, RedisStore, SharedStore, Store};
 
 pub const REDIS_VAR: &str = "FLOODGATE_TEST_REDIS_URL";
-
-pub use floodgate_testkit::skip;
+pub const REDIS_CLUSTER_VAR: &str = "FLOODGATE_TEST_REDIS_CLUSTER_URL";
 
 pub fn memory_store() -> SharedStore {
     Arc::new(MemoryStore::new())
 }
 
 pub async fn redis_store() -> Option<SharedStore> {
-    let url = match std::env::var(REDIS_VAR) {
-        Ok(u) if !u.is_empty() => u,
-        _ => {
-            skip(REDIS_VAR);
-            return None;
-        }
-    };
+    store_at(REDIS_VAR).await
+}
+
+pub async fn redis_cluster_store() -> Option<SharedStore> {
+    let store = store_at(REDIS_CLUSTER_VAR).await?;
+    assert_eq!(store.kind(), "redis-cluster");
+    Some(store)
+}
+
+async fn store_at(var: &str) -> Option<SharedStore> {
+    let url = floodgate_testkit::env_or_skip(var)?;
     let store = RedisStore::connect(&url).await.expect("valid redis url");
     store.ping().await.expect("test redis answers");
     Some(Arc::new(store))

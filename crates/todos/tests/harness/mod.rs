@@ -99,8 +99,17 @@ impl Env {
 
     /// Redis + Kafka (Tansu) + a fresh PostgreSQL database, when all three are configured.
     pub async fn real() -> Option<Env> {
+        Self::real_on("FLOODGATE_TEST_REDIS_URL").await
+    }
+
+    /// As [`Env::real`] with Redis Cluster as the store.
+    pub async fn real_cluster() -> Option<Env> {
+        Self::real_on("FLOODGATE_TEST_REDIS_CLUSTER_URL").await
+    }
+
+    async fn real_on(redis_var: &str) -> Option<Env> {
         logs();
-        let redis = var("FLOODGATE_TEST_REDIS_URL")?;
+        let redis = var(redis_var)?;
         let brokers = var("FLOODGATE_TEST_KAFKA_BROKERS")?;
         let pg = var("FLOODGATE_TEST_DATABASE_URL")?;
         let store = RedisStore::connect(&redis).await.expect("redis url");
