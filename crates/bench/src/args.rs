@@ -28,6 +28,9 @@ use clap::{Parser, ValueEnum};
 ///              length and first/last primes are checked. Uses -n, -c.
 ///   todos      mixed GET /todos?limit=10 reads and POST /todos writes (--token JWT,
 ///              --write-ratio). Uses -n, -c.
+///
+/// `floodgate bench broker --brokers HOST:PORT` measures the broker's own request → echo →
+/// reply round trip with the bus's client settings, no HTTP (`floodgate bench broker --help`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "floodgate bench", verbatim_doc_comment)]
 pub struct BenchArgs {

@@ -6,6 +6,7 @@
 //! merged at the end. Scenarios (`--scenario`) check the services' behaviour instead.
 
 mod args;
+pub mod broker;
 mod client;
 mod closed;
 mod compare;
@@ -52,6 +53,9 @@ pub async fn run(args: Vec<String>, default_api_key: Option<String>) -> ExitCode
     if args.first().map(String::as_str) == Some("compare") {
         return run_compare(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("broker") {
+        return run_broker(&args[1..]).await;
+    }
     let parsed =
         BenchArgs::try_parse_from(std::iter::once("floodgate bench".to_string()).chain(args));
     match parsed {
@@ -90,6 +94,39 @@ fn run_compare(args: &[String]) -> ExitCode {
             }
         },
         Err(e) => usage(&e),
+    }
+}
+
+/// `floodgate bench broker --brokers B [-c 50] [-d 10s]`: the broker's echo round trip.
+async fn run_broker(args: &[String]) -> ExitCode {
+    let parsed = broker::BrokerArgs::try_parse_from(
+        std::iter::once("floodgate bench broker".to_string()).chain(args.iter().cloned()),
+    );
+    let args = match parsed {
+        Ok(args) => args,
+        Err(e) => return usage(&e),
+    };
+    match broker::run(&args).await {
+        Ok(measured) => {
+            print!("{}", measured.text(&args));
+            if let Some(path) = &args.json {
+                let text = serde_json::to_string_pretty(&measured.json(&args)).unwrap_or_default();
+                if let Err(e) = report::write_file(path, text.as_bytes()) {
+                    eprintln!("floodgate bench broker: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if measured.replies > 0 {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("floodgate bench broker: no replies");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("floodgate bench broker: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

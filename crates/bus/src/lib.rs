@@ -85,6 +85,13 @@ pub trait Bus: Send + Sync + 'static {
     async fn ensure_topic(&self, _topic: &str, _partitions: i32) -> BusResult<()> {
         Ok(())
     }
+    /// Keeps `topic`'s messages only `retention` when this bus creates the topic (Kafka:
+    /// `retention.ms`, with `cleanup.policy=delete` and `segment.ms` alike): for topics
+    /// whose messages are worthless soon after they are sent (requests and replies), so a
+    /// long-running broker does not keep them all. Call it before the topic's first use; a
+    /// topic that already exists on the broker keeps its own settings. The in-process bus
+    /// keeps nothing once consumed and ignores it.
+    fn set_retention(&self, _topic: &str, _retention: Duration) {}
     /// Shutdown: every `recv`, waiting or to come, returns `Closed`; commits and
     /// `Consumer::close` still work. Kafka keeps accepting publishes (they are durable);
     /// the in-process bus refuses them with `Unavailable`, as nothing would consume them.
@@ -126,6 +133,8 @@ pub struct KafkaTuning {
     pub session: Duration,
     /// Partitions of each topic the bus creates; a topic that exists keeps its own.
     pub partitions: i32,
+    /// The longest a consumer's fetch waits for data (`fetch.wait.max.ms`).
+    pub fetch_wait: Duration,
 }
 
 impl Default for KafkaTuning {
@@ -133,6 +142,7 @@ impl Default for KafkaTuning {
         KafkaTuning {
             session: kafka::DEFAULT_SESSION_TIMEOUT,
             partitions: kafka::DEFAULT_PARTITIONS,
+            fetch_wait: kafka::DEFAULT_FETCH_WAIT,
         }
     }
 }
@@ -151,6 +161,7 @@ pub async fn connect(
             let mut cfg = KafkaConfig::new(b);
             cfg.session_timeout = tuning.session;
             cfg.partitions = tuning.partitions;
+            cfg.fetch_wait = tuning.fetch_wait;
             let bus = KafkaBus::connect_with(cfg)?;
             Ok(Arc::new(match claims {
                 Some(c) => bus.with_claims(c),

@@ -2,13 +2,16 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::tansu::tansu;
 use common::{publish, recv_n, recv_within, unique};
 use floodgate_bus::{Bus, BusError, KafkaBus, KafkaConfig, Outgoing};
 use floodgate_testkit::free_port;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
 
 fn msg<'a>(topic: &'a str, payload: &'a str) -> Outgoing<'a> {
     Outgoing {
@@ -129,4 +132,61 @@ async fn bus_survives_a_broker_restart() {
         got.insert(text);
     }
     c.close().await.unwrap();
+}
+
+/// The configs the broker reports for `topic` (name → value).
+async fn topic_configs(brokers: &str, topic: &str) -> HashMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await
+        .expect("DescribeConfigs answered");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .unwrap_or_else(|code| panic!("DescribeConfigs {topic}: {code}"));
+    resource
+        .entries
+        .into_iter()
+        .filter_map(|e| Some((e.name, e.value?)))
+        .collect()
+}
+
+/// A topic given a retention is created with it (and with a delete cleanup policy and
+/// segments rolled as often, so it takes effect); any other topic keeps the broker's
+/// default. Tansu answers DescribeConfigs with the configs the topic was created with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_created_with_their_retention() {
+    let Some(brokers) = common::service_env("FLOODGATE_TEST_KAFKA_BROKERS") else {
+        return;
+    };
+    let bus = KafkaBus::connect(&brokers).expect("config");
+    let short = unique("replies");
+    let plain = unique("work");
+    bus.set_retention(&short, Duration::from_secs(3600));
+    publish(&bus, &short, "k", "x").await;
+    publish(&bus, &plain, "k", "x").await;
+
+    let got = topic_configs(&brokers, &short).await;
+    assert_eq!(
+        got.get("retention.ms").map(String::as_str),
+        Some("3600000"),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.get("cleanup.policy").map(String::as_str),
+        Some("delete")
+    );
+    assert_eq!(got.get("segment.ms").map(String::as_str), Some("3600000"));
+    let plain_configs = topic_configs(&brokers, &plain).await;
+    assert_ne!(
+        plain_configs.get("retention.ms").map(String::as_str),
+        Some("3600000"),
+        "{plain_configs:?}"
+    );
 }

@@ -45,6 +45,7 @@ impl Backends {
             floodgate_bus::KafkaTuning {
                 session: config.kafka_session_timeout,
                 partitions: config.kafka_partitions,
+                fetch_wait: config.kafka_fetch_wait,
             },
             claims,
         )

@@ -47,6 +47,7 @@ impl GiftCodes {
             lease,
             ctx.config.admission_wait,
         ));
+        short_retention(ctx);
         let replies = Replies::start(ctx, stop);
         GiftCodes {
             ctx: ctx.clone(),
@@ -73,6 +74,24 @@ impl GiftCodes {
             .route("/", get(api::root))
             .route("/queue", post(api::queue))
             .with_state(self.clone())
+    }
+}
+
+/// Asks the bus to create the request and reply topics (`tasks`, `results` and every
+/// `results.N`) with `FLOODGATE_KAFKA_REPLY_RETENTION_MS`: their messages are worthless
+/// once the request has timed out, and a broker keeping them all slows down. The prime-job
+/// and todo topics keep the broker's default: their messages are work still to be done.
+/// Called by the node and by the worker before either touches a topic.
+pub(crate) fn short_retention(ctx: &AppContext) {
+    let Some(retention) = ctx.config.kafka_reply_retention else {
+        return;
+    };
+    let bus = &ctx.backends.bus;
+    let results = &ctx.config.results_topic;
+    bus.set_retention(&ctx.config.tasks_topic, retention);
+    bus.set_retention(results, retention);
+    for slot in 0..replies::SLOTS {
+        bus.set_retention(&replies::slot_topic(results, slot), retention);
     }
 }
 

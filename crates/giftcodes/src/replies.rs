@@ -124,7 +124,7 @@ fn slot_key(ctx: &AppContext, slot: u32) -> String {
 }
 
 /// The topic floodgate's worker answers this slot's requests on.
-fn slot_topic(results: &str, slot: u32) -> String {
+pub(crate) fn slot_topic(results: &str, slot: u32) -> String {
     format!("{results}.{slot}")
 }
 

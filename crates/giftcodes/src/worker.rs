@@ -8,6 +8,9 @@ use std::time::Duration;
 use floodgate_bus::{BusError, Consumer, Message, Outgoing};
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt as _, StreamExt as _};
 use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -16,6 +19,8 @@ use crate::wire::{Reply, Request, ACTION};
 
 const GROUP: &str = "floodgate-giftcodes";
 const MAX_BATCH: usize = 256;
+/// Batches answered at once (see `run_worker`).
+const MAX_ANSWERING: usize = 8;
 
 /// `GIFT-` and 128 random bits in hex: unique across nodes and restarts in practice.
 pub fn new_gift_code() -> String {
@@ -31,6 +36,7 @@ pub fn new_gift_code() -> String {
 }
 
 pub async fn run_worker(ctx: AppContext, stop: CancellationToken) {
+    crate::short_retention(&ctx);
     let bus = &ctx.backends.bus;
     let topic = ctx.config.tasks_topic.clone();
     let group = floodgate_bus::group_for(GROUP, &topic, "tasks");
@@ -46,33 +52,52 @@ pub async fn run_worker(ctx: AppContext, stop: CancellationToken) {
             }
         }
     };
+    // Batches whose replies await their acknowledgements, oldest first: the next batch is
+    // answered meanwhile (its replies join the producer's next request instead of waiting
+    // for the previous ones' acks), and each batch is committed only once it and every
+    // batch before it are answered.
+    let mut answering: FuturesOrdered<BoxFuture<'static, Vec<Message>>> = FuturesOrdered::new();
     loop {
-        let first = tokio::select! {
+        tokio::select! {
+            biased;
             _ = stop.cancelled() => break,
-            m = consumer.recv() => m,
-        };
-        let first = match first {
-            Ok(m) => m,
-            Err(BusError::Closed) => break,
-            Err(e) => {
-                tracing::debug!(error = %e, "gift-code worker receive failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+            Some(batch) = answering.next(), if !answering.is_empty() => {
+                commit_last_per_partition(&mut consumer, &batch).await;
             }
-        };
-        let batch = drain(&mut consumer, first).await;
-        answer(&ctx, &batch, &stop).await;
+            first = consumer.recv(), if answering.len() < MAX_ANSWERING => {
+                let first = match first {
+                    Ok(m) => m,
+                    Err(BusError::Closed) => break,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "gift-code worker receive failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                let batch = drain(&mut consumer, first);
+                let (ctx, stop) = (ctx.clone(), stop.clone());
+                answering.push_back(Box::pin(async move {
+                    answer(&ctx, &batch, &stop).await;
+                    batch
+                }));
+            }
+        }
+    }
+    // Replies under way are acknowledged, or given up now that we stop: commit what was
+    // answered, in order.
+    while let Some(batch) = answering.next().await {
         commit_last_per_partition(&mut consumer, &batch).await;
     }
     let _ = consumer.close().await;
 }
 
-/// Takes what is already waiting, up to a batch, without waiting for more.
-async fn drain(consumer: &mut Box<dyn Consumer>, first: Message) -> Vec<Message> {
+/// Takes what is already waiting, up to a batch, without waiting for more (`recv` is
+/// cancel-safe: a poll that finds nothing loses nothing).
+fn drain(consumer: &mut Box<dyn Consumer>, first: Message) -> Vec<Message> {
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
-        match tokio::time::timeout(Duration::from_millis(1), consumer.recv()).await {
-            Ok(Ok(m)) => batch.push(m),
+        match consumer.recv().now_or_never() {
+            Some(Ok(m)) => batch.push(m),
             _ => break,
         }
     }

@@ -58,12 +58,18 @@ pub struct KafkaConfig {
     /// Consumer-group session: how long a member killed without leaving keeps its
     /// partitions (librdkafka's default is 45 s; see docs/operations.md, "Failover").
     pub session_timeout: Duration,
+    /// The longest a consumer's fetch waits for data (`fetch.wait.max.ms`). Apache Kafka
+    /// answers as soon as data arrives, so this only bounds idle fetches; Tansu holds every
+    /// fetch for the full wait, so each consume hop costs up to this much (see
+    /// docs/operations.md, "Broker tuning").
+    pub fetch_wait: Duration,
     /// Extra librdkafka properties, applied last (producer, consumer and admin alike).
     pub overrides: Vec<(String, String)>,
 }
 
 pub const DEFAULT_PARTITIONS: i32 = 8;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(8);
+pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(10);
 
 impl KafkaConfig {
     pub fn new(brokers: &str) -> Self {
@@ -74,6 +80,7 @@ impl KafkaConfig {
             message_timeout: Duration::from_secs(5),
             idempotence: false,
             session_timeout: DEFAULT_SESSION_TIMEOUT,
+            fetch_wait: DEFAULT_FETCH_WAIT,
             overrides: Vec::new(),
         }
     }
@@ -99,7 +106,9 @@ impl KafkaConfig {
         cfg
     }
 
-    fn producer(&self) -> ClientConfig {
+    /// The librdkafka settings of the bus's producer, overrides included (public so a
+    /// benchmark can measure the broker with exactly the bus's client settings).
+    pub fn producer(&self) -> ClientConfig {
         let ms = self.message_timeout.as_millis().to_string();
         let mut cfg = self.base();
         cfg.set("acks", "all")
@@ -116,8 +125,9 @@ impl KafkaConfig {
         self.finish(cfg)
     }
 
+    /// The librdkafka settings of the bus's consumers in `group`, overrides included;
     /// `reset`: where a group with nothing committed starts ("earliest" or "latest").
-    fn consumer(&self, group: &str, reset: &str) -> ClientConfig {
+    pub fn consumer(&self, group: &str, reset: &str) -> ClientConfig {
         // Two heartbeats a second: the survivors learn of a rebalance quickly.
         let heartbeat = (self.session_timeout / 3).min(Duration::from_millis(500));
         let mut cfg = self.base();
@@ -128,7 +138,7 @@ impl KafkaConfig {
             .set("enable.partition.eof", "false")
             // Some brokers (Tansu) hold every fetch for the full wait even when messages
             // arrive; librdkafka's 500 ms default would then add half a second per hop.
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", self.fetch_wait.as_millis().to_string())
             // A subscribed topic that does not exist yet (or again, after the broker lost
             // it) is picked up within seconds.
             .set("topic.metadata.refresh.interval.ms", "2000")
@@ -259,6 +269,8 @@ struct TopicState {
     known: bool,
     /// `bus_messages_produced_total{topic}`, resolved once.
     produced: Counter,
+    /// `retention.ms` for the topic when this bus creates it (see `Bus::set_retention`).
+    retention: Option<Duration>,
 }
 
 pub struct KafkaBus {
@@ -380,6 +392,7 @@ impl KafkaBus {
         f(map.entry(topic.to_string()).or_insert_with(|| TopicState {
             known: false,
             produced: meters::produced(topic),
+            retention: None,
         }))
     }
 
@@ -395,13 +408,26 @@ impl KafkaBus {
         self.topic(topic, |t| t.produced.increment(1));
     }
 
-    /// Creates `topic` unless it exists. `Unavailable` when the broker does not answer.
+    /// Creates `topic` unless it exists, with its retention if one was set (a topic that
+    /// exists keeps its own settings). `Unavailable` when the broker does not answer.
     async fn create_topic(&self, topic: &str, partitions: i32) -> BusResult<()> {
-        let new = NewTopic::new(
+        let retention = self
+            .topic(topic, |t| t.retention)
+            .map(|r| r.as_millis().max(1).to_string());
+        let mut new = NewTopic::new(
             topic,
             partitions,
             TopicReplication::Fixed(self.cfg.replication),
         );
+        if let Some(ms) = &retention {
+            // Apache Kafka deletes whole segments only, and rolls one after 7 days by
+            // default: roll them as often as they expire. Tansu's SQL engines delete only
+            // in topics whose cleanup policy says so explicitly.
+            new = new
+                .set("cleanup.policy", "delete")
+                .set("retention.ms", ms)
+                .set("segment.ms", ms);
+        }
         let opts = AdminOptions::new()
             .request_timeout(Some(self.cfg.message_timeout))
             .operation_timeout(Some(self.cfg.message_timeout));
@@ -530,6 +556,10 @@ impl Bus for KafkaBus {
 
     async fn ensure_topic(&self, topic: &str, partitions: i32) -> BusResult<()> {
         self.create_topic(topic, partitions).await
+    }
+
+    fn set_retention(&self, topic: &str, retention: Duration) {
+        self.topic(topic, |t| t.retention = Some(retention));
     }
 
     fn close(&self) {

@@ -286,6 +286,11 @@ pub struct Config {
     pub kafka_session_timeout: Duration,
     /// Partitions of each topic floodgate creates (an existing topic keeps its own).
     pub kafka_partitions: i32,
+    /// `fetch.wait.max.ms` of every consumer (see docs/operations.md, "Broker tuning").
+    pub kafka_fetch_wait: Duration,
+    /// Retention of the gift-code request and reply topics floodgate creates; `None` = the
+    /// broker's default.
+    pub kafka_reply_retention: Option<Duration>,
     pub database_url: Option<String>,
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -407,6 +412,11 @@ impl Config {
             kafka_brokers: r.get_nonempty("FLOODGATE_KAFKA_BROKERS"),
             kafka_session_timeout: parse_duration_ms(r, "FLOODGATE_KAFKA_SESSION_TIMEOUT_MS")?,
             kafka_partitions: parse_partitions(r, "FLOODGATE_KAFKA_PARTITIONS")?,
+            kafka_fetch_wait: parse_duration_ms(r, "FLOODGATE_KAFKA_FETCH_WAIT_MS")?,
+            kafka_reply_retention: match parse_u64(r, "FLOODGATE_KAFKA_REPLY_RETENTION_MS")? {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            },
             database_url,
             max_connections: parse_positive(r, "FLOODGATE_MAX_CONNECTIONS")? as usize,
             header_timeout: parse_duration_ms(r, "FLOODGATE_HEADER_TIMEOUT_MS")?,

@@ -64,7 +64,7 @@ pub const SETTINGS: &[Setting] = &[
         "FLOODGATE_REDIS_URL",
         &["REDIS_URL"],
         None,
-        "Redis URL; unset = in-memory store",
+        "Redis URL (`redis+cluster://h:p,h:p` or several URLs: Redis Cluster); unset = in-memory store",
     ),
     s(
         "FLOODGATE_KAFKA_BROKERS",
@@ -83,6 +83,18 @@ pub const SETTINGS: &[Setting] = &[
         &["KAFKA_PARTITIONS"],
         Some("8"),
         "partitions of each topic floodgate creates; a topic that exists keeps its own",
+    ),
+    s(
+        "FLOODGATE_KAFKA_FETCH_WAIT_MS",
+        &[],
+        Some("10"),
+        "longest a consumer fetch waits for data (`fetch.wait.max.ms`): Tansu holds each fetch this long, Apache Kafka answers when data arrives (see Broker tuning)",
+    ),
+    s(
+        "FLOODGATE_KAFKA_REPLY_RETENTION_MS",
+        &[],
+        Some("3600000"),
+        "`retention.ms` of the gift-code request and reply topics floodgate creates (`tasks`, `results`, `results.N`); 0 = the broker's default",
     ),
     s(
         "FLOODGATE_DATABASE_URL",

@@ -81,6 +81,8 @@ fn bad_values_name_the_setting() {
         ("FLOODGATE_REDIS_URL", "localhost:6379"),
         ("FLOODGATE_KAFKA_PARTITIONS", "0"),
         ("KAFKA_PARTITIONS", "10001"),
+        ("FLOODGATE_KAFKA_FETCH_WAIT_MS", "0"),
+        ("FLOODGATE_KAFKA_REPLY_RETENTION_MS", "an hour"),
     ]
     .into_iter()
     .collect();
@@ -110,6 +112,23 @@ fn defaults_are_valid_and_embedded() {
     assert_eq!(c.gift_code_timeout, Duration::from_secs(10));
     assert_eq!(c.body_limit, 64 * 1024);
     assert_eq!(c.kafka_partitions, 8);
+    assert_eq!(c.kafka_fetch_wait, Duration::from_millis(10));
+    assert_eq!(c.kafka_reply_retention, Some(Duration::from_secs(3600)));
+}
+
+#[test]
+fn reply_retention_zero_leaves_the_broker_default() {
+    let r = resolve(&[layer(
+        Source::Env,
+        &[
+            ("FLOODGATE_KAFKA_REPLY_RETENTION_MS", "0"),
+            ("FLOODGATE_KAFKA_FETCH_WAIT_MS", "250"),
+        ],
+    )])
+    .unwrap();
+    let c = Config::from_resolved(&r).unwrap();
+    assert_eq!(c.kafka_reply_retention, None);
+    assert_eq!(c.kafka_fetch_wait, Duration::from_millis(250));
 }
 
 #[test]
