@@ -87,7 +87,7 @@ pub struct ListCache {
 
 impl ListCache {
     pub fn new(db: Db, store: SharedStore, keys: Keys, ttl: Duration) -> Self {
-        let shared_tier = store.kind() == "redis";
+        let shared_tier = store.kind() != "memory";
         let version = Version::new(&store, &db, &keys);
         ListCache {
             db,

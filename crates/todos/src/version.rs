@@ -30,7 +30,8 @@ pub enum Version {
 impl Version {
     pub fn new(store: &SharedStore, db: &Db, keys: &Keys) -> Version {
         let key = keys.version();
-        if store.kind() == "redis" {
+        // Redis or Redis Cluster: shared by every node, so the version lives there.
+        if store.kind() != "memory" {
             Version::Store {
                 store: store.clone(),
                 key,

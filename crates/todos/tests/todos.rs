@@ -58,6 +58,7 @@ on_every_backend!(
     a_retry_after_a_503_applies_once,
     unstorable_text_is_refused_before_the_202,
     longest_accepted_text_is_stored_as_sent,
+    the_list_version_lives_in_the_shared_store,
 );
 
 /// A broker that does not answer: writes are 503 with Retry-After, never 202; reads go on.

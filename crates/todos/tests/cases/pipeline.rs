@@ -358,3 +358,25 @@ pub async fn concurrent_writers_keep_per_todo_order(env: Env) {
     }
     node.stop().await;
 }
+
+/// With a shared store (Redis or Redis Cluster) every node reads the list version from it;
+/// the in-process store is not shared, so the version then lives in the database.
+pub async fn the_list_version_lives_in_the_shared_store(env: Env) {
+    let node = env.node();
+    let id = create(&node.router, "alice", "bump").await;
+    wait_todo(&env, &node.router, &id, "create applied", |r| {
+        r.status == StatusCode::OK
+    })
+    .await;
+    let key = floodgate_todos::Keys::for_topic(&env.ctx().config.todo_topic).version();
+    let in_store = env.backends.store.get(&key).await.expect("store answers");
+    let version = env.version().await;
+    assert!(version >= 1, "the applied write bumped the version");
+    if env.real {
+        let text = in_store.expect("the version is kept in the shared store");
+        assert_eq!(std::str::from_utf8(&text).expect("utf8"), version.to_string());
+    } else {
+        assert_eq!(in_store, None, "the in-process store holds no version");
+    }
+    node.stop().await;
+}
