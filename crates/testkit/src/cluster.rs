@@ -367,36 +367,6 @@ impl Drop for RedisCluster {
     }
 }
 
-/// The slot of `key`: CRC16 (XMODEM) mod 16384 of the key, or of the part between the
-/// first `{` and the first `}` after it when that part is not empty (a hash tag).
-pub fn key_slot(key: &[u8]) -> u16 {
-    let hashed = key
-        .iter()
-        .position(|&b| b == b'{')
-        .and_then(|open| {
-            let rest = &key[open + 1..];
-            let close = rest.iter().position(|&b| b == b'}')?;
-            (close > 0).then(|| &rest[..close])
-        })
-        .unwrap_or(key);
-    crc16(hashed) % SLOTS as u16
-}
-
-fn crc16(data: &[u8]) -> u16 {
-    let mut crc = 0u16;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc
-}
-
 /// Ports handed out by this test process and not yet given back.
 static TAKEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
 
@@ -546,22 +516,6 @@ fn read_reply(r: &mut impl BufRead) -> io::Result<Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // Checked against redis-server 7.0 `CLUSTER KEYSLOT` (tests/cluster.rs does it live).
-    #[test]
-    fn key_slots_match_redis() {
-        assert_eq!(key_slot(b"foo"), 12182);
-        assert_eq!(key_slot(b"bar"), 5061);
-        assert_eq!(key_slot(b"hello"), 866);
-        assert_eq!(key_slot(b"123456789"), 0x31C3); // the CRC16-XMODEM check value
-        assert_eq!(key_slot(b""), 0);
-        assert_eq!(key_slot(b"{user1000}.following"), 3443);
-        assert_eq!(key_slot(b"{user1000}.followers"), 3443);
-        assert_eq!(key_slot(b"foo{}{bar}"), 8363); // empty tag: the whole key
-        assert_eq!(key_slot(b"foo{{bar}}zap"), 4015); // tag "{bar"
-        assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
-        assert_eq!(key_slot(b"foo{bar"), key_slot(b"foo{bar")); // no '}': whole key
-    }
 
     #[test]
     fn parses_cluster_nodes() {

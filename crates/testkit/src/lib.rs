@@ -9,7 +9,7 @@
 mod cluster;
 mod process;
 
-pub use cluster::{key_slot, redis_cluster, RedisCluster, NODE_TIMEOUT_MS};
+pub use cluster::{redis_cluster, RedisCluster, NODE_TIMEOUT_MS};
 pub use process::Process;
 
 use std::net::TcpListener;

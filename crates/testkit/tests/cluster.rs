@@ -1,8 +1,9 @@
-//! The test-owned Redis Cluster behaves like one: keys land where `key_slot` says, a
+//! The test-owned Redis Cluster behaves like one: keys land where the store's `slots::slot` says, a
 //! crashed master's replica takes over with the data, the old master rejoins as a
 //! replica, and a manual failover hands the slots back.
 
-use floodgate_testkit::{key_slot, redis_cluster};
+use floodgate_store::redis::slots::slot;
+use floodgate_testkit::redis_cluster;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,11 +28,11 @@ fn master_crash_promotes_its_replica_with_the_data() {
         "",
     ] {
         let served = c.cli(0, &["CLUSTER", "KEYSLOT", key]);
-        assert_eq!(served, key_slot(key.as_bytes()).to_string(), "{key:?}");
+        assert_eq!(served, slot(key).to_string(), "{key:?}");
     }
 
     let key = "floodgate:testkit:failover";
-    let slot = key_slot(key.as_bytes());
+    let slot = slot(key);
     let master = c.master_of_slot(slot);
     let replica = c.replica_of(master);
     assert_ne!(master, replica);

@@ -63,6 +63,13 @@ mod tests {
         assert_eq!(slot("{user1000}.following"), slot("user1000"));
         assert_ne!(slot("foo{}{bar}"), slot("bar"));
         assert_eq!(slot("foo{{bar}}zap"), slot("{bar"));
+        assert_eq!(slot("foo{{bar}}zap"), 4015);
+        assert_eq!(slot("foo{}{bar}"), 8363); // an empty tag: the whole key
+        assert_eq!(slot("{user1000}.following"), 3443);
+        assert_eq!(slot("hello"), 866);
+        assert_eq!(slot("123456789"), 0x31C3); // the CRC16-XMODEM check value
+        assert_eq!(slot(""), 0);
+        assert_eq!(slot("foo{bar"), slot("foo{bar")); // no '}': the whole key
     }
 
     /// Whatever a client puts in an idempotency key, the record lands in the counter's slot.
