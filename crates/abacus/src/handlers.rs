@@ -1,5 +1,8 @@
-//! The three routes. Auth and the rate limit already ran (guard.rs); each handler checks
-//! its headers, parses the body and makes exactly one store call.
+//! The three routes. Auth already ran (guard.rs), and for GET the rate limit too; each
+//! handler checks its headers, parses the body and makes exactly one store call. A write
+//! checks the rate limit itself: a keyed one inside that call (`Limiter::limited_apply`),
+//! an unkeyed one just before it; it reports what the limiter said in a [`Counted`] on its
+//! response, for the guard's headers.
 
 use std::sync::Arc;
 
@@ -17,7 +20,7 @@ use floodgate_store::{CounterOp, IdemOutcome};
 use crate::body::parse_number;
 use crate::docs::{AddedResponse, Detail, ResetResponse, SumResponse, ValidationBody};
 use crate::error::AbacusError;
-use crate::guard::Caller;
+use crate::guard::{rate_limited, Caller, Counted};
 use crate::idempotency::{self, IdempotencyKey, REPLAYED};
 use crate::telemetry::timed;
 use crate::{Abacus, SUM_KEY};
@@ -75,6 +78,18 @@ pub async fn add_number(
     key: IdempotencyKey,
     content_type: ContentType,
     body: Bytes,
+) -> Response {
+    let mut write = Write::new(&app, caller);
+    let result = add(&app, &mut write, key, content_type, body).await;
+    write.answer(result)
+}
+
+async fn add(
+    app: &Abacus,
+    write: &mut Write,
+    key: IdempotencyKey,
+    content_type: ContentType,
+    body: Bytes,
 ) -> Result<Response, AbacusError> {
     // The seed's order: the body, then the key's length, then the record.
     let n = parse_number(content_type.bytes(), &body)?;
@@ -84,16 +99,21 @@ pub async fn add_number(
         return Err(AbacusError::IdempotencyKeyRequired);
     }
     let written = match key {
-        Some(k) => apply_once(&app, "number", caller, k, CounterOp::Add(n)).await,
-        None => timed("incrby", app.store.incr_by(SUM_KEY, n))
+        Some(k) => write
+            .apply_once(app, "number", k, CounterOp::Add(n))
             .await
-            .map(|sum| Written {
+            .map_err(|e| e.adding(n))?,
+        None => {
+            write.admit(app).await?;
+            let sum = timed("incrby", app.store.incr_by(SUM_KEY, n))
+                .await
+                .map_err(|e| AbacusError::from(e).adding(n))?;
+            Written {
                 sum,
                 replayed: false,
-            })
-            .map_err(AbacusError::from),
-    }
-    .map_err(|e| e.adding(n))?;
+            }
+        }
+    };
     let body = AddedResponse {
         message: "Number added successfully.",
         current_sum: written.sum,
@@ -128,13 +148,26 @@ pub async fn reset_sum(
     key: IdempotencyKey,
     content_type: ContentType,
     body: Bytes,
+) -> Response {
+    let mut write = Write::new(&app, caller);
+    let result = reset(&app, &mut write, key, content_type, body).await;
+    write.answer(result)
+}
+
+async fn reset(
+    app: &Abacus,
+    write: &mut Write,
+    key: IdempotencyKey,
+    content_type: ContentType,
+    body: Bytes,
 ) -> Result<Response, AbacusError> {
     let n = parse_number(content_type.bytes(), &body)?;
     let key = key.checked()?;
     app.adopted().await?;
     let written = match key {
-        Some(k) => apply_once(&app, "sum", caller, k, CounterOp::Set(n)).await?,
+        Some(k) => write.apply_once(app, "sum", k, CounterOp::Set(n)).await?,
         None => {
+            write.admit(app).await?;
             let text = Bytes::from(n.to_string());
             timed("set", app.store.set(SUM_KEY, text, None)).await?;
             Written {
@@ -150,35 +183,106 @@ pub async fn reset_sum(
     Ok(respond(body, written.replayed))
 }
 
-/// Applies `op` at most once for this caller, route and key: the change and its record
-/// commit together, so a client retrying after a lost reply gets the first result back.
-async fn apply_once(
-    app: &Abacus,
-    route: &str,
-    caller: Option<Extension<Caller>>,
-    key: &str,
-    op: CounterOp,
-) -> Result<Written, AbacusError> {
-    let scope = caller.map_or_else(|| app.anonymous.clone(), |Extension(c)| c.scope);
-    let record = idempotency::record_key(route, &scope, key);
-    let fingerprint = idempotency::fingerprint(op);
-    let call = app
-        .store
-        .idempotent_apply(SUM_KEY, op, &record, &fingerprint, app.idempotency_ttl);
-    match timed("idempotent_apply", call).await? {
-        IdemOutcome::Applied(sum) => Ok(Written {
-            sum,
-            replayed: false,
-        }),
-        IdemOutcome::Replayed(sum) => {
-            crate::telemetry::replayed();
-            Ok(Written {
-                sum,
-                replayed: true,
-            })
+/// One write's caller, and what the rate limit said about it (the guard left the limit
+/// to the handler: see guard.rs).
+struct Write {
+    caller: Caller,
+    counted: Option<Counted>,
+}
+
+impl Write {
+    fn new(app: &Abacus, caller: Option<Extension<Caller>>) -> Self {
+        let caller = caller.map_or_else(
+            || Caller {
+                scope: app.anonymous.clone(),
+                bucket: app.anonymous.clone(),
+            },
+            |Extension(c)| c,
+        );
+        Write {
+            caller,
+            counted: None,
         }
-        IdemOutcome::Mismatch => Err(AbacusError::IdempotencyMismatch),
-        IdemOutcome::Overflow => Err(AbacusError::Overflow { below: false }),
+    }
+
+    /// Counts a write without an Idempotency-Key before it changes anything.
+    async fn admit(&mut self, app: &Abacus) -> Result<(), AbacusError> {
+        let Some(limiter) = &app.limiter else {
+            return Ok(());
+        };
+        let verdict = match timed("rate_limit", limiter.check(&self.caller.bucket)).await {
+            Ok(v) => v,
+            Err(e) => {
+                self.counted = Some(Counted::Unknown);
+                return Err(e.into());
+            }
+        };
+        self.counted = Some(Counted::Decided(verdict));
+        match verdict.allowed() {
+            true => Ok(()),
+            false => Err(rate_limited(verdict)),
+        }
+    }
+
+    /// Applies `op` at most once for this caller, route and key: the change and its record
+    /// commit together, so a client retrying after a lost reply gets the first result back.
+    /// With the rate limit on, the limit is checked in the same store call.
+    async fn apply_once(
+        &mut self,
+        app: &Abacus,
+        route: &str,
+        key: &str,
+        op: CounterOp,
+    ) -> Result<Written, AbacusError> {
+        let record = idempotency::record_key(route, &self.caller.scope, key);
+        let fingerprint = idempotency::fingerprint(op);
+        let ttl = app.idempotency_ttl;
+        // Named as the seed names the apply: the limit rides along with it.
+        let outcome = match &app.limiter {
+            None => {
+                let call = app
+                    .store
+                    .idempotent_apply(SUM_KEY, op, &record, &fingerprint, ttl);
+                timed("idempotent_apply", call).await?
+            }
+            Some(limiter) => {
+                let call =
+                    limiter.limited_apply(&self.caller.bucket, op, &record, &fingerprint, ttl);
+                let (verdict, outcome) = match timed("idempotent_apply", call).await {
+                    Ok(done) => done,
+                    Err(e) => {
+                        self.counted = Some(Counted::Unknown);
+                        return Err(e.into());
+                    }
+                };
+                self.counted = Some(Counted::Decided(verdict));
+                outcome.ok_or_else(|| rate_limited(verdict))?
+            }
+        };
+        match outcome {
+            IdemOutcome::Applied(sum) => Ok(Written {
+                sum,
+                replayed: false,
+            }),
+            IdemOutcome::Replayed(sum) => {
+                crate::telemetry::replayed();
+                Ok(Written {
+                    sum,
+                    replayed: true,
+                })
+            }
+            IdemOutcome::Mismatch => Err(AbacusError::IdempotencyMismatch),
+            IdemOutcome::Overflow => Err(AbacusError::Overflow { below: false }),
+        }
+    }
+
+    /// The response, carrying what the limiter said for the guard.
+    fn answer(self, result: Result<Response, AbacusError>) -> Response {
+        let mut resp = result.unwrap_or_else(IntoResponse::into_response);
+        if let Some(counted) = self.counted {
+            resp.extensions_mut().insert(counted);
+        }
+        resp
     }
 }
 

@@ -2,7 +2,9 @@
 //! Idempotency-Key and a cluster-wide sliding-window rate limit.
 //!
 //! Request path: `telemetry::track` (metrics) → `guard::authenticate` → `guard::rate_limit`
-//! → a handler, which makes one atomic store call.
+//! → a handler, which makes one atomic store call. For the writes (POST /abacus/number, PUT
+//! /abacus/sum) the guard leaves the limit to the handler: a keyed write checks it inside
+//! that one call (`Store::limited_apply`), so it costs one store round trip; see guard.rs.
 
 mod adopt;
 mod auth;
@@ -60,6 +62,7 @@ impl Abacus {
         let limiter = c.abacus_rate_limit_enabled.then(|| {
             Limiter::new(
                 ctx.backends.store.clone(),
+                SUM_KEY,
                 RATE_PREFIX,
                 c.abacus_rate_limit_requests,
                 c.abacus_rate_limit_window,

@@ -1,22 +1,29 @@
 //! A cluster-wide rate limit any service can use: `Limiter::check` records one request for
 //! a caller in the shared store (a sliding-window log, so at most `limit` requests pass in
 //! ANY window-long span across all nodes) and `Verdict::apply` writes the `RateLimit-*`
-//! headers. The abacus calls it from its middleware (`guard.rs`).
+//! headers. `Limiter::limited_apply` does the same check and, when it admits, an idempotent
+//! counter step, in one store call. The abacus calls `check` from its middleware
+//! (`guard.rs`) and `limited_apply` from its keyed writes (`handlers.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use floodgate_store::{RateDecision, SharedStore, StoreResult};
+use floodgate_store::{
+    CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, StoreResult,
+};
 
 pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 pub const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// `limit` requests per `window` for each caller, keyed under `prefix`.
+/// `limit` requests per `window` for each caller, keyed under `prefix`, every log kept
+/// beside the counter `anchor` (in its hash slot on Redis Cluster, so one script can check
+/// the limit and change the counter).
 #[derive(Clone)]
 pub struct Limiter {
     store: SharedStore,
+    anchor: Arc<str>,
     prefix: Arc<str>,
     limit: u32,
     window: Duration,
@@ -30,9 +37,16 @@ pub struct Verdict {
 }
 
 impl Limiter {
-    pub fn new(store: SharedStore, prefix: &str, limit: u32, window: Duration) -> Self {
+    pub fn new(
+        store: SharedStore,
+        anchor: &str,
+        prefix: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Self {
         Limiter {
             store,
+            anchor: Arc::from(anchor),
             prefix: Arc::from(prefix),
             limit,
             window,
@@ -42,12 +56,51 @@ impl Limiter {
     /// Counts one request by `who` (an API-key hash, a client address...) and says whether
     /// it may proceed. One atomic store step; `Err` when the store is unreachable.
     pub async fn check(&self, who: &str) -> StoreResult<Verdict> {
-        let key = format!("{}{who}", self.prefix);
-        let decision = self.store.rate_limit(&key, self.limit, self.window).await?;
-        Ok(Verdict {
+        let key = self.key(who);
+        let decision = self
+            .store
+            .rate_limit_beside(&self.anchor, &key, self.limit, self.window)
+            .await?;
+        Ok(self.verdict(decision))
+    }
+
+    /// Counts one request by `who` as [`Limiter::check`] does and, only when it is
+    /// admitted, applies `op` to the anchor counter at most once per `idem_key`
+    /// (`Store::idempotent_apply`): one atomic store step, one round trip. The outcome is
+    /// None when refused (then nothing was recorded or changed).
+    pub async fn limited_apply(
+        &self,
+        who: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<(Verdict, Option<IdemOutcome>)> {
+        let key = self.key(who);
+        let rate = RateLimit {
+            key: &key,
+            limit: self.limit,
+            window: self.window,
+        };
+        let done = self
+            .store
+            .limited_apply(rate, &self.anchor, op, idem_key, fingerprint, ttl)
+            .await?;
+        Ok(match done {
+            Limited::Refused(d) => (self.verdict(d), None),
+            Limited::Admitted(d, outcome) => (self.verdict(d), Some(outcome)),
+        })
+    }
+
+    fn key(&self, who: &str) -> String {
+        format!("{}{who}", self.prefix)
+    }
+
+    fn verdict(&self, decision: RateDecision) -> Verdict {
+        Verdict {
             decision,
             limit: self.limit,
-        })
+        }
     }
 }
 

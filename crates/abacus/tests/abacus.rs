@@ -56,6 +56,7 @@ per_backend!(
     rate_limit_refuses_with_headers,
     rate_limit_per_client_address_without_auth,
     rate_limit_holds_across_two_nodes,
+    rate_limit_on_writes_counts_as_if_checked_first,
     store_outage_is_503_and_retry_applies_once,
     two_nodes_exact_sum_under_faults,
 );

@@ -80,6 +80,34 @@ pub struct RateDecision {
     pub reset_after: Duration,
 }
 
+/// One rate-limit check: a sliding-window log at `key`, at most `limit` admissions in any
+/// `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit<'a> {
+    pub key: &'a str,
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// Outcome of [`Store::limited_apply`]: the limiter's decision, and the step's outcome when
+/// it was admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limited<T> {
+    /// Over the limit: nothing recorded, nothing applied.
+    Refused(RateDecision),
+    /// Admitted (and counted), then the step ran.
+    Admitted(RateDecision, T),
+}
+
+impl<T> Limited<T> {
+    /// The limiter's figures, refused or not.
+    pub fn rate(&self) -> &RateDecision {
+        match self {
+            Limited::Refused(d) | Limited::Admitted(d, _) => d,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// "memory" or "redis", for /ready and logs.
@@ -161,6 +189,34 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         window: Duration,
     ) -> StoreResult<RateDecision>;
+
+    /// [`Store::rate_limit`] for a log that travels with `anchor`: on Redis Cluster it is
+    /// kept in `anchor`'s hash slot (so one script may touch both, see
+    /// [`Store::limited_apply`]); elsewhere the key is used as it is. Callers that also use
+    /// `limited_apply` with `anchor` as its counter use this for the same log, never plain
+    /// `rate_limit` (on a cluster that would be another key).
+    async fn rate_limit_beside(
+        &self,
+        anchor: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision>;
+
+    /// The rate limit, then, only when it admits, [`Store::idempotent_apply`], in one atomic
+    /// step (one round trip on Redis). The limiter runs first whatever the idempotency
+    /// record holds, so a replay or a mismatch is counted like any admitted call, and a
+    /// refused call writes nothing (no log entry, no record, no change). The log is kept
+    /// beside `counter` as with [`Store::rate_limit_beside`].
+    async fn limited_apply(
+        &self,
+        rate: RateLimit<'_>,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<Limited<IdemOutcome>>;
 }
 
 pub type SharedStore = Arc<dyn Store>;

@@ -17,7 +17,10 @@ use bytes::Bytes;
 
 use crate::text::parse_i64;
 use crate::window::{self, Check, Limit};
-use crate::{Adoption, CounterOp, IdemOutcome, RateDecision, Store, StoreError, StoreResult};
+use crate::{
+    Adoption, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, Store, StoreError,
+    StoreResult,
+};
 use conn::Conn;
 
 /// Far beyond any real TTL, and far below where Redis rejects an expire time as too large.
@@ -30,19 +33,49 @@ struct Scripts {
     lease_acquire: Script,
     lease_count: Script,
     lease_holders: Script,
+    limited_apply: Script,
     rate_limit: Script,
 }
+
+/// The limiter's and the idempotent apply's Lua, each written once (`scripts/parts/`) and
+/// put in front of the scripts that call them.
+macro_rules! rate_window {
+    ($main:literal) => {
+        concat!(
+            include_str!("scripts/parts/rate_window.lua"),
+            include_str!($main)
+        )
+    };
+}
+macro_rules! counter_apply {
+    ($main:literal) => {
+        concat!(
+            include_str!("scripts/parts/counter_apply.lua"),
+            include_str!($main)
+        )
+    };
+}
+
+/// The combined limiter + idempotent apply script as Redis runs it: the same bytes as
+/// `cat parts/rate_window.lua parts/counter_apply.lua limited_apply.lua` in `scripts/`
+/// (what docs/benchmarks.md loads with `SCRIPT LOAD` for `redis-benchmark`).
+const LIMITED_APPLY_LUA: &str = concat!(
+    include_str!("scripts/parts/rate_window.lua"),
+    include_str!("scripts/parts/counter_apply.lua"),
+    include_str!("scripts/limited_apply.lua")
+);
 
 impl Scripts {
     fn new() -> Self {
         Self {
             adopt_counter: Script::new(include_str!("scripts/adopt_counter.lua")),
             compare_and_set: Script::new(include_str!("scripts/compare_and_set.lua")),
-            idempotent_apply: Script::new(include_str!("scripts/idempotent_apply.lua")),
+            idempotent_apply: Script::new(counter_apply!("scripts/idempotent_apply.lua")),
             lease_acquire: Script::new(include_str!("scripts/lease_acquire.lua")),
             lease_count: Script::new(include_str!("scripts/lease_count.lua")),
             lease_holders: Script::new(include_str!("scripts/lease_holders.lua")),
-            rate_limit: Script::new(include_str!("scripts/rate_limit.lua")),
+            limited_apply: Script::new(LIMITED_APPLY_LUA),
+            rate_limit: Script::new(rate_window!("scripts/rate_limit.lua")),
         }
     }
 }
@@ -107,6 +140,87 @@ fn placed<'a>(cluster: bool, anchor: &str, key: &'a str) -> StoreResult<Cow<'a, 
 
 fn unexpected(what: &str) -> StoreError {
     StoreError::Unavailable(format!("unexpected reply from redis to {what}"))
+}
+
+/// `(kind, operand)` as the scripts take a counter step.
+fn step(op: CounterOp) -> (&'static str, i64) {
+    match op {
+        CounterOp::Add(d) => ("add", d),
+        CounterOp::Set(v) => ("set", v),
+    }
+}
+
+/// Reads `{status, value}` from parts/counter_apply.lua.
+fn idem_outcome(
+    counter: &str,
+    idem_key: &str,
+    status: &str,
+    value: &str,
+    what: &str,
+) -> StoreResult<IdemOutcome> {
+    match status {
+        "applied" => Ok(IdemOutcome::Applied(parse_counter(
+            counter,
+            value.as_bytes(),
+        )?)),
+        "replayed" => Ok(IdemOutcome::Replayed(parse_counter(
+            idem_key,
+            value.as_bytes(),
+        )?)),
+        "mismatch" => Ok(IdemOutcome::Mismatch),
+        "overflow" => Ok(IdemOutcome::Overflow),
+        _ => Err(unexpected(what)),
+    }
+}
+
+/// Reads `{allowed, entries, retry us, reset us}` from parts/rate_window.lua.
+fn rate_decision(l: Limit, reply: [i64; 4], what: &str) -> StoreResult<RateDecision> {
+    let [allowed, count, retry_us, reset_us] = reply;
+    let non_negative = |v: i64| u64::try_from(v).map_err(|_| unexpected(what));
+    Ok(l.decision(Check {
+        allowed: allowed == 1,
+        count: non_negative(count)?,
+        retry_us: non_negative(retry_us)?,
+        reset_us: non_negative(reset_us)?,
+    }))
+}
+
+impl RedisStore {
+    /// A rate-limit log member no other call of any node uses.
+    fn member(&self) -> String {
+        format!(
+            "{:x}.{:x}",
+            self.node_nonce,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// The limiter on the log stored at `log` (already placed).
+    async fn rate_limit_at(
+        &self,
+        log: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision> {
+        let Some(l) = Limit::new(limit, window) else {
+            return Ok(window::refuse_all(window));
+        };
+        let script = &self.scripts.rate_limit;
+        let member = self.member();
+        let (allowed, count, retry_us, reset_us): (i64, i64, i64, i64) = self
+            .conn
+            .exec(log, |mut m| async move {
+                script
+                    .key(log)
+                    .arg(l.limit)
+                    .arg(l.window_us)
+                    .arg(member)
+                    .invoke_async(&mut m)
+                    .await
+            })
+            .await?;
+        rate_decision(l, [allowed, count, retry_us, reset_us], "rate_limit")
+    }
 }
 
 #[async_trait]
@@ -273,10 +387,7 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> StoreResult<IdemOutcome> {
         let script = &self.scripts.idempotent_apply;
-        let (kind, operand) = match op {
-            CounterOp::Add(d) => ("add", d),
-            CounterOp::Set(v) => ("set", v),
-        };
+        let (kind, operand) = step(op);
         let ttl = ttl_ms(ttl);
         let record = placed(self.conn.is_cluster(), counter, idem_key)?;
         let (status, value): (String, String) = self
@@ -293,19 +404,7 @@ impl Store for RedisStore {
                     .await
             })
             .await?;
-        match status.as_str() {
-            "applied" => Ok(IdemOutcome::Applied(parse_counter(
-                counter,
-                value.as_bytes(),
-            )?)),
-            "replayed" => Ok(IdemOutcome::Replayed(parse_counter(
-                idem_key,
-                value.as_bytes(),
-            )?)),
-            "mismatch" => Ok(IdemOutcome::Mismatch),
-            "overflow" => Ok(IdemOutcome::Overflow),
-            _ => Err(unexpected("idempotent_apply")),
-        }
+        idem_outcome(counter, idem_key, &status, &value, "idempotent_apply")
     }
 
     async fn lease_acquire(
@@ -369,34 +468,68 @@ impl Store for RedisStore {
         limit: u32,
         window: Duration,
     ) -> StoreResult<RateDecision> {
-        let Some(l) = Limit::new(limit, window) else {
-            return Ok(window::refuse_all(window));
+        self.rate_limit_at(key, limit, window).await
+    }
+
+    async fn rate_limit_beside(
+        &self,
+        anchor: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision> {
+        let log = placed(self.conn.is_cluster(), anchor, key)?;
+        self.rate_limit_at(&log, limit, window).await
+    }
+
+    async fn limited_apply(
+        &self,
+        rate: RateLimit<'_>,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<Limited<IdemOutcome>> {
+        let Some(l) = Limit::new(rate.limit, rate.window) else {
+            return Ok(Limited::Refused(window::refuse_all(rate.window)));
         };
-        let script = &self.scripts.rate_limit;
-        let member = format!(
-            "{:x}.{:x}",
-            self.node_nonce,
-            self.seq.fetch_add(1, Ordering::Relaxed)
-        );
-        let (allowed, count, retry_us, reset_us): (i64, i64, i64, i64) = self
+        let script = &self.scripts.limited_apply;
+        let (kind, operand) = step(op);
+        let ttl = ttl_ms(ttl);
+        let member = self.member();
+        // On a cluster all three keys take the counter's slot (one script, one slot).
+        let cluster = self.conn.is_cluster();
+        let log = placed(cluster, counter, rate.key)?;
+        let record = placed(cluster, counter, idem_key)?;
+        let reply: (i64, i64, i64, i64, String, String) = self
             .conn
-            .exec(key, |mut m| async move {
+            .exec(counter, |mut m| async move {
                 script
-                    .key(key)
+                    .key(&*log)
+                    .key(counter)
+                    .key(&*record)
                     .arg(l.limit)
                     .arg(l.window_us)
                     .arg(member)
+                    .arg(kind)
+                    .arg(operand)
+                    .arg(fingerprint)
+                    .arg(ttl)
                     .invoke_async(&mut m)
                     .await
             })
             .await?;
-        let non_negative = |v: i64| u64::try_from(v).map_err(|_| unexpected("rate_limit"));
-        Ok(l.decision(Check {
-            allowed: allowed == 1,
-            count: non_negative(count)?,
-            retry_us: non_negative(retry_us)?,
-            reset_us: non_negative(reset_us)?,
-        }))
+        let (allowed, count, retry_us, reset_us, status, value) = reply;
+        let decision = rate_decision(l, [allowed, count, retry_us, reset_us], "limited_apply")?;
+        if !decision.allowed {
+            return match status.as_str() {
+                "refused" => Ok(Limited::Refused(decision)),
+                _ => Err(unexpected("limited_apply")),
+            };
+        }
+        let outcome = idem_outcome(counter, idem_key, &status, &value, "limited_apply")?;
+        Ok(Limited::Admitted(decision, outcome))
     }
 }
 

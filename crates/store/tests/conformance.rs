@@ -66,4 +66,7 @@ conformance!(
     rate_limit_no_double_burst,
     rate_limit_strict_in_any_window,
     rate_limit_keys_and_zero_limit,
+    limited_apply_counts_every_call_and_applies_once,
+    limited_apply_shares_its_log_and_figures,
+    limited_apply_concurrent_admits_exactly_the_limit,
 );

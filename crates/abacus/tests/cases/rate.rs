@@ -133,3 +133,86 @@ fn assert_at_most_limit_in_any_window(
         );
     }
 }
+
+/// A write checks the limit inside its one store call; what each answer says is what it
+/// said when the limit ran first: within the limit a refused body or key is its own 400
+/// and still counts, a replay and a mismatch count, and over the limit every write is a
+/// 429 that changes and records nothing.
+pub async fn rate_limit_on_writes_counts_as_if_checked_first(env: Env) {
+    let limited = |c: &mut floodgate_core::Config| {
+        c.abacus_rate_limit_enabled = true;
+        c.abacus_rate_limit_requests = 5;
+        c.abacus_rate_limit_window = Duration::from_secs(60);
+    };
+    let node = env.node(config(limited)).await;
+    let long = "k".repeat(201);
+    let within = [
+        (Req::add(Some("w1"), r#"{"number":true}"#), 400),
+        (Req::add(None, r#"{"number":1}"#), 400),
+        (Req::reset(Some(&long), r#"{"number":1}"#), 400),
+        (Req::add(Some("w1"), r#"{"number":2}"#), 200),
+        (Req::add(Some("w1"), r#"{"number":2}"#), 200),
+    ];
+    for (i, (req, status)) in within.into_iter().enumerate() {
+        let r = node.send(req).await;
+        assert_eq!(r.status, status, "request {i}: {r:?}");
+        assert_eq!(r.header_u64("ratelimit-limit"), 5);
+        assert_eq!(r.header_u64("ratelimit-remaining"), 4 - i as u64, "{r:?}");
+        assert!((1..=60).contains(&r.header_u64("ratelimit-reset")), "{r:?}");
+        assert_eq!(r.header("retry-after"), None, "{r:?}");
+    }
+    let over = [
+        Req::add(Some("w2"), r#"{"number":7}"#),
+        Req::add(Some("w1"), r#"{"number":2}"#),
+        Req::add(Some("w1"), r#"{"number":3}"#),
+        Req::add(Some("w3"), r#"{"number":true}"#),
+        Req::add(None, r#"{"number":7}"#),
+        Req::add(Some(&long), r#"{"number":7}"#),
+        Req::reset(Some("w4"), r#"{"number":9}"#),
+        Req::reset(None, r#"{"number":9}"#),
+        Req::reset(None, "not json"),
+    ];
+    for req in over {
+        let r = node.send(req).await;
+        assert_eq!(
+            (r.status, r.text.as_str()),
+            (429, r#"{"detail":"Rate limit exceeded."}"#)
+        );
+        assert!((1..=60).contains(&r.header_u64("retry-after")), "{r:?}");
+        assert_eq!(r.header_u64("ratelimit-remaining"), 0);
+        assert_eq!(r.header_u64("ratelimit-limit"), 5);
+        assert!((1..=60).contains(&r.header_u64("ratelimit-reset")), "{r:?}");
+    }
+    // A node without the limit on the same store: the refused writes changed nothing and
+    // left no record (w2 applies now, and is not a replay).
+    let free = env.node(config(|_| {})).await;
+    assert_eq!(free.sum().await, 2);
+    let r = free.send(Req::add(Some("w2"), r#"{"number":7}"#)).await;
+    assert_eq!((r.status, r.replayed()), (200, false), "{r:?}");
+    assert_eq!(r.json()["current_sum"], 9);
+    let r = free.send(Req::add(Some("w1"), r#"{"number":2}"#)).await;
+    assert_eq!((r.status, r.replayed()), (200, true), "{r:?}");
+    assert_eq!(r.json()["current_sum"], 2);
+    // Replays and mismatches count: one slot each.
+    let other = env
+        .node(config(|c| {
+            limited(c);
+            c.abacus_rate_limit_requests = 3;
+        }))
+        .await;
+    let sends = [
+        (r#"{"number":2}"#, 200, false, 2),
+        (r#"{"number":2}"#, 200, true, 1),
+        (r#"{"number":5}"#, 409, false, 0),
+    ];
+    for (body, status, replayed, remaining) in sends {
+        let r = other.send(Req::add(Some("w1"), body).key(Some(KEY2))).await;
+        assert_eq!((r.status, r.replayed()), (status, replayed), "{r:?}");
+        assert_eq!(r.header_u64("ratelimit-remaining"), remaining, "{r:?}");
+    }
+    let r = other
+        .send(Req::add(Some("w1"), r#"{"number":2}"#).key(Some(KEY2)))
+        .await;
+    assert_eq!(r.status, 429, "{r:?}");
+    assert_eq!(free.sum().await, 11);
+}

@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use floodgate_store::{
-    Adoption, CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
+    Adoption, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, Store,
+    StoreError, StoreResult,
 };
 
 /// Switches read by [`TestStore`]; shared with the test through an `Arc`.
@@ -16,9 +17,11 @@ use floodgate_store::{
 pub struct Faults {
     /// Every call fails with `Unavailable`, as if the backend were unreachable.
     pub down: AtomicBool,
-    /// Every Nth `idempotent_apply` is applied but its reply "lost" (0 = never).
+    /// Every Nth `idempotent_apply` or `limited_apply` is applied but its reply "lost"
+    /// (0 = never).
     pub lose_reply_every: AtomicU64,
-    /// Every Nth `idempotent_apply` fails before reaching the store (0 = never).
+    /// Every Nth `idempotent_apply` or `limited_apply` fails before reaching the store
+    /// (0 = never).
     pub fail_every: AtomicU64,
     calls: AtomicU64,
     /// How many replies were lost and how many calls failed early.
@@ -58,6 +61,28 @@ impl TestStore {
 
     fn k(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// Counts an apply and fails it here when its turn has come; returns its number.
+    fn before_apply(&self) -> StoreResult<u64> {
+        self.faults.check_up()?;
+        let call = self.faults.calls.fetch_add(1, Ordering::Relaxed);
+        if Faults::every(&self.faults.fail_every, call) {
+            self.faults.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Unavailable(
+                "test: failed before applying".into(),
+            ));
+        }
+        Ok(call)
+    }
+
+    /// Loses the reply of apply number `call` when its turn has come.
+    fn after_apply(&self, call: u64) -> StoreResult<()> {
+        if Faults::every(&self.faults.lose_reply_every, call) {
+            self.faults.lost.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Unavailable("test: reply lost".into()));
+        }
+        Ok(())
     }
 }
 
@@ -137,22 +162,39 @@ impl Store for TestStore {
         fingerprint: &str,
         ttl: Duration,
     ) -> StoreResult<IdemOutcome> {
-        self.faults.check_up()?;
-        let call = self.faults.calls.fetch_add(1, Ordering::Relaxed);
-        if Faults::every(&self.faults.fail_every, call) {
-            self.faults.failed.fetch_add(1, Ordering::Relaxed);
-            return Err(StoreError::Unavailable(
-                "test: failed before applying".into(),
-            ));
-        }
+        let call = self.before_apply()?;
         let outcome = self
             .inner
             .idempotent_apply(&self.k(counter), op, &self.k(idem_key), fingerprint, ttl)
             .await?;
-        if Faults::every(&self.faults.lose_reply_every, call) {
-            self.faults.lost.fetch_add(1, Ordering::Relaxed);
-            return Err(StoreError::Unavailable("test: reply lost".into()));
-        }
+        self.after_apply(call)?;
+        Ok(outcome)
+    }
+
+    async fn limited_apply(
+        &self,
+        rate: RateLimit<'_>,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<Limited<IdemOutcome>> {
+        let call = self.before_apply()?;
+        let log = self.k(rate.key);
+        let rate = RateLimit { key: &log, ..rate };
+        let outcome = self
+            .inner
+            .limited_apply(
+                rate,
+                &self.k(counter),
+                op,
+                &self.k(idem_key),
+                fingerprint,
+                ttl,
+            )
+            .await?;
+        self.after_apply(call)?;
         Ok(outcome)
     }
 
@@ -192,5 +234,18 @@ impl Store for TestStore {
     ) -> StoreResult<RateDecision> {
         self.faults.check_up()?;
         self.inner.rate_limit(&self.k(key), limit, window).await
+    }
+
+    async fn rate_limit_beside(
+        &self,
+        anchor: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision> {
+        self.faults.check_up()?;
+        self.inner
+            .rate_limit_beside(&self.k(anchor), &self.k(key), limit, window)
+            .await
     }
 }

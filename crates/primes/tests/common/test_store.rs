@@ -8,7 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use floodgate_store::{
-    Adoption, CounterOp, IdemOutcome, RateDecision, SharedStore, Store, StoreError, StoreResult,
+    Adoption, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, Store,
+    StoreError, StoreResult,
 };
 
 pub struct TestStore {
@@ -124,5 +125,29 @@ impl Store for TestStore {
         window: Duration,
     ) -> StoreResult<RateDecision> {
         self.inner.rate_limit(key, limit, window).await
+    }
+    async fn rate_limit_beside(
+        &self,
+        anchor: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision> {
+        self.inner
+            .rate_limit_beside(anchor, key, limit, window)
+            .await
+    }
+    async fn limited_apply(
+        &self,
+        rate: RateLimit<'_>,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<Limited<IdemOutcome>> {
+        self.inner
+            .limited_apply(rate, counter, op, idem_key, fingerprint, ttl)
+            .await
     }
 }
