@@ -56,7 +56,10 @@ async fn run(fault: Fault) {
         return;
     };
     let env = Env::with(Backend::Redis(cluster.url()));
-    let nodes = Arc::new([env.node(config(|_| {})).await, env.node(config(|_| {})).await]);
+    let nodes = Arc::new([
+        env.node(config(|_| {})).await,
+        env.node(config(|_| {})).await,
+    ]);
     let sum_key = format!("{}abacus:sum", env.prefix());
     let master = cluster.master_of_slot(slots::slot(&sum_key));
     let replica = cluster.replica_of(master);
@@ -67,8 +70,12 @@ async fn run(fault: Fault) {
     let answers = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
-            let (nodes, done, refused, answers) =
-                (nodes.clone(), done.clone(), refused.clone(), answers.clone());
+            let (nodes, done, refused, answers) = (
+                nodes.clone(),
+                done.clone(),
+                refused.clone(),
+                answers.clone(),
+            );
             tokio::spawn(async move {
                 for i in 0..EACH {
                     let n = add_until_answered(&nodes, c, i).await;
@@ -101,7 +108,10 @@ async fn run(fault: Fault) {
     for c in clients {
         c.await.expect("client task");
     }
-    assert!(done_at_fault < total, "the fault hit before the clients finished");
+    assert!(
+        done_at_fault < total,
+        "the fault hit before the clients finished"
+    );
 
     let gap = {
         let mut at = answers.lock().expect("answers").clone();
@@ -138,7 +148,10 @@ async fn run(fault: Fault) {
     if let Fault::Handover = fault {
         assert_eq!(lost, 0, "a handover loses nothing");
     }
-    assert!(gap < Duration::from_secs(20), "service resumed only after {gap:?}");
+    assert!(
+        gap < Duration::from_secs(20),
+        "service resumed only after {gap:?}"
+    );
     assert_eq!(nodes[0].sum().await, expected);
     assert_eq!(nodes[1].sum().await, expected);
 }

@@ -52,17 +52,21 @@ impl Conn {
     /// Validates `url` and tries one quick connect; when Redis is down, still succeeds and
     /// keeps connecting in the background.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let dialer = Dialer::parse(url, |seeds| {
-            ClusterClient::builder(seeds)
-                .connection_timeout(CONNECT_TIMEOUT)
-                .response_timeout(RESPONSE_TIMEOUT)
-                // Redirections (MOVED/ASK) and a promotion in progress are retried inside
-                // the client; the whole call stays bounded by CALL_TIMEOUT.
-                .retries(CLUSTER_RETRIES)
-                .min_retry_wait(10)
-                .max_retry_wait(400)
-                .build()
-        }, |u| Client::open(u))
+        let dialer = Dialer::parse(
+            url,
+            |seeds| {
+                ClusterClient::builder(seeds)
+                    .connection_timeout(CONNECT_TIMEOUT)
+                    .response_timeout(RESPONSE_TIMEOUT)
+                    // Redirections (MOVED/ASK) and a promotion in progress are retried inside
+                    // the client; the whole call stays bounded by CALL_TIMEOUT.
+                    .retries(CLUSTER_RETRIES)
+                    .min_retry_wait(10)
+                    .max_retry_wait(400)
+                    .build()
+            },
+            |u| Client::open(u),
+        )
         .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let conn = Self {
             inner: Arc::new(Inner {

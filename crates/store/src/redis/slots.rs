@@ -76,11 +76,25 @@ mod tests {
     #[test]
     fn a_placed_key_shares_its_anchors_slot() {
         let anchors = ["abacus:sum", "todos:idem-counter", "{t}x", "a{b"];
-        let keys = ["k", "{other}", "}{", "{", "}", "{}", "a{b}c", "\u{e9}{\u{1f600}}", ""];
+        let keys = [
+            "k",
+            "{other}",
+            "}{",
+            "{",
+            "}",
+            "{}",
+            "a{b}c",
+            "\u{e9}{\u{1f600}}",
+            "",
+        ];
         for anchor in anchors {
             for key in keys {
                 let placed = beside(anchor, key).expect(anchor);
-                assert_eq!(slot(&placed), slot(anchor), "{anchor:?} {key:?} -> {placed:?}");
+                assert_eq!(
+                    slot(&placed),
+                    slot(anchor),
+                    "{anchor:?} {key:?} -> {placed:?}"
+                );
                 assert!(placed.ends_with(key));
             }
         }

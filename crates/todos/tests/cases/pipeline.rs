@@ -374,7 +374,10 @@ pub async fn the_list_version_lives_in_the_shared_store(env: Env) {
     assert!(version >= 1, "the applied write bumped the version");
     if env.real {
         let text = in_store.expect("the version is kept in the shared store");
-        assert_eq!(std::str::from_utf8(&text).expect("utf8"), version.to_string());
+        assert_eq!(
+            std::str::from_utf8(&text).expect("utf8"),
+            version.to_string()
+        );
     } else {
         assert_eq!(in_store, None, "the in-process store holds no version");
     }
