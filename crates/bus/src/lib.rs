@@ -62,8 +62,10 @@ pub struct Outgoing<'a> {
 
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// "memory" or "kafka".
+    /// "memory" or "kafka", for /ready and logs (decide on `in_process`).
     fn kind(&self) -> &'static str;
+    /// True for the in-process bus: its messages live only as long as this process.
+    fn in_process(&self) -> bool;
     /// Asks the broker for metadata; `Err(Unavailable)` when it does not answer quickly.
     async fn ping(&self) -> BusResult<()>;
     /// Returns once the broker has durably accepted the message (acks=all for Kafka).

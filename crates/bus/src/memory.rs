@@ -303,6 +303,9 @@ impl Bus for MemoryBus {
     fn kind(&self) -> &'static str {
         "memory"
     }
+    fn in_process(&self) -> bool {
+        true
+    }
 
     async fn ping(&self) -> BusResult<()> {
         Ok(())

@@ -36,7 +36,7 @@ impl Backends {
         // A shared store decides which member reads which partition (the broker's group
         // coordinator is the least reliable part of some brokers); without one, one process
         // is all there is to share with, and the broker's groups do.
-        let claims = (store.kind() != "memory").then(|| {
+        let claims = (store.is_shared()).then(|| {
             Arc::new(floodgate_bus::claims::StoreClaims(store.clone()))
                 as Arc<dyn floodgate_bus::claims::Claims>
         });

@@ -47,7 +47,7 @@ impl Admission {
         lease_ttl: Duration,
         wait: Duration,
     ) -> Self {
-        let local = (store.kind() == "memory").then(|| AtomicU32::new(0));
+        let local = (!store.is_shared()).then(|| AtomicU32::new(0));
         Admission {
             store,
             held: metrics::gauge!("admission_in_flight", "pool" => pool.to_string()),

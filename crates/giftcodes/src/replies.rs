@@ -139,7 +139,7 @@ fn slot_groups(results: &str, slot: u32) -> (String, String) {
 /// Claims a free slot; with the in-memory store this node is alone, so slot 0.
 async fn claim(ctx: &AppContext) -> Option<u32> {
     let store = &ctx.backends.store;
-    if store.kind() == "memory" {
+    if !store.is_shared() {
         return Some(0);
     }
     let me = Bytes::from(ctx.config.node_id.clone());
@@ -161,7 +161,7 @@ async fn claim(ctx: &AppContext) -> Option<u32> {
 /// Renews our slot lease; false when it was lost (expired and taken, or gone).
 async fn renew(ctx: &AppContext, slot: u32) -> bool {
     let store = &ctx.backends.store;
-    if store.kind() == "memory" {
+    if !store.is_shared() {
         return true;
     }
     let me = ctx.config.node_id.as_bytes();
@@ -179,7 +179,7 @@ async fn renew(ctx: &AppContext, slot: u32) -> bool {
 /// another node in between.
 async fn release(ctx: &AppContext, slot: u32) {
     let store = &ctx.backends.store;
-    if store.kind() == "memory" {
+    if !store.is_shared() {
         return;
     }
     let key = slot_key(ctx, slot);

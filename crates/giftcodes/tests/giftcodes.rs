@@ -426,6 +426,9 @@ impl Bus for RefusesOnce {
     fn kind(&self) -> &'static str {
         self.inner.kind()
     }
+    fn in_process(&self) -> bool {
+        self.inner.in_process()
+    }
     async fn ping(&self) -> BusResult<()> {
         self.inner.ping().await
     }

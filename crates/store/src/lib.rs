@@ -110,8 +110,12 @@ impl<T> Limited<T> {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// "memory" or "redis", for /ready and logs.
+    /// "memory", "redis" or "redis-cluster", for /ready and logs (decide on `is_shared`).
     fn kind(&self) -> &'static str;
+
+    /// True when every process given the same URL sees the same data (Redis, Redis
+    /// Cluster); false for the in-process store.
+    fn is_shared(&self) -> bool;
 
     /// Round trip to the backend; `Err(Unavailable)` when it does not answer.
     async fn ping(&self) -> StoreResult<()>;

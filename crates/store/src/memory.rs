@@ -180,6 +180,10 @@ impl Store for MemoryStore {
         "memory"
     }
 
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         Ok(())
     }

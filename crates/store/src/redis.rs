@@ -233,6 +233,10 @@ impl Store for RedisStore {
         }
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let c = cmd("PING");
         self.conn

@@ -87,7 +87,7 @@ pub struct ListCache {
 
 impl ListCache {
     pub fn new(db: Db, store: SharedStore, keys: Keys, ttl: Duration) -> Self {
-        let shared_tier = store.kind() != "memory";
+        let shared_tier = store.is_shared();
         let version = Version::new(&store, &db, &keys);
         ListCache {
             db,

@@ -41,7 +41,7 @@ impl Shared {
             cfg.cache_ttl,
         ));
         cache.start_poller(cfg.cache_staleness, b.migrated.clone());
-        let publisher = if b.bus.kind() == "memory" {
+        let publisher = if b.bus.in_process() {
             Publisher::Outbox(Outbox::start(
                 b.db.clone(),
                 b.bus.clone(),

@@ -31,7 +31,7 @@ impl Version {
     pub fn new(store: &SharedStore, db: &Db, keys: &Keys) -> Version {
         let key = keys.version();
         // Redis or Redis Cluster: shared by every node, so the version lives there.
-        if store.kind() != "memory" {
+        if store.is_shared() {
             Version::Store {
                 store: store.clone(),
                 key,

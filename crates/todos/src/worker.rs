@@ -56,7 +56,7 @@ pub async fn run(ctx: AppContext, stop: CancellationToken) {
         db: b.db.clone(),
         version: Version::new(&b.store, &b.db, &Keys::for_topic(&topic)),
         dlq: format!("{topic}.dlq"),
-        clear_outbox: b.bus.kind() == "memory",
+        clear_outbox: b.bus.in_process(),
         stamps: tokio::sync::OnceCell::new(),
         topic,
         stop,

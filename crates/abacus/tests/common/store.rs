@@ -92,6 +92,10 @@ impl Store for TestStore {
         self.inner.kind()
     }
 
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.faults.check_up()?;
         self.inner.ping().await

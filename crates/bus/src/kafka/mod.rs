@@ -503,6 +503,9 @@ impl Bus for KafkaBus {
     fn kind(&self) -> &'static str {
         "kafka"
     }
+    fn in_process(&self) -> bool {
+        false
+    }
 
     async fn ping(&self) -> BusResult<()> {
         let producer = self.producer.clone();

@@ -42,6 +42,10 @@ impl Store for TestStore {
     fn kind(&self) -> &'static str {
         self.inner.kind()
     }
+
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }

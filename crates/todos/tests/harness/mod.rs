@@ -382,6 +382,10 @@ impl floodgate_bus::Bus for LostAck {
     fn kind(&self) -> &'static str {
         "lost-ack"
     }
+    /// Publishes straight to the bus, as with a broker (no outbox).
+    fn in_process(&self) -> bool {
+        false
+    }
     async fn ping(&self) -> floodgate_bus::BusResult<()> {
         self.inner.ping().await
     }
