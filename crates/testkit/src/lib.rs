@@ -4,13 +4,16 @@
 //! - child processes the test owns (redis-server, Tansu) that it can kill, restart on the
 //!   same port, freeze and thaw, without disturbing other tests;
 //! - a Redis Cluster the test owns (six redis-server processes) to crash masters in;
-//! - a fresh, empty PostgreSQL database per test.
+//! - a fresh, empty PostgreSQL database per test;
+//! - a store wrapper that prefixes keys and injects failures ([`TestStore`]).
 
 mod cluster;
 mod process;
+mod store;
 
 pub use cluster::{redis_cluster, RedisCluster, NODE_TIMEOUT_MS};
 pub use process::Process;
+pub use store::{Faults, TestStore};
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod store;
-
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;
 
-pub use store::{Faults, TestStore};
+pub use floodgate_testkit::{Faults, TestStore};
 
 pub const REDIS_VAR: &str = "FLOODGATE_TEST_REDIS_URL";
 pub const REDIS_CLUSTER_VAR: &str = "FLOODGATE_TEST_REDIS_CLUSTER_URL";

@@ -2,8 +2,6 @@
 //! built from `Config::defaults()`, HTTP calls through the router, polling, a reference.
 #![allow(dead_code)]
 
-pub mod test_store;
-
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -23,7 +21,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-pub use test_store::TestStore;
+pub use floodgate_testkit::TestStore;
 
 pub const REDIS_VAR: &str = "FLOODGATE_TEST_REDIS_URL";
 pub const KAFKA_VAR: &str = "FLOODGATE_TEST_KAFKA_BROKERS";

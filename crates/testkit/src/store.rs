@@ -1,8 +1,9 @@
-//! A store wrapper for tests: puts every key under a per-test prefix (so tests share one
-//! Redis without seeing each other's sum) and injects failures on demand.
+//! A store wrapper for tests, the one every crate's tests use: puts every key under a
+//! per-test prefix (so tests share one Redis without seeing each other's keys), records the
+//! keys written with `set`, and injects failures on demand ([`Faults`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +18,8 @@ use floodgate_store::{
 pub struct Faults {
     /// Every call fails with `Unavailable`, as if the backend were unreachable.
     pub down: AtomicBool,
+    /// Every `set` fails with `Unavailable` (other calls go through).
+    pub fail_sets: AtomicBool,
     /// Every Nth `idempotent_apply` or `limited_apply` is applied but its reply "lost"
     /// (0 = never).
     pub lose_reply_every: AtomicU64,
@@ -48,15 +51,37 @@ pub struct TestStore {
     inner: SharedStore,
     prefix: String,
     pub faults: Arc<Faults>,
+    /// Keys passed to `set` (as the caller named them), in order.
+    written: Mutex<Vec<String>>,
 }
 
 impl TestStore {
+    /// `inner` with every key under `prefix` ("" for none).
     pub fn new(inner: SharedStore, prefix: &str) -> Self {
         TestStore {
             inner,
             prefix: prefix.to_string(),
             faults: Arc::new(Faults::default()),
+            written: Mutex::new(Vec::new()),
         }
+    }
+
+    /// `inner` unprefixed, shared.
+    pub fn wrap(inner: SharedStore) -> Arc<TestStore> {
+        Arc::new(TestStore::new(inner, ""))
+    }
+
+    /// Makes every `set` fail (true) or work again (false).
+    pub fn fail_sets(&self, fail: bool) {
+        self.faults.fail_sets.store(fail, Ordering::Relaxed);
+    }
+
+    /// Keys passed to `set`, in order.
+    pub fn written(&self) -> Vec<String> {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn k(&self, key: &str) -> String {
@@ -108,6 +133,13 @@ impl Store for TestStore {
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
         self.faults.check_up()?;
+        if self.faults.fail_sets.load(Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("test: writes failing".into()));
+        }
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key.to_string());
         self.inner.set(&self.k(key), value, ttl).await
     }
 
