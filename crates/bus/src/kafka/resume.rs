@@ -160,6 +160,7 @@ pub(crate) fn cached_end<X: ConsumerContext, C: Consumer<X>>(
     // outlives the call; `low` and `high` are valid for writes. The call only reads
     // librdkafka's cached offsets (rd_kafka_get_watermark_offsets; rdkafka wraps only the
     // querying variant, which is Tansu's short ListOffsets).
+    #[allow(unsafe_code)]
     let err = unsafe {
         rdkafka::bindings::rd_kafka_get_watermark_offsets(
             consumer.client().native_ptr(),
