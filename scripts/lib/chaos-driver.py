@@ -427,7 +427,8 @@ def main():
         lines.append(f"           {primes_broker} acknowledged before the broker lost its state (the broker's loss)")
     if primes_lost:
         why = {r.failed for _, r in d.primes.values() if r.done is None and not with_broker(r)}
-        problems.append(f"primes: {primes_lost} accepted jobs never completed ({'; '.join(sorted(why))[:200]})")
+        ids = [rid for rid, (_, r) in d.primes.items() if r.done is None and not with_broker(r)]
+        problems.append(f"primes: {primes_lost} accepted jobs never completed ({'; '.join(sorted(why))[:200]}; ids {', '.join(ids[:3])})")
     if primes_wrong:
         problems.append(f"primes: {len(primes_wrong)} wrong results ({primes_wrong[0]})")
 

@@ -99,6 +99,8 @@ fn dispatch(
             let _ = done.send(msg);
         }
         Decoded::Job { id, n } => {
+            // Which job came from where: lets a job that never completes be traced in the logs.
+            tracing::debug!(%id, partition = msg.partition, offset = msg.offset, "prime job received");
             let shared = shared.clone();
             let done = done.clone();
             let span =
