@@ -199,19 +199,27 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::limited_apply`]); elsewhere the key is used as it is. Callers that also use
     /// `limited_apply` with `anchor` as its counter use this for the same log, never plain
     /// `rate_limit` (on a cluster that would be another key).
+    /// Without hash slots (one process, one server) the log keeps its key.
     async fn rate_limit_beside(
         &self,
-        anchor: &str,
+        _anchor: &str,
         key: &str,
         limit: u32,
         window: Duration,
-    ) -> StoreResult<RateDecision>;
+    ) -> StoreResult<RateDecision> {
+        self.rate_limit(key, limit, window).await
+    }
 
     /// The rate limit, then, only when it admits, [`Store::idempotent_apply`], in one atomic
     /// step (one round trip on Redis). The limiter runs first whatever the idempotency
     /// record holds, so a replay or a mismatch is counted like any admitted call, and a
     /// refused call writes nothing (no log entry, no record, no change). The log is kept
     /// beside `counter` as with [`Store::rate_limit_beside`].
+    ///
+    /// This default runs the two steps one after the other, each atomic: a concurrent caller
+    /// can at most see the admission a moment before the apply, as it would see an admitted
+    /// call still under way (an admission counts even when the apply then fails, as in the
+    /// Redis script). Redis overrides it with one script.
     async fn limited_apply(
         &self,
         rate: RateLimit<'_>,
@@ -220,7 +228,18 @@ pub trait Store: Send + Sync + 'static {
         idem_key: &str,
         fingerprint: &str,
         ttl: Duration,
-    ) -> StoreResult<Limited<IdemOutcome>>;
+    ) -> StoreResult<Limited<IdemOutcome>> {
+        let decision = self
+            .rate_limit_beside(counter, rate.key, rate.limit, rate.window)
+            .await?;
+        if !decision.allowed {
+            return Ok(Limited::Refused(decision));
+        }
+        let outcome = self
+            .idempotent_apply(counter, op, idem_key, fingerprint, ttl)
+            .await?;
+        Ok(Limited::Admitted(decision, outcome))
+    }
 }
 
 pub type SharedStore = Arc<dyn Store>;

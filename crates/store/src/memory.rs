@@ -16,10 +16,7 @@ mod entry;
 use entry::{as_bytes, counter, expiry, insert, live, Entry, Map, Value};
 
 use crate::window::{self, Limit};
-use crate::{
-    Adoption, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, Store, StoreError,
-    StoreResult,
-};
+use crate::{Adoption, CounterOp, IdemOutcome, RateDecision, Store, StoreError, StoreResult};
 
 /// Power of two, so a shard is picked with a mask.
 const SHARDS: usize = 64;
@@ -444,40 +441,6 @@ impl Store for MemoryStore {
             self.after_write();
         }
         Ok(l.decision(check))
-    }
-
-    /// One process has no hash slots: the log keeps its key.
-    async fn rate_limit_beside(
-        &self,
-        _anchor: &str,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        self.rate_limit(key, limit, window).await
-    }
-
-    /// The two steps one after the other, each atomic under its own locks: a concurrent
-    /// caller can at most see the admission a moment before the apply, as it would see an
-    /// admitted call still under way, so this behaves as the Redis script's one step (an
-    /// admission counts even when the apply then fails, as there).
-    async fn limited_apply(
-        &self,
-        rate: RateLimit<'_>,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<Limited<IdemOutcome>> {
-        let decision = self.rate_limit(rate.key, rate.limit, rate.window).await?;
-        if !decision.allowed {
-            return Ok(Limited::Refused(decision));
-        }
-        let outcome = self
-            .idempotent_apply(counter, op, idem_key, fingerprint, ttl)
-            .await?;
-        Ok(Limited::Admitted(decision, outcome))
     }
 }
 

@@ -37,45 +37,31 @@ struct Scripts {
     rate_limit: Script,
 }
 
-/// The limiter's and the idempotent apply's Lua, each written once (`scripts/parts/`) and
-/// put in front of the scripts that call them.
-macro_rules! rate_window {
-    ($main:literal) => {
-        concat!(
-            include_str!("scripts/parts/rate_window.lua"),
-            include_str!($main)
-        )
+/// A script as Redis runs it: the named files of `scripts/` one after the other. The
+/// limiter's and the idempotent apply's Lua are written once (`scripts/parts/`) and put in
+/// front of the scripts that call them; `cat` of the same files gives the bytes
+/// (docs/benchmarks.md loads the combined script that way for `redis-benchmark`).
+macro_rules! lua {
+    ($($file:literal),+) => {
+        Script::new(concat!($(include_str!(concat!("scripts/", $file))),+))
     };
 }
-macro_rules! counter_apply {
-    ($main:literal) => {
-        concat!(
-            include_str!("scripts/parts/counter_apply.lua"),
-            include_str!($main)
-        )
-    };
-}
-
-/// The combined limiter + idempotent apply script as Redis runs it: the same bytes as
-/// `cat parts/rate_window.lua parts/counter_apply.lua limited_apply.lua` in `scripts/`
-/// (what docs/benchmarks.md loads with `SCRIPT LOAD` for `redis-benchmark`).
-const LIMITED_APPLY_LUA: &str = concat!(
-    include_str!("scripts/parts/rate_window.lua"),
-    include_str!("scripts/parts/counter_apply.lua"),
-    include_str!("scripts/limited_apply.lua")
-);
 
 impl Scripts {
     fn new() -> Self {
         Self {
-            adopt_counter: Script::new(include_str!("scripts/adopt_counter.lua")),
-            compare_and_set: Script::new(include_str!("scripts/compare_and_set.lua")),
-            idempotent_apply: Script::new(counter_apply!("scripts/idempotent_apply.lua")),
-            lease_acquire: Script::new(include_str!("scripts/lease_acquire.lua")),
-            lease_count: Script::new(include_str!("scripts/lease_count.lua")),
-            lease_holders: Script::new(include_str!("scripts/lease_holders.lua")),
-            limited_apply: Script::new(LIMITED_APPLY_LUA),
-            rate_limit: Script::new(rate_window!("scripts/rate_limit.lua")),
+            adopt_counter: lua!("adopt_counter.lua"),
+            compare_and_set: lua!("compare_and_set.lua"),
+            idempotent_apply: lua!("parts/counter_apply.lua", "idempotent_apply.lua"),
+            lease_acquire: lua!("lease_acquire.lua"),
+            lease_count: lua!("lease_count.lua"),
+            lease_holders: lua!("lease_holders.lua"),
+            limited_apply: lua!(
+                "parts/rate_window.lua",
+                "parts/counter_apply.lua",
+                "limited_apply.lua"
+            ),
+            rate_limit: lua!("parts/rate_window.lua", "rate_limit.lua"),
         }
     }
 }
