@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use floodgate_bus::kafka::new_topic;
 use floodgate_bus::KafkaConfig;
 use hdrhistogram::Histogram;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -336,12 +337,7 @@ async fn create_topics(
 ) -> Result<(), String> {
     let topics: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|name| {
-            NewTopic::new(name, partitions, TopicReplication::Fixed(-1))
-                .set("cleanup.policy", "delete")
-                .set("retention.ms", "3600000")
-                .set("segment.ms", "3600000")
-        })
+        .map(|name| new_topic(name, partitions, -1, Some("3600000")))
         .collect();
     let results = admin
         .create_topics(&topics, &admin_options())

@@ -71,6 +71,27 @@ pub const DEFAULT_PARTITIONS: i32 = 8;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(8);
 pub const DEFAULT_FETCH_WAIT: Duration = Duration::from_millis(10);
 
+/// A topic as floodgate creates it; `retention_ms` (when given) deletes its records after
+/// that long.
+pub fn new_topic<'a>(
+    name: &'a str,
+    partitions: i32,
+    replication: i32,
+    retention_ms: Option<&'a str>,
+) -> NewTopic<'a> {
+    let new = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
+    match retention_ms {
+        // Apache Kafka deletes whole segments only, and rolls one after 7 days by default:
+        // roll them as often as they expire. Tansu's SQL engines delete only in topics
+        // whose cleanup policy says so explicitly.
+        Some(ms) => new
+            .set("cleanup.policy", "delete")
+            .set("retention.ms", ms)
+            .set("segment.ms", ms),
+        None => new,
+    }
+}
+
 impl KafkaConfig {
     pub fn new(brokers: &str) -> Self {
         KafkaConfig {
@@ -414,20 +435,12 @@ impl KafkaBus {
         let retention = self
             .topic(topic, |t| t.retention)
             .map(|r| r.as_millis().max(1).to_string());
-        let mut new = NewTopic::new(
+        let new = new_topic(
             topic,
             partitions,
-            TopicReplication::Fixed(self.cfg.replication),
+            self.cfg.replication,
+            retention.as_deref(),
         );
-        if let Some(ms) = &retention {
-            // Apache Kafka deletes whole segments only, and rolls one after 7 days by
-            // default: roll them as often as they expire. Tansu's SQL engines delete only
-            // in topics whose cleanup policy says so explicitly.
-            new = new
-                .set("cleanup.policy", "delete")
-                .set("retention.ms", ms)
-                .set("segment.ms", ms);
-        }
         let opts = AdminOptions::new()
             .request_timeout(Some(self.cfg.message_timeout))
             .operation_timeout(Some(self.cfg.message_timeout));
