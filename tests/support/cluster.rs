@@ -326,20 +326,9 @@ pub async fn warm_up(c: &Cluster, base: &str, members: &[&Proc], logs: &[&str]) 
 /// Every process in `members` has consumed prime jobs and todo commands.
 pub async fn consumed_everywhere(c: &Cluster, members: &[&Proc]) -> bool {
     for p in members {
-        let base = p.base.as_deref().expect("base");
-        let Ok(r) = c.http.get(format!("{base}/metrics")).send().await else {
-            return false;
-        };
-        let text = r.text().await.unwrap_or_default();
         for var in ["PRIMES_TOPIC", "KAFKA_TODO_TOPIC"] {
-            let topic = &c.env.iter().find(|(k, _)| *k == var).expect("topic").1;
-            let label = format!("topic=\"{topic}\"");
-            let consumed: f64 = text
-                .lines()
-                .filter(|l| l.starts_with("bus_messages_consumed_total") && l.contains(&label))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum();
-            if consumed == 0.0 {
+            let label = format!("topic=\"{}\"", c.var(var));
+            if metric(c, p, "bus_messages_consumed_total", &label).await == 0.0 {
                 return false;
             }
         }
