@@ -8,6 +8,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod panel;
+pub mod retry;
 pub mod shutdown;
 pub mod stats;
 pub mod telemetry;

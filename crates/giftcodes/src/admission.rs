@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use floodgate_core::retry::Backoff;
 use floodgate_core::stats::STATS;
 use floodgate_store::{SharedStore, StoreError};
 use tokio_util::task::TaskTracker;
@@ -79,7 +80,7 @@ impl Admission {
     /// Takes a slot, waiting up to `ADMISSION_WAIT_MS` for one when the pool is full.
     pub async fn acquire(self: &Arc<Self>) -> Result<Permit, AdmissionError> {
         let deadline = Instant::now() + self.wait;
-        let mut pause = Duration::from_millis(2);
+        let mut backoff = Backoff::new(Duration::from_millis(2), Duration::from_millis(50));
         loop {
             match self.try_acquire().await {
                 Ok(permit) => {
@@ -87,11 +88,8 @@ impl Admission {
                     return Ok(permit);
                 }
                 Err(AdmissionError::Full) if Instant::now() < deadline => {
-                    tokio::time::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
-                    pause = (pause * 2).min(Duration::from_millis(50));
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    tokio::time::sleep(backoff.step().min(left)).await;
                 }
                 Err(AdmissionError::Full) => {
                     metrics::counter!("admission_rejected_total", "pool" => self.pool.clone())

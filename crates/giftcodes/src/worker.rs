@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use floodgate_bus::{BusError, Consumer, Message, Outgoing};
+use floodgate_core::retry::Backoff;
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use futures::future::BoxFuture;
@@ -122,7 +123,7 @@ async fn send_reply(
     payload: Vec<u8>,
     stop: &CancellationToken,
 ) {
-    let mut pause = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let out = Outgoing {
             topic: &topic,
@@ -137,8 +138,7 @@ async fn send_reply(
             }
             Err(e) if !stop.is_cancelled() => {
                 tracing::warn!(error = %e, "reply publish failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
+                backoff.sleep().await;
             }
             Err(_) => return,
         }

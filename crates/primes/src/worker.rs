@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floodgate_bus::{BusError, Consumer, Message};
+use floodgate_core::retry::Backoff;
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use floodgate_store::{SharedStore, StoreResult};
@@ -49,7 +50,7 @@ pub async fn run(ctx: AppContext, opts: Options, stop: CancellationToken) {
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
     let mut commits = Commits::default();
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         tokio::select! {
             biased;
@@ -57,13 +58,13 @@ pub async fn run(ctx: AppContext, opts: Options, stop: CancellationToken) {
             Some(msg) = done_rx.recv() => finish(&mut *consumer, &mut commits, msg).await,
             (permit, got) = next(&mut *consumer, &permits) => match got {
                 Ok(msg) => {
-                    backoff = BACKOFF_MIN;
+                    backoff.reset();
                     dispatch(msg, permit, &mut commits, &shared, &done_tx);
                 }
                 Err(BusError::Closed) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "receiving prime jobs failed; retrying");
-                    pause(&stop, &mut backoff).await;
+                    backoff.wait(&stop).await;
                 }
             }
         }
@@ -122,14 +123,13 @@ async fn subscribe(
     group: &str,
     stop: &CancellationToken,
 ) -> Option<Box<dyn Consumer>> {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         match ctx.backends.bus.subscribe(topic, group).await {
             Ok(c) => return Some(c),
             Err(e) => tracing::warn!(error = %e, "cannot subscribe to prime jobs; retrying"),
         }
-        pause(stop, &mut backoff).await;
-        if stop.is_cancelled() {
+        if !backoff.wait(stop).await {
             return None;
         }
     }
@@ -174,14 +174,6 @@ async fn drain(
             }
         }
     }
-}
-
-async fn pause(stop: &CancellationToken, backoff: &mut Duration) {
-    tokio::select! {
-        _ = stop.cancelled() => {}
-        _ = tokio::time::sleep(*backoff) => {}
-    }
-    *backoff = (*backoff * 2).min(BACKOFF_MAX);
 }
 
 /// What became of a job.
@@ -314,17 +306,13 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = StoreResult<T>>,
 {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     loop {
         match call().await {
             Ok(v) => return Some(v),
             Err(e) => tracing::warn!(error = %e, "prime job store call failed; retrying"),
         }
-        if shared.abandon.is_cancelled() {
-            return None;
-        }
-        pause(&shared.abandon, &mut backoff).await;
-        if shared.abandon.is_cancelled() {
+        if !backoff.wait(&shared.abandon).await {
             return None;
         }
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use floodgate_bus::{Outgoing, SharedBus};
+use floodgate_core::retry::Backoff;
 use floodgate_core::telemetry::trace;
 use floodgate_db::{Db, DbResult};
 use sqlx::Row;
@@ -106,7 +107,7 @@ async fn committer(
     while !migrated.load(Ordering::Acquire) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         match replay(&db, &bus, &topic).await {
             Ok(0) => break,
@@ -116,8 +117,7 @@ async fn committer(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "outbox replay failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                backoff.sleep().await;
             }
         }
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use floodgate_bus::{BusError, Consumer, Message, Outgoing, SharedBus};
+use floodgate_core::retry::Backoff;
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use floodgate_db::{timed, Db, DbError};
@@ -94,17 +95,9 @@ pub async fn run(ctx: AppContext, stop: CancellationToken) {
     tracing::info!("todo worker stopped");
 }
 
-/// Pauses for `d` unless stopped first; false when stopped.
-async fn pause(stop: &CancellationToken, d: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
-    }
-}
-
 impl Worker {
     async fn subscribe(&self) -> Option<Box<dyn Consumer>> {
-        let mut delay = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         loop {
             match self
                 .bus
@@ -114,16 +107,16 @@ impl Worker {
                 Ok(c) => return Some(c),
                 Err(e) => tracing::warn!(error = %e, "todo worker cannot subscribe; retrying"),
             }
-            if !pause(&self.stop, delay).await {
+            if !backoff.wait(&self.stop).await {
                 return None;
             }
-            delay = (delay * 2).min(BACKOFF_MAX);
         }
     }
 
     /// The next batch: waits for one message, then takes what else arrives within the
     /// window. None when stopped or the bus closed.
     async fn collect(&self, consumer: &mut dyn Consumer) -> Option<Vec<Message>> {
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         let first = loop {
             let r = tokio::select! {
                 biased;
@@ -135,7 +128,7 @@ impl Worker {
                 Err(BusError::Closed) => return None,
                 Err(e) => {
                     tracing::debug!(error = %e, "todo consumer recv failed; retrying");
-                    if !pause(&self.stop, BACKOFF_MIN).await {
+                    if !backoff.wait(&self.stop).await {
                         return None;
                     }
                 }
@@ -177,7 +170,7 @@ impl Worker {
     /// Applies `good`, retrying while the database is unavailable. A batch the database
     /// refuses is split so only the commands it refuses are dead-lettered.
     async fn apply_with_retry(&self, good: &[Incoming]) -> bool {
-        let mut delay = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         loop {
             let applied = self.apply(good);
             match timed("todos.apply_batch", applied).await {
@@ -195,10 +188,9 @@ impl Worker {
                 }
                 Err(e) => tracing::warn!(error = %e, "todo batch not applied; retrying"),
             }
-            if !pause(&self.stop, delay).await {
+            if !backoff.wait(&self.stop).await {
                 return false;
             }
-            delay = (delay * 2).min(BACKOFF_MAX);
         }
     }
 
@@ -260,7 +252,7 @@ impl Worker {
         tracing::warn!(reason, topic = %self.dlq, "todo command dead-lettered");
         let mut headers: Vec<(&str, &[u8])> = vec![("reason", reason.as_bytes())];
         headers.extend(extra.iter().map(|(k, v)| (*k, v.as_slice())));
-        let mut delay = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         loop {
             let msg = Outgoing {
                 topic: &self.dlq,
@@ -275,10 +267,9 @@ impl Worker {
                 }
                 Err(e) => tracing::warn!(error = %e, "dead-letter publish failed; retrying"),
             }
-            if !pause(&self.stop, delay).await {
+            if !backoff.wait(&self.stop).await {
                 return false;
             }
-            delay = (delay * 2).min(BACKOFF_MAX);
         }
     }
 
