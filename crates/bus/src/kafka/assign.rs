@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::consumer::final_commit;
+use super::context::Ctx;
 use super::resume::{self, Resumed};
-use super::{final_commit, Ctx};
 use crate::claims::Partitions;
 
 const METADATA_TIMEOUT: Duration = Duration::from_secs(2);

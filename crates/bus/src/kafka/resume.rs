@@ -27,7 +27,7 @@ use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{list_offsets, offset_in};
+use super::lag::{list_offsets, offset_in};
 
 /// Most records one of our producers puts in a batch, and so how far back a resumed
 /// partition is read.
