@@ -7,11 +7,11 @@
 pub mod cluster;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use floodgate::{Running, StartOptions};
 use floodgate_core::Config;
-pub use floodgate_testkit::{free_port, skip, Process};
+pub use floodgate_testkit::{eventually, free_port, skip, Process, TempDir};
 
 /// Our own redis-server on a free port (no persistence).
 pub fn redis() -> Option<Process> {
@@ -44,41 +44,6 @@ pub async fn start(config: Config) -> Running {
 
 pub fn url(node: &Running, path: &str) -> String {
     format!("http://{}{}", node.addr, path)
-}
-
-/// Polls `f` until it returns true or `timeout` passes.
-pub async fn eventually<F, Fut>(timeout: Duration, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("fg-it-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&p).expect("mkdir");
-        TempDir(p)
-    }
-    pub fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn tansu_binary() -> Option<PathBuf> {

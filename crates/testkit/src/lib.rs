@@ -5,15 +5,18 @@
 //!   same port, freeze and thaw, without disturbing other tests;
 //! - a Redis Cluster the test owns (six redis-server processes) to crash masters in;
 //! - a fresh, empty PostgreSQL database per test;
-//! - a store wrapper that prefixes keys and injects failures ([`TestStore`]).
+//! - a store wrapper that prefixes keys and injects failures ([`TestStore`]);
+//! - waiting for a condition ([`eventually`], [`wait_for_some`]) and a temp dir removed on drop.
 
 mod cluster;
 mod process;
 mod store;
+mod wait;
 
 pub use cluster::{redis_cluster, RedisCluster, NODE_TIMEOUT_MS};
 pub use process::Process;
 pub use store::{Faults, TestStore};
+pub use wait::{eventually, wait_for_some, TempDir};
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::{eventually, fresh_pg, logs, token, var, TempDir, SECRET};
+use floodgate_testkit::free_port;
+use harness::{fresh_pg, logs, token, var, wait_for_some, TempDir, SECRET};
 
 const WRITERS: usize = 32;
 /// Kill once this many writes were accepted (or after KILL_AFTER, whichever is first).
@@ -44,11 +45,6 @@ fn node_binary() -> Option<PathBuf> {
     }
     let bin = profile_dir.join("examples").join("todos_node");
     bin.exists().then_some(bin)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 struct Backends {
@@ -86,7 +82,7 @@ fn spawn(bin: &Path, dir: &Path, port: u16, topic: &str, b: &Backends, run: usiz
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(60), "node healthy", || async {
+    wait_for_some(Duration::from_secs(60), "node healthy", || async {
         let r = client.get(format!("{base}/health")).send().await.ok()?;
         r.status().is_success().then_some(())
     })
@@ -114,7 +110,7 @@ async fn kill9_loses_and_duplicates_nothing(b: Backends) {
         .expect("client");
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(&bin, &dir.0, port, &topic, &b, 1);
+    let mut child = spawn(&bin, dir.path(), port, &topic, &b, 1);
     wait_healthy(&client, &base).await;
 
     let accepted = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -168,7 +164,7 @@ async fn kill9_loses_and_duplicates_nothing(b: Backends) {
     }
     let accepted: HashSet<String> = accepted.lock().expect("lock").iter().cloned().collect();
     let sent = sent.load(Ordering::Relaxed);
-    let log = std::fs::read_to_string(dir.0.join("node-1.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(dir.path().join("node-1.log")).unwrap_or_default();
     assert!(
         !accepted.is_empty(),
         "no write accepted before the kill ({sent} sent); node log:\n{log}"
@@ -176,9 +172,9 @@ async fn kill9_loses_and_duplicates_nothing(b: Backends) {
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn(&bin, &dir.0, port, &topic, &b, 2);
+    let mut child = spawn(&bin, dir.path(), port, &topic, &b, 2);
     wait_healthy(&client, &base).await;
-    let listed = eventually(
+    let listed = wait_for_some(
         Duration::from_secs(120),
         "every accepted write applied",
         || async {
@@ -215,7 +211,7 @@ async fn kill9_loses_and_duplicates_nothing(b: Backends) {
 async fn embedded_kill9_loses_and_duplicates_nothing() {
     logs();
     let dir = TempDir::new();
-    let db = format!("sqlite://{}/kill9.db", dir.0.display());
+    let db = format!("sqlite://{}/kill9.db", dir.path().display());
     kill9_loses_and_duplicates_nothing(Backends {
         vars: vec![("DATABASE_URL", db)],
     })

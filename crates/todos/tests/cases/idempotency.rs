@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::json;
 
-use crate::harness::{call, call_with, eventually, get, token, wait_todo, Env, LostAck, Resp};
+use crate::harness::{call, call_with, get, token, wait_for_some, wait_todo, Env, LostAck, Resp};
 
 async fn keyed(
     api: &Router,
@@ -34,7 +34,7 @@ fn unique_key(what: &str) -> String {
 
 /// How many listed todos carry `title`, once the list shows `id`.
 async fn listed_with_title(env: &Env, api: &Router, id: &str, title: &str) -> usize {
-    eventually(env.patience(), "list shows the todo", || async {
+    wait_for_some(env.patience(), "list shows the todo", || async {
         let list = get(api, "/todos?limit=1000").await.json();
         let list = list.as_array()?.clone();
         list.iter()

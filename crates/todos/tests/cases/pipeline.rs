@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use floodgate_bus::BusError;
 use serde_json::json;
 
-use crate::harness::{call, command, create, eventually, get, token, wait_todo, Env, STALENESS};
+use crate::harness::{call, command, create, get, token, wait_for_some, wait_todo, Env, STALENESS};
 
 fn ids_in(list: &serde_json::Value) -> Vec<String> {
     list.as_array()
@@ -49,7 +49,7 @@ pub async fn create_update_delete_are_applied(env: Env) {
     assert_eq!(todo["description"], "d", "untouched fields stay");
     assert!(todo["updated_at"].as_str() >= todo["created_at"].as_str());
     // The list shows it once the version moved on.
-    eventually(env.patience(), "list shows the update", || async {
+    wait_for_some(env.patience(), "list shows the update", || async {
         let list = get(&api, "/todos").await.json();
         (list.as_array()?.first()?["title"] == "second").then_some(())
     })
@@ -60,7 +60,7 @@ pub async fn create_update_delete_are_applied(env: Env) {
         r.status == StatusCode::NOT_FOUND
     })
     .await;
-    eventually(env.patience(), "list forgets it", || async {
+    wait_for_some(env.patience(), "list forgets it", || async {
         (get(&api, "/todos").await.body.as_ref() == b"[]").then_some(())
     })
     .await;
@@ -73,7 +73,7 @@ pub async fn write_reaches_every_node_within_staleness(env: Env) {
         .expect("seed");
     let (a, b) = (env.node(), env.node());
     // Let both workers join and do their start-up bump, then warm both near-caches.
-    let v0 = eventually(env.patience(), "workers started", || async {
+    let v0 = wait_for_some(env.patience(), "workers started", || async {
         let v = env.version().await;
         (v >= 2).then_some(v)
     })
@@ -87,7 +87,7 @@ pub async fn write_reaches_every_node_within_staleness(env: Env) {
     }
     let id = create(&a.router, "alice", "fresh").await;
     // Applied = in the database and the version moved past v0.
-    eventually(env.patience(), "write applied", || async {
+    wait_for_some(env.patience(), "write applied", || async {
         let r = get(&a.router, &format!("/todos/{id}")).await;
         (r.status == StatusCode::OK && env.version().await > v0).then_some(())
     })
@@ -335,7 +335,7 @@ pub async fn concurrent_writers_keep_per_todo_order(env: Env) {
         let seq = slot.lock().await.1.expect("an accepted write");
         expected.insert(ids[j].clone(), format!("t{j}-{seq}"));
     }
-    eventually(
+    wait_for_some(
         env.patience() * 2,
         "every todo at its last accepted title",
         || async {

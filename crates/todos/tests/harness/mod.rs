@@ -25,24 +25,9 @@ pub fn required() -> bool {
     std::env::var("FLOODGATE_REQUIRE_SERVICES").as_deref() == Ok("1")
 }
 
-pub use floodgate_testkit::{env_or_skip as var, fresh_pg_database as fresh_pg};
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    pub fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("fg-todos-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use floodgate_testkit::{
+    env_or_skip as var, fresh_pg_database as fresh_pg, wait_for_some, TempDir,
+};
 
 /// One backend set shared by every node of a test, and the config they share.
 pub struct Env {
@@ -86,7 +71,7 @@ impl Env {
     pub async fn embedded() -> Env {
         logs();
         let dir = TempDir::new();
-        let url = format!("sqlite://{}/fg.db", dir.0.display());
+        let url = format!("sqlite://{}/fg.db", dir.path().display());
         let db = Db::connect(Some(&url)).await.expect("sqlite");
         let backends = migrated(Arc::new(MemoryStore::new()), Arc::new(MemoryBus::new()), db).await;
         Env {
@@ -275,24 +260,6 @@ pub fn token(user: &str) -> String {
     floodgate_todos::mint_token(SECRET, user, Duration::from_secs(3600)).expect("mint")
 }
 
-/// Polls `check` until it returns Some, or panics with `what` after `patience`.
-pub async fn eventually<T, F, Fut>(patience: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + patience;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// POSTs a todo as `user` and returns its id.
 pub async fn create(router: &Router, user: &str, title: &str) -> String {
     let body = serde_json::json!({"title": title, "description": "d"}).to_string();
@@ -320,7 +287,7 @@ where
     P: Fn(&Resp) -> bool,
 {
     let uri = format!("/todos/{id}");
-    eventually(env.patience(), what, || async {
+    wait_for_some(env.patience(), what, || async {
         let r = get(router, &uri).await;
         if pred(&r) {
             Some(if r.status == StatusCode::OK {
