@@ -5,7 +5,7 @@
 //! (the marker `abacus:sum:adopted` remembers the text adopted). The seed's key is left as
 //! it was, for a rollback.
 
-use floodgate_store::{Adoption, SharedStore};
+use floodgate_store::{Adoption, SharedStore, StoreError};
 
 use crate::error::AbacusError;
 use crate::SUM_KEY;
@@ -78,9 +78,9 @@ pub(crate) async fn run(store: &SharedStore) -> Result<(), AbacusError> {
             Adoption::Changed => continue,
         }
     }
-    Err(AbacusError::Unavailable(
+    Err(AbacusError::Unavailable(StoreError::Unavailable(
         "the seed's sum keeps changing: stop the seed's nodes first".into(),
-    ))
+    )))
 }
 
 #[cfg(test)]

@@ -43,8 +43,9 @@ pub enum AbacusError {
     IdempotencyMismatch,
     #[error("rate limit exceeded")]
     RateLimited { retry_after_secs: u64 },
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    /// The store did not answer (always a `StoreError::Unavailable`, whose text it shows).
+    #[error("{0}")]
+    Unavailable(#[source] StoreError),
     /// The store holds something the abacus did not write (e.g. text at the sum's key).
     #[error("store holds unexpected data at {0}")]
     Corrupt(String),
@@ -53,7 +54,7 @@ pub enum AbacusError {
 impl From<StoreError> for AbacusError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => AbacusError::Unavailable(m),
+            e @ StoreError::Unavailable(_) => AbacusError::Unavailable(e),
             StoreError::Overflow => AbacusError::Overflow { below: false },
             StoreError::WrongType(key) => AbacusError::Corrupt(key),
         }
@@ -135,8 +136,11 @@ impl IntoResponse for AbacusError {
                 detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded."),
                 retry_after_secs,
             ),
-            AbacusError::Unavailable(reason) => {
-                // The core logs every 5xx; the reason is only worth a debug line.
+            AbacusError::Unavailable(e) => {
+                // The core logs every 5xx; the reason (the store's cause) is only worth a
+                // debug line.
+                let reason = std::error::Error::source(&e)
+                    .map_or_else(|| e.to_string(), ToString::to_string);
                 tracing::debug!(%reason, "abacus store unavailable");
                 retry_after(
                     detail(
@@ -151,5 +155,25 @@ impl IntoResponse for AbacusError {
                 detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn unavailable_keeps_the_store_error_and_its_answer() {
+        let e = AbacusError::from(StoreError::Unavailable("redis call timed out".into()));
+        assert_eq!(e.to_string(), "store unavailable: redis call timed out");
+        let store = e.source().expect("the store error is kept");
+        assert!(store.is::<StoreError>());
+        let cause = store.source().map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("redis call timed out"));
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[RETRY_AFTER], "1");
     }
 }

@@ -4,22 +4,24 @@
 
 pub mod migrate;
 
-pub use migrate::{Migration, MIGRATIONS};
-
-/// How many migrations this build knows.
-pub const MIGRATIONS_LEN: usize = MIGRATIONS.len();
+pub use migrate::Migration;
 
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 
+/// The cause carried by an error: any error, or a message (`"timed out".into()`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The database does not answer (I/O, pool timeout or closed, ping timeout): retryable.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
+    /// The database answered with an error (a refused statement, a decoding failure, ...).
     #[error("database error: {0}")]
-    Query(String),
+    Query(#[source] sqlx::Error),
     #[error("invalid database url: {0}")]
     BadUrl(String),
 }
@@ -28,9 +30,9 @@ impl From<sqlx::Error> for DbError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                DbError::Unavailable(e.to_string())
+                DbError::Unavailable(Box::new(e))
             }
-            other => DbError::Query(other.to_string()),
+            other => DbError::Query(other),
         }
     }
 }
@@ -122,7 +124,7 @@ impl Db {
         let fut = sqlx::query("SELECT 1").execute(&self.pool);
         match tokio::time::timeout(Duration::from_secs(2), fut).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(DbError::Unavailable(e.to_string())),
+            Ok(Err(e)) => Err(DbError::Unavailable(Box::new(e))),
             Err(_) => Err(DbError::Unavailable("timed out".into())),
         }
     }
@@ -164,4 +166,33 @@ pub async fn timed<T>(query: &'static str, work: impl std::future::Future<Output
     metrics::histogram!("db_query_duration_seconds", "query" => query)
         .record(start.elapsed().as_secs_f64());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::DbError;
+
+    #[test]
+    fn sqlx_errors_stay_the_cause() {
+        let e = DbError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(e, DbError::Unavailable(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("database unavailable: {}", sqlx::Error::PoolTimedOut)
+        );
+        assert!(e.source().is_some_and(|c| c.is::<sqlx::Error>()));
+
+        let e = DbError::from(sqlx::Error::RowNotFound);
+        assert!(
+            matches!(e, DbError::Query(sqlx::Error::RowNotFound)),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("database error: {}", sqlx::Error::RowNotFound)
+        );
+        assert!(e.source().is_some_and(|c| c.is::<sqlx::Error>()));
+    }
 }

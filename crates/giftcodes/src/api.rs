@@ -91,7 +91,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
         correlation_id: id.clone(),
         reply_to: Some(reply_to.to_string()),
     };
-    let payload = serde_json::to_vec(&req).map_err(|e| GiftError::BusDown(e.to_string()))?;
+    let payload = serde_json::to_vec(&req).map_err(|e| GiftError::BusDown(e.into()))?;
     let out = Outgoing {
         topic: &g.ctx.config.tasks_topic,
         key: Some(id.as_bytes()),
@@ -111,7 +111,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
             g.bus_down_until
                 .store(until.as_millis() as u64, Ordering::Relaxed);
         }
-        return Err(GiftError::BusDown(e.to_string()));
+        return Err(GiftError::BusDown(e.into()));
     }
     let left = g
         .ctx

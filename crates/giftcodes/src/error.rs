@@ -4,6 +4,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use floodgate_store::{BoxError, StoreError};
 use serde_json::json;
 
 use crate::admission::AdmissionError;
@@ -14,17 +15,19 @@ pub enum GiftError {
     Busy,
     #[error("no reply within the timeout")]
     Timeout,
+    /// The bus refused or could not take the task (or is known to be down): the cause is
+    /// the bus's error, or why nothing was sent.
     #[error("bus unavailable: {0}")]
-    BusDown(String),
+    BusDown(#[source] BoxError),
     #[error("store unavailable: {0}")]
-    StoreDown(String),
+    StoreDown(#[source] StoreError),
 }
 
 impl From<AdmissionError> for GiftError {
     fn from(e: AdmissionError) -> Self {
         match e {
             AdmissionError::Full => GiftError::Busy,
-            AdmissionError::Store(s) => GiftError::StoreDown(s.to_string()),
+            AdmissionError::Store(s) => GiftError::StoreDown(s),
         }
     }
 }
@@ -62,5 +65,33 @@ impl IntoResponse for GiftError {
                 .insert(RETRY_AFTER, axum::http::HeaderValue::from_static(r));
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use floodgate_bus::BusError;
+
+    use super::*;
+
+    #[test]
+    fn store_and_bus_errors_stay_the_cause() {
+        let store = StoreError::Unavailable("redis call timed out".into());
+        let e = GiftError::from(AdmissionError::Store(store));
+        assert_eq!(
+            e.to_string(),
+            "store unavailable: store unavailable: redis call timed out"
+        );
+        assert!(e.source().is_some_and(|c| c.is::<StoreError>()));
+        assert_eq!(e.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
+
+        let e = GiftError::BusDown(BusError::Unavailable("no ack".into()).into());
+        assert_eq!(e.to_string(), "bus unavailable: bus unavailable: no ack");
+        assert!(e.source().is_some_and(|c| c.is::<BusError>()));
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[RETRY_AFTER], "2");
     }
 }

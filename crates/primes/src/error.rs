@@ -3,6 +3,8 @@
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use floodgate_bus::BusError;
+use floodgate_store::{BoxError, StoreError};
 use serde_json::json;
 
 use crate::input::FieldError;
@@ -21,20 +23,20 @@ pub enum ApiError {
     /// 503: the backlog of queued jobs is at its bound; retry shortly.
     #[error("too many queued jobs")]
     QueueFull,
-    /// 503: the store or the bus did not answer.
+    /// 503: the store or the bus did not answer; carries their error.
     #[error("backend unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
 }
 
-impl From<floodgate_store::StoreError> for ApiError {
-    fn from(e: floodgate_store::StoreError) -> Self {
-        ApiError::Unavailable(e.to_string())
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Unavailable(Box::new(e))
     }
 }
 
-impl From<floodgate_bus::BusError> for ApiError {
-    fn from(e: floodgate_bus::BusError) -> Self {
-        ApiError::Unavailable(e.to_string())
+impl From<BusError> for ApiError {
+    fn from(e: BusError) -> Self {
+        ApiError::Unavailable(Box::new(e))
     }
 }
 
@@ -94,5 +96,29 @@ impl IntoResponse for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn backend_errors_stay_the_cause() {
+        let e = ApiError::from(StoreError::Unavailable("redis call timed out".into()));
+        assert_eq!(
+            e.to_string(),
+            "backend unavailable: store unavailable: redis call timed out"
+        );
+        assert!(e.source().is_some_and(|c| c.is::<StoreError>()));
+
+        let e = ApiError::from(BusError::Closed);
+        assert_eq!(e.to_string(), "backend unavailable: consumer closed");
+        assert!(e.source().is_some_and(|c| c.is::<BusError>()));
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[RETRY_AFTER], "5");
     }
 }

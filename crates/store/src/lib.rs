@@ -17,12 +17,16 @@ mod window;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
+/// The cause carried by an error: any error, or a message (`"timed out".into()`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// What can go wrong talking to the store. Callers map these to HTTP statuses in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The backend is unreachable or timed out: retryable, maps to 503.
+    /// The backend is unreachable or timed out: retryable, maps to 503. Carries the cause
+    /// (e.g. the Redis client's error).
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     /// An exact integer operation would leave the signed 64-bit range.
     #[error("integer overflow")]
     Overflow,
@@ -249,5 +253,24 @@ pub async fn connect(url: Option<&str>) -> StoreResult<SharedStore> {
     match url {
         None | Some("") | Some("memory") | Some("memory://") => Ok(Arc::new(MemoryStore::new())),
         Some(u) => Ok(Arc::new(RedisStore::connect(u).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::StoreError;
+
+    #[test]
+    fn unavailable_keeps_its_cause_and_its_text() {
+        let cause = std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out");
+        let e = StoreError::Unavailable(Box::new(cause));
+        assert_eq!(e.to_string(), "store unavailable: timed out");
+        let source = e.source().expect("the cause is kept");
+        assert!(source.is::<std::io::Error>());
+        // A plain message still works, as a cause of its own.
+        let e = StoreError::Unavailable("not connected".into());
+        assert_eq!(e.to_string(), "store unavailable: not connected");
     }
 }

@@ -118,14 +118,14 @@ fn set_cmd(key: &str, value: &[u8], nx: bool, ttl: Option<Duration>) -> ::redis:
 /// A key that must travel with `anchor` (see [`slots`]), or why it cannot.
 fn placed<'a>(cluster: bool, anchor: &str, key: &'a str) -> StoreResult<Cow<'a, str>> {
     slots::place(cluster, anchor, key).ok_or_else(|| {
-        StoreError::Unavailable(format!(
-            "{key} cannot be given the hash slot of {anchor} on Redis Cluster"
-        ))
+        StoreError::Unavailable(
+            format!("{key} cannot be given the hash slot of {anchor} on Redis Cluster").into(),
+        )
     })
 }
 
 fn unexpected(what: &str) -> StoreError {
-    StoreError::Unavailable(format!("unexpected reply from redis to {what}"))
+    StoreError::Unavailable(format!("unexpected reply from redis to {what}").into())
 }
 
 /// `(kind, operand)` as the scripts take a counter step.
@@ -309,9 +309,12 @@ impl Store for RedisStore {
         let cluster = self.conn.is_cluster();
         if cluster && slots::slot(from) != slots::slot(to) {
             // One atomic step cannot read another slot; the seeds never ran on a cluster.
-            return Err(StoreError::Unavailable(format!(
-                "{from} and {to} are in different hash slots: on Redis Cluster, copy {from} by hand"
-            )));
+            return Err(StoreError::Unavailable(
+                format!(
+                    "{from} and {to} are in different hash slots: on Redis Cluster, copy {from} by hand"
+                )
+                .into(),
+            ));
         }
         let marker = placed(cluster, to, marker)?;
         let reply: String = self
@@ -538,7 +541,19 @@ mod tests {
     #[tokio::test]
     async fn malformed_url_is_rejected() {
         let r = RedisStore::connect("not a url").await;
-        assert!(matches!(r, Err(StoreError::Unavailable(m)) if m.contains("invalid Redis URL")));
+        assert!(
+            matches!(r, Err(StoreError::Unavailable(ref m)) if m.to_string().contains("invalid Redis URL"))
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_url_keeps_the_client_error() {
+        let Err(e) = RedisStore::connect("not a url").await else {
+            panic!("a malformed URL was accepted");
+        };
+        // StoreError -> "invalid Redis URL: …" -> the Redis client's own error.
+        let url = std::error::Error::source(&e).expect("the cause is kept");
+        assert!(url.source().is_some_and(|c| c.is::<::redis::RedisError>()));
     }
 
     #[tokio::test]

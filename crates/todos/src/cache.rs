@@ -17,13 +17,12 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use floodgate_db::Db;
+use floodgate_db::{Db, DbResult};
 use floodgate_store::SharedStore;
 use metrics::Counter;
 use parking_lot::RwLock;
 use tokio::sync::OnceCell;
 
-use crate::error::ApiError;
 use crate::repo;
 use crate::version::{Version, VersionError};
 
@@ -138,14 +137,14 @@ impl ListCache {
         Some(bytes)
     }
 
-    pub async fn get(&self, limit: u64) -> Result<Bytes, ApiError> {
+    pub async fn get(&self, limit: u64) -> DbResult<Bytes> {
         if let Some(b) = self.hit(limit) {
             return Ok(b);
         }
         self.miss(limit).await
     }
 
-    async fn miss(&self, limit: u64) -> Result<Bytes, ApiError> {
+    async fn miss(&self, limit: u64) -> DbResult<Bytes> {
         let known = self.known.load(Ordering::Acquire);
         let ver = if known != UNKNOWN {
             known
@@ -156,7 +155,7 @@ impl ListCache {
                     // Store down: serve from the database, keep nothing (no version to tag).
                     tracing::debug!(error = %e, "todos version unreadable; reading the database");
                     self.counters.miss.increment(1);
-                    return Ok(repo::list_json(&self.db, limit).await?);
+                    return repo::list_json(&self.db, limit).await;
                 }
             }
         };
@@ -187,7 +186,7 @@ impl ListCache {
         cell
     }
 
-    async fn fill(&self, ver: u64, limit: u64) -> Result<Bytes, ApiError> {
+    async fn fill(&self, ver: u64, limit: u64) -> DbResult<Bytes> {
         if self.shared_tier {
             match self.store.get(&self.keys.list(ver, limit)).await {
                 Ok(Some(b)) => {
@@ -306,7 +305,7 @@ mod tests {
         let db = Db::connect(Some(&format!("sqlite://{}/c.db", dir.display())))
             .await
             .unwrap();
-        db.migrate().await.unwrap();
+        db.migrate(&[crate::MIGRATIONS]).await.unwrap();
         // An in-process store: the version lives in the database.
         let store: SharedStore = Arc::new(MemoryStore::new());
         let keys = Keys::for_topic("cache-test");

@@ -3,6 +3,11 @@
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use floodgate_bus::BusError;
+use floodgate_db::DbError;
+use floodgate_store::{BoxError, StoreError};
+
+use crate::publish::SendError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -18,26 +23,28 @@ pub enum ApiError {
     /// 404 `{"error":"Not found"}`.
     #[error("not found")]
     NotFound,
-    /// 503 with Retry-After: a backend (bus, database, store) did not answer.
+    /// 503 with Retry-After: a backend (bus, database, store) did not answer; carries its
+    /// error.
     #[error("service unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
 }
 
-impl From<floodgate_db::DbError> for ApiError {
-    fn from(e: floodgate_db::DbError) -> Self {
-        ApiError::Unavailable(e.to_string())
-    }
+/// A backend's error, or a lower layer's, is a 503 that keeps it as its cause.
+macro_rules! unavailable_from {
+    ($($lower:ty),+) => {$(
+        impl From<$lower> for ApiError {
+            fn from(e: $lower) -> Self {
+                ApiError::Unavailable(Box::new(e))
+            }
+        }
+    )+};
 }
 
-impl From<floodgate_bus::BusError> for ApiError {
-    fn from(e: floodgate_bus::BusError) -> Self {
-        ApiError::Unavailable(e.to_string())
-    }
-}
+unavailable_from!(DbError, BusError, StoreError, SendError);
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::from(floodgate_db::DbError::from(e))
+        ApiError::from(DbError::from(e))
     }
 }
 
@@ -75,5 +82,50 @@ impl IntoResponse for ApiError {
                 resp
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::outbox::OutboxError;
+
+    #[test]
+    fn unavailable_keeps_the_chain_and_the_answer() {
+        let db = DbError::from(sqlx::Error::PoolTimedOut);
+        let e = ApiError::from(SendError::from(OutboxError::Commit(Arc::new(db))));
+        let pool = sqlx::Error::PoolTimedOut.to_string();
+        assert_eq!(
+            e.to_string(),
+            format!("service unavailable: database unavailable: {pool}")
+        );
+        // ApiError -> SendError -> OutboxError -> the shared DbError -> sqlx's error.
+        let chain: Vec<_> = std::iter::successors(e.source(), |c| (*c).source()).collect();
+        assert_eq!(chain.len(), 4, "{chain:?}");
+        assert!(chain[0].is::<SendError>());
+        assert!(chain[1].is::<OutboxError>());
+        assert!(chain[2].is::<Arc<DbError>>());
+        assert!(chain[3].is::<sqlx::Error>());
+
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[RETRY_AFTER], "1");
+    }
+
+    #[test]
+    fn a_refused_publish_reads_as_before() {
+        let e = ApiError::from(SendError::Refused {
+            reason: "topic gone".into(),
+            source: BusError::Other("topic gone".into()),
+        });
+        assert_eq!(
+            e.to_string(),
+            "service unavailable: publish failed: topic gone"
+        );
+        let send = e.source().expect("the send error is kept");
+        assert!(send.source().is_some_and(|c| c.is::<BusError>()));
     }
 }

@@ -78,8 +78,7 @@ impl Keyed {
                 &fingerprint(cmd),
                 s.idempotency_ttl,
             )
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            .await?;
         match outcome {
             IdemOutcome::Applied(_) => Ok(false),
             IdemOutcome::Replayed(_) => Ok(true),

@@ -13,11 +13,10 @@ use std::time::Duration;
 use floodgate_bus::{Outgoing, SharedBus};
 use floodgate_core::retry::Backoff;
 use floodgate_core::telemetry::trace;
-use floodgate_db::{Db, DbResult};
+use floodgate_db::{Db, DbError, DbResult};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::ApiError;
 use crate::repo::begin_write;
 
 /// Commands committed together at most; more waiting writers form the next group.
@@ -38,7 +37,20 @@ pub struct Entry {
 
 struct Pending {
     entry: Entry,
-    done: oneshot::Sender<Result<(), String>>,
+    /// The group's outcome, shared by every writer in it.
+    done: oneshot::Sender<Result<(), Arc<DbError>>>,
+}
+
+/// Why a command did not reach the outbox (each a 503 for the writer).
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error("outbox committer stopped")]
+    Stopped,
+    /// The group's transaction failed.
+    #[error("{0}")]
+    Commit(#[source] Arc<DbError>),
+    #[error("outbox commit timed out")]
+    TimedOut,
 }
 
 #[derive(Clone)]
@@ -62,20 +74,20 @@ impl Outbox {
     }
 
     /// Returns once the command is committed to the database.
-    pub async fn submit(&self, entry: Entry) -> Result<(), ApiError> {
+    pub async fn submit(&self, entry: Entry) -> Result<(), OutboxError> {
         let (done, wait) = oneshot::channel();
         let work = async {
             self.tx
                 .send(Pending { entry, done })
                 .await
-                .map_err(|_| "outbox committer stopped".to_string())?;
+                .map_err(|_| OutboxError::Stopped)?;
             wait.await
-                .map_err(|_| "outbox committer stopped".to_string())?
+                .map_err(|_| OutboxError::Stopped)?
+                .map_err(OutboxError::Commit)
         };
         match tokio::time::timeout(SUBMIT_TIMEOUT, work).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ApiError::Unavailable(e)),
-            Err(_) => Err(ApiError::Unavailable("outbox commit timed out".into())),
+            Ok(outcome) => outcome,
+            Err(_) => Err(OutboxError::TimedOut),
         }
     }
 }
@@ -130,14 +142,14 @@ async fn committer(
                 Err(_) => break,
             }
         }
-        let result = insert(&db, &group).await;
+        let result = insert(&db, &group).await.map_err(Arc::new);
         for p in group.drain(..) {
             let answer = match &result {
                 Ok(()) => {
                     publish(&bus, &topic, &p.entry).await;
                     Ok(())
                 }
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.clone()),
             };
             let _ = p.done.send(answer);
         }

@@ -5,9 +5,27 @@ use floodgate_bus::{BusError, Outgoing, SharedBus};
 use floodgate_core::telemetry::trace;
 use tracing::Instrument;
 
-use crate::error::ApiError;
 use crate::model::Command;
-use crate::outbox::{Entry, Outbox};
+use crate::outbox::{Entry, Outbox, OutboxError};
+
+/// Why a command was not made durable (each a 503 for the writer).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    /// The broker is unreachable or did not acknowledge, or the bus is closed.
+    #[error("{0}")]
+    Bus(#[source] BusError),
+    /// The broker answered with an error (`BusError::Other`, whose text is `reason`).
+    #[error("publish failed: {reason}")]
+    Refused {
+        reason: String,
+        #[source]
+        source: BusError,
+    },
+    #[error("{0}")]
+    Outbox(#[from] OutboxError),
+}
 
 #[derive(Clone)]
 pub enum Publisher {
@@ -17,9 +35,9 @@ pub enum Publisher {
 
 impl Publisher {
     /// Returns once the command is durable.
-    pub async fn send(&self, cmd: &Command) -> Result<(), ApiError> {
+    pub async fn send(&self, cmd: &Command) -> Result<(), SendError> {
         // A struct of strings and bools always serialises.
-        let payload = serde_json::to_vec(cmd).map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let payload = serde_json::to_vec(cmd).map_err(SendError::Encode)?;
         match self {
             Publisher::Broker { bus, topic } => {
                 let msg = Outgoing {
@@ -29,8 +47,11 @@ impl Publisher {
                     headers: &[],
                 };
                 trace::publish(&**bus, msg).await.map_err(|e| match e {
-                    BusError::Unavailable(_) | BusError::Closed => ApiError::from(e),
-                    BusError::Other(m) => ApiError::Unavailable(format!("publish failed: {m}")),
+                    BusError::Unavailable(_) | BusError::Closed => SendError::Bus(e),
+                    BusError::Other(ref m) => SendError::Refused {
+                        reason: m.clone(),
+                        source: e,
+                    },
                 })
             }
             Publisher::Outbox(outbox) => {
@@ -42,7 +63,7 @@ impl Publisher {
                     payload,
                     traceparent: trace::traceparent(&span),
                 };
-                outbox.submit(entry).instrument(span).await
+                Ok(outbox.submit(entry).instrument(span).await?)
             }
         }
     }

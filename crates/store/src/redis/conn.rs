@@ -67,7 +67,7 @@ impl Conn {
             },
             |u| Client::open(u),
         )
-        .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        .map_err(|e| StoreError::Unavailable(Box::new(InvalidUrl(e))))?;
         let conn = Self {
             inner: Arc::new(Inner {
                 dialer,
@@ -110,7 +110,10 @@ impl Conn {
         let (result, connection_trouble) =
             match tokio::time::timeout(CALL_TIMEOUT, op(manager)).await {
                 Ok(Ok(v)) => (Ok(v), false),
-                Ok(Err(e)) => (Err(map_error(key, &e)), is_connection_trouble(&e)),
+                Ok(Err(e)) => {
+                    let trouble = is_connection_trouble(&e);
+                    (Err(map_error(key, e)), trouble)
+                }
                 Err(_) => (
                     Err(StoreError::Unavailable("redis call timed out".into())),
                     true,
@@ -229,7 +232,7 @@ fn is_connection_trouble(e: &RedisError) -> bool {
 
 /// Maps a Redis error to the store's vocabulary. Anything not clearly about the value is
 /// treated as the backend being unavailable (retryable, 503).
-pub(super) fn map_error(key: &str, e: &RedisError) -> StoreError {
+pub(super) fn map_error(key: &str, e: RedisError) -> StoreError {
     let text = e.to_string();
     if e.kind() == ErrorKind::ResponseError && text.contains("would overflow") {
         return StoreError::Overflow;
@@ -237,5 +240,10 @@ pub(super) fn map_error(key: &str, e: &RedisError) -> StoreError {
     if e.code() == Some("WRONGTYPE") || text.contains("not an integer") {
         return StoreError::WrongType(key.to_string());
     }
-    StoreError::Unavailable(text)
+    StoreError::Unavailable(Box::new(e))
 }
+
+/// A URL the Redis client refused: the cause of `Unavailable` from [`Conn::open`].
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Redis URL: {0}")]
+struct InvalidUrl(#[source] RedisError);
