@@ -67,6 +67,9 @@ them in your shell). Use **Authorize** above to send them from this page."
 ))]
 struct ApiDoc;
 
+/// Every service's database migrations (only todos has tables).
+pub const MIGRATIONS: &[&[floodgate_db::Migration]] = &[floodgate_todos::MIGRATIONS];
+
 /// One OpenAPI document for every route the node serves.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
@@ -155,7 +158,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
     {
         let b = ctx.backends.clone();
         let stop = workers_stop.clone();
-        tokio::spawn(async move { b.migrate_until_done(stop).await });
+        tokio::spawn(async move { b.migrate_until_done(MIGRATIONS, stop).await });
     }
     let readiness = Readiness::new(ctx.backends.clone());
     let (dashboard, sampler) = dashboard(&ctx, addr, opts, &workers_stop);

@@ -7,4 +7,4 @@ pub mod cli;
 pub mod devmode;
 pub mod workers;
 
-pub use app::{start, Running, StartError, StartOptions};
+pub use app::{start, Running, StartError, StartOptions, MIGRATIONS};

@@ -157,7 +157,7 @@ fn token(cfg: &Config, sub: &str, ttl: &str) -> ExitCode {
 async fn seed_todos(cfg: Config, count: u64) -> anyhow::Result<()> {
     let telemetry = floodgate_core::telemetry::init(cfg.log_json, "warn", None);
     let backends = floodgate_core::Backends::connect(&cfg).await?;
-    backends.db.migrate().await?;
+    backends.db.migrate(floodgate::MIGRATIONS).await?;
     let inserted = floodgate_todos::seed(&backends.db, count).await?;
     let ctx = floodgate_core::AppContext::new(cfg, backends);
     // Running nodes drop their cached lists when the version moves.
@@ -202,7 +202,7 @@ async fn node(cfg: Config, opts: StartOptions, dev: Option<DevSecrets>) -> ExitC
 async fn migrate(cfg: Config) -> anyhow::Result<()> {
     let _telemetry = floodgate_core::telemetry::init(cfg.log_json, &cfg.log_filter, None);
     let db = floodgate_db::Db::connect(cfg.database_url.as_deref()).await?;
-    let n = db.migrate().await?;
+    let n = db.migrate(floodgate::MIGRATIONS).await?;
     println!("applied {n} migration(s); schema is up to date");
     Ok(())
 }

@@ -59,10 +59,15 @@ impl Backends {
         })
     }
 
-    /// Applies migrations, retrying every second while the database is unreachable.
-    pub async fn migrate_until_done(&self, shutdown: tokio_util::sync::CancellationToken) {
+    /// Applies every service's migrations (`sets`), retrying every second while the
+    /// database is unreachable.
+    pub async fn migrate_until_done(
+        &self,
+        sets: &[&[floodgate_db::Migration]],
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
         loop {
-            match self.db.migrate().await {
+            match self.db.migrate(sets).await {
                 Ok(n) => {
                     tracing::info!(
                         applied = n,

@@ -1,12 +1,15 @@
-//! Schema migrations, applied in order and recorded in `floodgate_migrations`. Safe when
-//! several nodes start at once: PostgreSQL serialises them with an advisory lock, SQLite
-//! with one `BEGIN IMMEDIATE` transaction (the file's write lock).
+//! Applying schema migrations, in version order, recorded in `floodgate_migrations`. Safe
+//! when several nodes start at once: PostgreSQL serialises them with an advisory lock,
+//! SQLite with one `BEGIN IMMEDIATE` transaction (the file's write lock). The migrations
+//! themselves belong to the services that own the tables (e.g. `floodgate_todos::MIGRATIONS`);
+//! the binary passes every service's set.
 
 use sqlx::{AnyConnection, Row};
 
-use crate::{Db, DbKind, DbResult};
+use crate::{Db, DbError, DbKind, DbResult};
 
 pub struct Migration {
+    /// Unique across every service's migrations (one `floodgate_migrations` table).
     pub version: i64,
     pub name: &'static str,
     /// Portable SQL (runs on SQLite and PostgreSQL): statements split on `;`, so no `;`
@@ -14,63 +17,22 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-/// Every migration, oldest first. Append only: never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "todos",
-        sql: "CREATE TABLE IF NOT EXISTS todos (
-            id TEXT PRIMARY KEY,
-            title TEXT NOT NULL,
-            description TEXT NOT NULL DEFAULT '',
-            completed BOOLEAN NOT NULL DEFAULT FALSE,
-            user_id TEXT NOT NULL,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL
-          );
-          CREATE INDEX IF NOT EXISTS todos_created_idx ON todos (created_at DESC, id);",
-    },
-    Migration {
-        version: 2,
-        name: "todo_commands",
-        // Applied command ids make redelivered commands no-ops (pruned after a week, longer
-        // than any broker keeps a message); the outbox holds embedded-mode commands until
-        // the worker has applied them.
-        sql: "CREATE TABLE IF NOT EXISTS todo_applied_commands (
-            command_id TEXT PRIMARY KEY,
-            applied_at TEXT NOT NULL
-          );
-          CREATE INDEX IF NOT EXISTS todo_applied_commands_at_idx ON todo_applied_commands (applied_at);
-          CREATE TABLE IF NOT EXISTS todo_outbox (
-            command_id TEXT PRIMARY KEY,
-            seq BIGINT NOT NULL,
-            todo_id TEXT NOT NULL,
-            payload TEXT NOT NULL
-          );
-          CREATE INDEX IF NOT EXISTS todo_outbox_seq_idx ON todo_outbox (seq)",
-    },
-    Migration {
-        version: 3,
-        name: "todo_list_version",
-        // The todo list version when the store is in-process: every process writing to this
-        // database (a seed, another node) moves it, and every node's cache polls it.
-        sql: "CREATE TABLE IF NOT EXISTS todo_list_version (
-            topic TEXT PRIMARY KEY,
-            ver BIGINT NOT NULL
-          )",
-    },
-];
-
 /// An arbitrary constant identifying floodgate's migration lock in PostgreSQL.
 const PG_LOCK_ID: i64 = 0x666c_6f6f_6467;
 
 impl Db {
-    /// Applies pending migrations; returns how many this call applied.
-    pub async fn migrate(&self) -> DbResult<usize> {
-        self.migrate_with(MIGRATIONS).await
-    }
-
-    pub async fn migrate_with(&self, migrations: &[Migration]) -> DbResult<usize> {
+    /// Applies the pending migrations of every set (one per service), in version order;
+    /// returns how many this call applied. Two migrations with one version are refused.
+    pub async fn migrate(&self, sets: &[&[Migration]]) -> DbResult<usize> {
+        let mut migrations: Vec<&Migration> = sets.iter().flat_map(|s| s.iter()).collect();
+        migrations.sort_by_key(|m| m.version);
+        if let Some(w) = migrations.windows(2).find(|w| w[0].version == w[1].version) {
+            let clash = format!(
+                "migrations {} and {} share version {}",
+                w[0].name, w[1].name, w[0].version
+            );
+            return Err(DbError::Query(sqlx::Error::Configuration(clash.into())));
+        }
         let mut conn = self.pool().acquire().await?;
         match self.kind() {
             DbKind::Postgres => {
@@ -78,7 +40,7 @@ impl Db {
                     .bind(PG_LOCK_ID)
                     .execute(&mut *conn)
                     .await?;
-                let res = apply(&mut conn, migrations, "BEGIN").await;
+                let res = apply(&mut conn, &migrations, "BEGIN").await;
                 let unlock = sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(PG_LOCK_ID)
                     .execute(&mut *conn)
@@ -87,7 +49,7 @@ impl Db {
                 unlock?;
                 Ok(n)
             }
-            DbKind::Sqlite => apply(&mut conn, migrations, "BEGIN IMMEDIATE").await,
+            DbKind::Sqlite => apply(&mut conn, &migrations, "BEGIN IMMEDIATE").await,
         }
     }
 
@@ -101,7 +63,11 @@ impl Db {
 }
 
 /// Runs every pending migration inside one transaction opened with `begin`.
-async fn apply(conn: &mut AnyConnection, migrations: &[Migration], begin: &str) -> DbResult<usize> {
+async fn apply(
+    conn: &mut AnyConnection,
+    migrations: &[&Migration],
+    begin: &str,
+) -> DbResult<usize> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS floodgate_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -115,7 +81,7 @@ async fn apply(conn: &mut AnyConnection, migrations: &[Migration], begin: &str) 
     result
 }
 
-async fn apply_in_tx(conn: &mut AnyConnection, migrations: &[Migration]) -> DbResult<usize> {
+async fn apply_in_tx(conn: &mut AnyConnection, migrations: &[&Migration]) -> DbResult<usize> {
     let rows = sqlx::query("SELECT version FROM floodgate_migrations")
         .fetch_all(&mut *conn)
         .await?;

@@ -1,6 +1,27 @@
 //! Migrations on SQLite and PostgreSQL, including several nodes migrating at once.
 
-use floodgate_db::{Db, DbKind, MIGRATIONS_LEN};
+use floodgate_db::{Db, DbKind, Migration};
+
+/// Two services' sets, interleaved by version: applied as one ordered list.
+const NOTES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "notes",
+        sql: "CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    },
+    Migration {
+        version: 3,
+        name: "notes_tags",
+        sql: "ALTER TABLE notes ADD COLUMN tag TEXT REFERENCES tags (name)",
+    },
+];
+const TAGS: &[Migration] = &[Migration {
+    version: 2,
+    name: "tags",
+    sql: "CREATE TABLE IF NOT EXISTS tags (name TEXT PRIMARY KEY)",
+}];
+const SETS: &[&[Migration]] = &[NOTES, TAGS];
+const COUNT: usize = 3;
 
 fn pg_url() -> Option<String> {
     floodgate_testkit::env_or_skip("FLOODGATE_TEST_DATABASE_URL")
@@ -18,7 +39,7 @@ async fn migrate_concurrently(url: &str, nodes: usize) -> Vec<usize> {
     for _ in 0..nodes {
         dbs.push(Db::connect(Some(url)).await.expect("connect"));
     }
-    let runs = dbs.iter().map(|db| db.migrate());
+    let runs = dbs.iter().map(|db| db.migrate(SETS));
     let results = futures::future::join_all(runs).await;
     results.into_iter().map(|r| r.expect("migrate")).collect()
 }
@@ -26,14 +47,18 @@ async fn migrate_concurrently(url: &str, nodes: usize) -> Vec<usize> {
 async fn check_migrations_once(url: &str) {
     let applied = migrate_concurrently(url, 4).await;
     // Exactly one node applied everything; the others found nothing to do.
-    assert_eq!(applied.iter().sum::<usize>(), MIGRATIONS_LEN, "{applied:?}");
+    assert_eq!(applied.iter().sum::<usize>(), COUNT, "{applied:?}");
     assert_eq!(applied.iter().filter(|&&n| n > 0).count(), 1, "{applied:?}");
     let db = Db::connect(Some(url)).await.unwrap();
     let versions = db.applied_versions().await.unwrap();
-    assert_eq!(versions.len(), MIGRATIONS_LEN);
-    // Running again is a no-op and the schema works.
-    assert_eq!(db.migrate().await.unwrap(), 0);
-    sqlx::query("INSERT INTO todos (id, title, description, completed, user_id, created_at, updated_at) VALUES ($1, 't', 'd', FALSE, 'u', 'x', 'x')")
+    assert_eq!(versions, [1, 2, 3], "in version order across sets");
+    // Running again is a no-op and the schema works (version 3 needed 2 first).
+    assert_eq!(db.migrate(SETS).await.unwrap(), 0);
+    sqlx::query("INSERT INTO tags (name) VALUES ('t')")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO notes (id, body, tag) VALUES ($1, 'b', 't')")
         .bind("a")
         .execute(db.pool())
         .await
@@ -56,6 +81,24 @@ async fn postgres_concurrent_migrations_apply_once() {
     check_migrations_once(&url).await;
     let db = Db::connect(Some(&url)).await.unwrap();
     assert_eq!(db.kind(), DbKind::Postgres);
+}
+
+#[tokio::test]
+async fn two_migrations_with_one_version_are_refused_and_nothing_is_applied() {
+    let (_dir, url) = temp_sqlite_url();
+    let db = Db::connect(Some(&url)).await.unwrap();
+    let clash: &[Migration] = &[Migration {
+        version: 2,
+        name: "other_tags",
+        sql: "CREATE TABLE IF NOT EXISTS other_tags (name TEXT PRIMARY KEY)",
+    }];
+    let err = db.migrate(&[NOTES, TAGS, clash]).await.unwrap_err();
+    assert!(err.to_string().contains("share version 2"), "{err}");
+    let applied = sqlx::query("SELECT name FROM sqlite_master WHERE name = 'notes'")
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert!(applied.is_empty(), "nothing may be applied");
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 
 async fn connect(config: &Config) -> Result<Backends, Box<dyn std::error::Error>> {
     let backends = Backends::connect(config).await?;
-    backends.db.migrate().await?;
+    backends.db.migrate(&[floodgate_todos::MIGRATIONS]).await?;
     backends
         .migrated
         .store(true, std::sync::atomic::Ordering::Release);
