@@ -3,13 +3,13 @@
 //! opens the page from disk and reads back what each chart drew.
 //! `FLOODGATE_UPDATE_SCREENSHOT=1` refreshes docs/bench-report.png (a longer run).
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::*;
 use serde_json::Value;
-use support::*;
 
 fn bench(args: &[&str]) -> String {
     let out = binary()

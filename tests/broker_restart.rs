@@ -8,13 +8,13 @@
 //! acknowledged before the kill must be done, without duplicates, and every service must
 //! answer again, within RESUME_BOUND of the broker's return.
 
-mod support;
+mod common;
 
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::cluster::{no_duplicates, warm_up, Cluster, Work};
-use support::*;
+use common::cluster::{no_duplicates, warm_up, Cluster, Work};
+use common::*;
 
 /// The bound: every service works again within 10 s of the broker's return.
 const RESUME_BOUND: Duration = Duration::from_secs(10);
@@ -26,7 +26,7 @@ fn node(dir: &TempDir, name: &str, brokers: &str, redis_url: &str) -> (Child, St
     let port = free_port();
     let cwd = dir.path().join(name);
     std::fs::create_dir_all(&cwd).expect("node dir");
-    let child = support::binary()
+    let child = common::binary()
         .current_dir(&cwd)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--kafka-brokers", brokers, "--redis-url", redis_url])

@@ -1,12 +1,12 @@
 //! The binary itself: subcommands, configuration errors and precedence, SIGTERM.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{binary as floodgate, free_port, TempDir};
+use common::{binary as floodgate, free_port, TempDir};
 
 #[test]
 fn help_lists_every_subcommand() {

@@ -5,14 +5,14 @@
 //! the membership expiry. `FLOODGATE_UPDATE_SCREENSHOT=1` refreshes docs/dashboard.png
 //! (the cluster under load).
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::Value;
-use support::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 

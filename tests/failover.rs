@@ -3,11 +3,11 @@
 //! partitions must resume on the survivors within FAILOVER_BOUND; the measured time is
 //! printed. Needs FLOODGATE_TEST_{REDIS_URL,KAFKA_BROKERS,DATABASE_URL}.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use support::cluster::{no_duplicates, warm_up, Cluster, Proc};
+use common::cluster::{no_duplicates, warm_up, Cluster, Proc};
 
 /// From the kill to the last job and write of a burst sent right after it being done: the
 /// dead member's partition claims expire (3 s), a survivor claims them at its next tick

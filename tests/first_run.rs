@@ -2,13 +2,13 @@
 //! the requests the banner prints, `floodgate token` without flags, seeded todos showing up
 //! within CACHE_STALENESS_MS, and the start-up errors a newcomer may meet.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{binary_unconfigured as floodgate, free_port, TempDir};
+use common::{binary_unconfigured as floodgate, free_port, TempDir};
 
 /// A node started in `dir`, stopped (SIGTERM) when dropped.
 struct Node {
@@ -150,7 +150,7 @@ fn zero_setup_generates_secrets_once_and_every_printed_request_works() {
         );
     }
     if Command::new("curl").arg("--version").output().is_err() {
-        return support::skip("curl");
+        return common::skip("curl");
     }
     for line in &curls {
         let out = Command::new("sh")

@@ -1,13 +1,13 @@
 //! The server core end to end: shared routes, limits, readiness through backend outages,
 //! and graceful shutdown.
 
-mod support;
+mod common;
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use common::*;
 use floodgate_core::Config;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_node_serves_the_shared_routes() {
@@ -133,7 +133,7 @@ async fn slow_header_senders_are_cut_off() {
 }
 
 /// How a test takes a backend away: kill -9 and restart (Redis keeps nothing we need), or
-/// pause and resume (Tansu; see `support::tansu` for why it is not killed).
+/// pause and resume (Tansu; see `common::tansu` for why it is not killed).
 enum Outage {
     Kill,
     Pause,

@@ -2,7 +2,7 @@
 //! route (proptest), and malformed HTTP framing over raw sockets. Nothing may answer 5xx,
 //! nothing may panic, and the node must be healthy afterwards.
 
-mod support;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
-use support::{binary, free_port, TempDir};
+use common::{binary, free_port, TempDir};
 
 const JWT_SECRET: &str = "fuzz-secret";
 const TEMPLATES: &[&str] = &[

@@ -1,11 +1,11 @@
 //! Gift codes through a real broker that goes away and comes back, with no restart of the
 //! node: 503 with Retry-After while it is down, 200 again after.
 
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use support::*;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_gives_503_then_recovers() {
@@ -258,7 +258,7 @@ fn idle_node(
     capacity: u32,
     settings: &[&str],
 ) -> std::process::Child {
-    let mut cmd = support::binary();
+    let mut cmd = common::binary();
     cmd.current_dir(dir.path())
         .args([
             "serve",

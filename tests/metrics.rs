@@ -2,12 +2,12 @@
 //! there with the values the traffic implies (HTTP, admission, cache, bus, workers,
 //! database, process).
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
+use common::*;
 use serde_json::{json, Value};
-use support::*;
 
 /// Sum of the samples of `name` whose labels contain every one of `labels`.
 fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {

@@ -2,13 +2,13 @@
 //! links outside the repository, and the README's quick start, run block by block against a
 //! fresh `floodgate serve` with nothing configured, answers what it says.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{binary_unconfigured, free_port, TempDir};
+use common::{binary_unconfigured, free_port, TempDir};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -109,7 +109,7 @@ fn matches(expected: &str, actual: &str) -> bool {
 #[test]
 fn the_quick_start_works_as_written_on_a_fresh_serve() {
     if Command::new("curl").arg("--version").output().is_err() {
-        return support::skip("curl");
+        return common::skip("curl");
     }
     let blocks = quick_start_blocks();
     assert!(blocks.len() >= 5, "{blocks:#?}");

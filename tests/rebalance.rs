@@ -5,12 +5,12 @@
 //! twice or lost across the handovers). Needs FLOODGATE_TEST_{REDIS_URL,KAFKA_BROKERS,
 //! DATABASE_URL}.
 
-mod support;
+mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::cluster::{consumed_everywhere, no_duplicates, warm_up, Cluster, Work};
+use common::cluster::{consumed_everywhere, no_duplicates, warm_up, Cluster, Work};
 
 /// Work flows this long; the kill comes after KILL_AT, the new worker after ADD_AT (claims
 /// of the dead expire after 3 s; the newcomer is given its share a tick or two after it

@@ -2,21 +2,21 @@
 //! 4 `floodgate worker` processes behind one `serve --no-workers` node on the same Redis,
 //! Tansu and PostgreSQL, and what each worker costs in CPU (utime+stime from /proc) per
 //! 1,000 jobs or writes. Each worker count gets fresh topics (FLOODGATE_KAFKA_PARTITIONS,
-//! default 8 partitions), consumer groups and database (tests/support/cluster.rs). It
+//! default 8 partitions), consumer groups and database (tests/common/cluster.rs). It
 //! asserts only that every job and write was done right and that every worker took a share.
 //! Figures: docs/benchmarks.md, "Workers: 1, 2 and 4 on one broker". Run it against
 //! `scripts/services` (after `. $FLOODGATE_SERVICES_DIR/env`):
 //!
 //!     cargo test --release --test scaling -- --ignored --nocapture
 
-mod support;
+mod common;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cluster::{metric, warm_up, Cluster, Proc};
 use serde_json::{json, Value};
-use support::cluster::{metric, warm_up, Cluster, Proc};
 
 const JOBS: usize = 10_000;
 /// Every job computes the first N primes (a fixed size in the middle of the seed's 10..5000).

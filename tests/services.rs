@@ -1,12 +1,12 @@
 //! Every service through one real node, as `floodgate serve` wires it: the routes are
 //! mounted, the workers run, and the OpenAPI document lists every route.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
+use common::*;
 use serde_json::{json, Value};
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_node_serves_every_service_end_to_end() {

@@ -2,7 +2,7 @@
 //! OTLP as one trace, request → publish → the worker's apply span, whether the command
 //! travels through the embedded outbox or through Kafka message headers.
 
-mod support;
+mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
+use common::{eventually, free_port, until_status, TempDir};
 use serde_json::Value;
-use support::{eventually, free_port, until_status, TempDir};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -58,7 +58,7 @@ impl Drop for Node {
 }
 
 fn floodgate(dir: &TempDir) -> Command {
-    let mut c = support::binary();
+    let mut c = common::binary();
     c.current_dir(dir.path())
         .env("JWT_SECRET", "trace-secret")
         .env("FLOODGATE_LOG_FORMAT", "text")

@@ -3,12 +3,12 @@
 //! FLOODGATE_WORKER_LISTEN. Needs FLOODGATE_TEST_{REDIS_URL,KAFKA_BROKERS} (the two
 //! processes share the store and the bus).
 
-mod support;
+mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{binary, free_port, get_text, until_status, TempDir};
+use common::{binary, free_port, get_text, until_status, TempDir};
 
 struct Proc(Child);
 
@@ -92,7 +92,7 @@ async fn a_worker_only_process_serves_its_prime_task_metrics() {
         ids.push(r["request_id"].as_str().expect("request_id").to_string());
     }
     for id in &ids {
-        let done = support::eventually(patience, || async {
+        let done = common::eventually(patience, || async {
             let r: serde_json::Value = match http.get(format!("{api}/status/{id}")).send().await {
                 Ok(r) => r.json().await.unwrap_or_default(),
                 Err(_) => return false,

@@ -2,8 +2,8 @@
 //! one module per seed. Each assertion is something the seed itself does; where floodgate
 //! keeps a different behaviour on purpose, docs/compatibility.md says so and why.
 
-#[path = "../support/mod.rs"]
-mod support;
+#[path = "../common/mod.rs"]
+mod common;
 
 mod abacus;
 mod giftcodes;
@@ -14,7 +14,7 @@ mod switch_neighbours;
 mod switch_todos;
 mod todos;
 
-use support::*;
+use common::*;
 
 /// An embedded node (in-memory store and bus, SQLite) with API key `k1` and a JWT secret.
 async fn embedded(dir: &TempDir) -> floodgate::Running {

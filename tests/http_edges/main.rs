@@ -1,8 +1,8 @@
 //! The HTTP edges as a hostile client finds them: unknown paths and methods, every
 //! connection deadline, and memory per connection under pipelining that is never read.
 
-#[path = "../support/mod.rs"]
-mod support;
+#[path = "../common/mod.rs"]
+mod common;
 
 mod pipelining;
 mod timeouts;

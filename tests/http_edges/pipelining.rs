@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::support::{binary, free_port, until_status, TempDir};
+use crate::common::{binary, free_port, until_status, TempDir};
 
 const REQUESTS: usize = 20_000;
 const BUDGET_PER_CONNECTION_KB: i64 = 1024;

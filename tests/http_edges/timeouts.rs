@@ -7,7 +7,7 @@ use floodgate_core::Config;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{all_services_config, start, url, TempDir};
+use crate::common::{all_services_config, start, url, TempDir};
 use crate::{read_response, read_to_close};
 
 const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";

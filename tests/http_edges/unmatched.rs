@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{all_services_config, start, url, TempDir};
+use crate::common::{all_services_config, start, url, TempDir};
 
 const PATHS: [&str; 7] = [
     "/nope",

@@ -4,7 +4,7 @@
 //! cases can run in parallel on one server. `outage::*` starts its own redis-server.
 
 mod cases;
-mod harness;
+mod common;
 mod outage;
 
 /// Instantiates each case once per backend.
@@ -14,8 +14,8 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let store = crate::harness::memory_store();
-                    crate::cases::$case(store, crate::harness::prefix()).await;
+                    let store = crate::common::memory_store();
+                    crate::cases::$case(store, crate::common::prefix()).await;
                 }
             )*
         }
@@ -23,10 +23,10 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(store) = crate::harness::redis_store().await else {
+                    let Some(store) = crate::common::redis_store().await else {
                         return;
                     };
-                    crate::cases::$case(store, crate::harness::prefix()).await;
+                    crate::cases::$case(store, crate::common::prefix()).await;
                 }
             )*
         }
@@ -34,10 +34,10 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(store) = crate::harness::redis_cluster_store().await else {
+                    let Some(store) = crate::common::redis_cluster_store().await else {
                         return;
                     };
-                    crate::cases::$case(store, crate::harness::prefix()).await;
+                    crate::cases::$case(store, crate::common::prefix()).await;
                 }
             )*
         }

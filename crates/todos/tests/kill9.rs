@@ -3,7 +3,7 @@
 //! appeared. Runs the `todos_node` example as a real process: on the embedded backends always,
 //! and on Redis + Kafka + PostgreSQL when they are configured.
 
-mod harness;
+mod common;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{fresh_pg, logs, token, var, wait_for_some, TempDir, SECRET};
 use floodgate_testkit::free_port;
-use harness::{fresh_pg, logs, token, var, wait_for_some, TempDir, SECRET};
 
 const WRITERS: usize = 32;
 /// Kill once this many writes were accepted (or after KILL_AFTER, whichever is first).

@@ -6,7 +6,7 @@
 //! own topic (hence its own store keys and consumer group) and database.
 
 mod cases;
-mod harness;
+mod common;
 
 macro_rules! on_every_backend {
     ($($case:ident),* $(,)?) => {
@@ -14,7 +14,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    crate::cases::$case(crate::harness::Env::embedded().await).await;
+                    crate::cases::$case(crate::common::Env::embedded().await).await;
                 }
             )*
         }
@@ -22,7 +22,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(env) = crate::harness::Env::real().await else { return };
+                    let Some(env) = crate::common::Env::real().await else { return };
                     crate::cases::$case(env).await;
                 }
             )*
@@ -31,7 +31,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let Some(env) = crate::harness::Env::real_cluster().await else { return };
+                    let Some(env) = crate::common::Env::real_cluster().await else { return };
                     crate::cases::$case(env).await;
                 }
             )*
@@ -67,13 +67,13 @@ async fn bus_down_is_503_with_retry_after() {
     use axum::http::{Method, StatusCode};
     use floodgate_bus::{KafkaBus, KafkaConfig};
 
-    let mut env = harness::Env::embedded().await;
+    let mut env = common::Env::embedded().await;
     let mut cfg = KafkaConfig::new("127.0.0.1:1");
     cfg.message_timeout = std::time::Duration::from_millis(500);
     env.backends.bus = std::sync::Arc::new(KafkaBus::connect_with(cfg).expect("config"));
     let api = env.api();
-    let tok = harness::token("alice");
-    let r = harness::call(
+    let tok = common::token("alice");
+    let r = common::call(
         &api,
         Method::POST,
         "/todos",
@@ -87,7 +87,7 @@ async fn bus_down_is_503_with_retry_after() {
         serde_json::json!({"error": "Service unavailable"})
     );
     assert!(r.header("retry-after").is_some());
-    assert_eq!(harness::get(&api, "/todos").await.status, StatusCode::OK);
+    assert_eq!(common::get(&api, "/todos").await.status, StatusCode::OK);
 }
 
 /// A worker whose database is down applies nothing and commits nothing: once it stops, a
@@ -96,7 +96,7 @@ async fn bus_down_is_503_with_retry_after() {
 async fn database_down_commits_no_offsets() {
     use axum::http::StatusCode;
 
-    let env = harness::Env::embedded().await;
+    let env = common::Env::embedded().await;
     let mut broken = env.ctx();
     broken.backends.db = floodgate_db::Db::connect(Some("postgres://x@127.0.0.1:1/x"))
         .await
@@ -104,7 +104,7 @@ async fn database_down_commits_no_offsets() {
     let stop = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(floodgate_todos::run_workers(broken, stop.clone()));
     let id = uuid::Uuid::new_v4().to_string();
-    env.publish(&harness::command(
+    env.publish(&common::command(
         "create",
         &id,
         "alice",
@@ -116,7 +116,7 @@ async fn database_down_commits_no_offsets() {
     stop.cancel();
     worker.await.expect("worker stops");
     let node = env.node();
-    let todo = harness::wait_todo(&env, &node.router, &id, "redelivered command", |r| {
+    let todo = common::wait_todo(&env, &node.router, &id, "redelivered command", |r| {
         r.status == StatusCode::OK
     })
     .await;

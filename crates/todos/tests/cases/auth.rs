@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
-use crate::harness::{b64, call, Env, SECRET};
+use crate::common::{b64, call, Env, SECRET};
 
 fn now() -> u64 {
     jsonwebtoken::get_current_timestamp()
@@ -145,7 +145,7 @@ pub async fn no_secret_means_no_writes(mut env: Env) {
     assert_eq!(body, json!({"error": "Unauthorized"}));
     // Reads need no token.
     assert_eq!(
-        crate::harness::get(&api, "/todos").await.status,
+        crate::common::get(&api, "/todos").await.status,
         StatusCode::OK
     );
 }

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::json;
 
-use crate::harness::{call, call_with, get, token, wait_for_some, wait_todo, Env, LostAck, Resp};
+use crate::common::{call, call_with, get, token, wait_for_some, wait_todo, Env, LostAck, Resp};
 
 async fn keyed(
     api: &Router,

@@ -8,7 +8,7 @@ use axum::http::{Method, StatusCode};
 use floodgate_bus::BusError;
 use serde_json::json;
 
-use crate::harness::{call, command, create, get, token, wait_for_some, wait_todo, Env, STALENESS};
+use crate::common::{call, command, create, get, token, wait_for_some, wait_todo, Env, STALENESS};
 
 fn ids_in(list: &serde_json::Value) -> Vec<String> {
     list.as_array()

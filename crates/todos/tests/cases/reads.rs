@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 
-use crate::harness::{get, Env};
+use crate::common::{get, Env};
 
 fn titles(v: &serde_json::Value) -> Vec<String> {
     v.as_array()

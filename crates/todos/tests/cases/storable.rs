@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{call, create, token, wait_todo, Env, SECRET};
+use crate::common::{call, create, token, wait_todo, Env, SECRET};
 
 pub async fn unstorable_text_is_refused_before_the_202(env: Env) {
     let api = env.api();

@@ -3,7 +3,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::harness::{call, token, Env};
+use crate::common::{call, token, Env};
 
 pub async fn bad_bodies_are_400(env: Env) {
     let api = env.api();

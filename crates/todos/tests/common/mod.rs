@@ -46,7 +46,9 @@ pub fn test_config() -> Config {
 }
 
 async fn migrated(store: SharedStore, bus: SharedBus, db: Db) -> Backends {
-    db.migrate().await.expect("migrate");
+    db.migrate(&[floodgate_todos::MIGRATIONS])
+        .await
+        .expect("migrate");
     let b = Backends {
         store,
         bus,
