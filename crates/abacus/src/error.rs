@@ -3,13 +3,13 @@
 
 use std::borrow::Cow;
 
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use floodgate_core::http::reply::{detail, retry_after};
 use floodgate_store::StoreError;
 
-use crate::docs::{Detail, FieldError, ValidationBody};
+use crate::docs::{FieldError, ValidationBody};
 
 /// One rejected field, worded as the seed words it so its clients see the same thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +75,6 @@ const OVERFLOW: &str = "Integer overflow: The resulting sum would exceed the 64-
 const UNDERFLOW: &str =
     "Integer underflow: The resulting sum would be less than the 64-bit integer limit.";
 
-fn detail(status: StatusCode, detail: &'static str) -> Response {
-    (status, Json(Detail { detail })).into_response()
-}
-
 /// The seed's 400 for a refused body: a summary, then the field errors.
 fn validation(invalid: Invalid) -> Response {
     let message = if invalid.wrong_content_type {
@@ -101,12 +97,6 @@ fn validation(invalid: Invalid) -> Response {
         }],
     };
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
-}
-
-fn retry_after(mut resp: Response, secs: u64) -> Response {
-    resp.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(secs));
-    resp
 }
 
 impl IntoResponse for AbacusError {
@@ -161,6 +151,8 @@ impl IntoResponse for AbacusError {
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
+
+    use axum::http::header::RETRY_AFTER;
 
     use super::*;
 

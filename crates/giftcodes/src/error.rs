@@ -1,11 +1,9 @@
 //! Every way `/queue` can fail, mapped to the seed's `{"detail": …}` bodies in one place.
 
-use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use floodgate_core::http::reply;
 use floodgate_store::{BoxError, StoreError};
-use serde_json::json;
 
 use crate::admission::AdmissionError;
 
@@ -38,7 +36,7 @@ impl IntoResponse for GiftError {
             GiftError::Busy => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Server busy, too many in-flight requests. Please try again later.",
-                Some("1"),
+                Some(1),
             ),
             GiftError::Timeout => (
                 StatusCode::GATEWAY_TIMEOUT,
@@ -48,23 +46,22 @@ impl IntoResponse for GiftError {
             GiftError::BusDown(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Message bus unavailable. Please try again later.",
-                Some("2"),
+                Some(2),
             ),
             GiftError::StoreDown(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service temporarily unavailable.",
-                Some("1"),
+                Some(1),
             ),
         };
         if status.is_server_error() {
             tracing::warn!(error = %self, "gift code request failed");
         }
-        let mut resp = (status, Json(json!({ "detail": detail }))).into_response();
-        if let Some(r) = retry {
-            resp.headers_mut()
-                .insert(RETRY_AFTER, axum::http::HeaderValue::from_static(r));
+        let resp = reply::detail(status, detail);
+        match retry {
+            Some(secs) => reply::retry_after(resp, secs),
+            None => resp,
         }
-        resp
     }
 }
 
@@ -72,6 +69,7 @@ impl IntoResponse for GiftError {
 mod tests {
     use std::error::Error as _;
 
+    use axum::http::header::RETRY_AFTER;
     use floodgate_bus::BusError;
 
     use super::*;

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::HeaderValue;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use bytes::Bytes;
 use floodgate_bus::Outgoing;
+use floodgate_core::http::reply;
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
 use serde::Serialize;
@@ -159,8 +159,5 @@ pub async fn job_status(
 }
 
 fn json(body: Bytes) -> Response {
-    let mut resp = body.into_response();
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
+    reply::json(StatusCode::OK, body)
 }

@@ -1,11 +1,10 @@
 //! Every failure a prime route can answer with, mapped to the seed's JSON bodies in one place.
 
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use floodgate_bus::BusError;
+use floodgate_core::http::reply::{detail, json, retry_after};
 use floodgate_store::{BoxError, StoreError};
-use serde_json::json;
 
 use crate::input::FieldError;
 
@@ -40,23 +39,6 @@ impl From<BusError> for ApiError {
     }
 }
 
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
-}
-
-fn detail(status: StatusCode, text: &str) -> Response {
-    json_response(status, json!({ "detail": text }).to_string())
-}
-
-fn retry_after(mut resp: Response, secs: &'static str) -> Response {
-    resp.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static(secs));
-    resp
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -66,7 +48,7 @@ impl IntoResponse for ApiError {
                     detail: &'a [FieldError],
                 }
                 let body = serde_json::to_string(&Body { detail: &errors }).unwrap_or_default();
-                json_response(StatusCode::UNPROCESSABLE_ENTITY, body)
+                json(StatusCode::UNPROCESSABLE_ENTITY, body)
             }
             ApiError::NotPositive => {
                 detail(StatusCode::BAD_REQUEST, "n must be a positive integer")
@@ -80,7 +62,7 @@ impl IntoResponse for ApiError {
                         StatusCode::SERVICE_UNAVAILABLE,
                         "Too many prime jobs queued. Please try again later.",
                     ),
-                    "1",
+                    1,
                 )
             }
             ApiError::Unavailable(why) => {
@@ -92,7 +74,7 @@ impl IntoResponse for ApiError {
                         StatusCode::SERVICE_UNAVAILABLE,
                         "Prime job service temporarily unavailable. Please try again later.",
                     ),
-                    "5",
+                    5,
                 )
             }
         }
@@ -102,6 +84,8 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
+
+    use axum::http::header::RETRY_AFTER;
 
     use super::*;
 

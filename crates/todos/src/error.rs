@@ -1,9 +1,9 @@
 //! Every failure a todo route can answer with, mapped to the seed's JSON bodies in one place.
 
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use floodgate_bus::BusError;
+use floodgate_core::http::reply::retry_after;
 use floodgate_db::DbError;
 use floodgate_store::{BoxError, StoreError};
 
@@ -73,13 +73,11 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Unavailable(why) => {
                 tracing::warn!(error = %why, "todos backend unavailable");
-                let mut resp = json(
+                let resp = json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     r#"{"error":"Service unavailable"}"#.into(),
                 );
-                resp.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                resp
+                retry_after(resp, 1)
             }
         }
     }
@@ -89,6 +87,8 @@ impl IntoResponse for ApiError {
 mod tests {
     use std::error::Error as _;
     use std::sync::Arc;
+
+    use axum::http::header::RETRY_AFTER;
 
     use super::*;
     use crate::outbox::OutboxError;

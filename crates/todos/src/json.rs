@@ -3,7 +3,6 @@
 //! `application/json`).
 
 use axum::body::Body;
-use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
@@ -12,10 +11,7 @@ pub const GIN_JSON: HeaderValue = HeaderValue::from_static("application/json; ch
 
 /// Already-encoded JSON (the cached list bytes: no copy, no allocation of our own).
 pub fn bytes(status: StatusCode, body: impl Into<Body>) -> Response {
-    let mut resp = Response::new(body.into());
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, GIN_JSON);
-    resp
+    floodgate_core::http::reply::json_as(status, GIN_JSON, body)
 }
 
 /// `value` encoded as JSON.

@@ -3,9 +3,8 @@
 //! router, so no service's auth, limits or metrics ever see them; request metrics count them
 //! under the one `unmatched` label.
 
-use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 
 const NOT_FOUND: &str = r#"{"detail":"Not Found"}"#;
@@ -28,5 +27,5 @@ async fn method_not_allowed() -> Response {
 }
 
 fn json(status: StatusCode, body: &'static str) -> Response {
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+    super::reply::json(status, body)
 }
