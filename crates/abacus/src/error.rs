@@ -9,7 +9,7 @@ use axum::Json;
 use floodgate_core::http::reply::{detail, retry_after};
 use floodgate_store::StoreError;
 
-use crate::docs::{FieldError, ValidationBody};
+use crate::model::{FieldError, ValidationBody};
 
 /// One rejected field, worded as the seed words it so its clients see the same thing.
 #[derive(Debug, Clone, PartialEq, Eq)]

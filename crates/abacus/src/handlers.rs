@@ -18,10 +18,10 @@ use bytes::Bytes;
 use floodgate_store::{CounterOp, IdemOutcome};
 
 use crate::body::parse_number;
-use crate::docs::{AddedResponse, Detail, ResetResponse, SumResponse, ValidationBody};
 use crate::error::AbacusError;
 use crate::guard::{rate_limited, Caller, Counted};
 use crate::idempotency::{self, IdempotencyKey, REPLAYED};
+use crate::model::{AddedResponse, Detail, ResetResponse, SumResponse, ValidationBody};
 use crate::telemetry::timed;
 use crate::{Abacus, SUM_KEY};
 
@@ -57,7 +57,7 @@ pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>
     path = "/abacus/number",
     tag = "abacus",
     security(("abacus_api_key" = [])),
-    request_body = crate::docs::NumberRequest,
+    request_body = crate::model::NumberRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header,
          description = "Up to 200 printable ASCII characters (trimmed); required unless ABACUS_IDEMPOTENCY_REQUIRED=false. A repeat returns the first response with `Idempotent-Replayed: true`."),
@@ -127,7 +127,7 @@ async fn add(
     path = "/abacus/sum",
     tag = "abacus",
     security(("abacus_api_key" = [])),
-    request_body = crate::docs::NumberRequest,
+    request_body = crate::model::NumberRequest,
     params(
         ("Idempotency-Key" = Option<String>, Header,
          description = "Optional; when present a repeat returns the first response with `Idempotent-Replayed: true`."),

@@ -15,6 +15,7 @@ mod guard;
 mod handlers;
 mod idempotency;
 pub mod limit;
+mod model;
 mod panel;
 mod telemetry;
 

@@ -5,8 +5,34 @@ use axum::response::{IntoResponse, Response};
 use floodgate_bus::BusError;
 use floodgate_core::http::reply::{detail, json, retry_after};
 use floodgate_store::{BoxError, StoreError};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::input::FieldError;
+/// One entry of FastAPI's `{"detail":[…]}` validation body, its members in FastAPI's
+/// order: `type`, `loc`, `msg`, `input`, then `ctx` when there is one. (An object `input`
+/// has its members sorted; Python keeps the client's order.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub loc: Vec<&'static str>,
+    pub msg: String,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    pub(crate) fn new(loc: &[&'static str], kind: &'static str, msg: &str, input: Value) -> Self {
+        FieldError {
+            loc: loc.to_vec(),
+            kind,
+            msg: msg.to_string(),
+            input,
+            ctx: None,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

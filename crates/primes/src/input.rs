@@ -1,36 +1,9 @@
 //! Reading `n` from `?n=` or a JSON body `{"n":…}`, with FastAPI's (pydantic v2) error
 //! shapes, so clients of the seed see the same 422 bodies.
 
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
-
-/// One entry of FastAPI's `{"detail":[…]}` validation body, its members in FastAPI's
-/// order: `type`, `loc`, `msg`, `input`, then `ctx` when there is one. (An object `input`
-/// has its members sorted; Python keeps the client's order.)
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FieldError {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub loc: Vec<&'static str>,
-    pub msg: String,
-    pub input: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ctx: Option<Value>,
-}
-
-impl FieldError {
-    fn new(loc: &[&'static str], kind: &'static str, msg: &str, input: Value) -> Self {
-        FieldError {
-            loc: loc.to_vec(),
-            kind,
-            msg: msg.to_string(),
-            input,
-            ctx: None,
-        }
-    }
-}
+use crate::error::{ApiError, FieldError};
 
 const QUERY: &[&str] = &["query", "n"];
 const BODY: &[&str] = &["body", "n"];

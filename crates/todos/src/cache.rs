@@ -23,6 +23,7 @@ use metrics::Counter;
 use parking_lot::RwLock;
 use tokio::sync::OnceCell;
 
+use crate::keys::Keys;
 use crate::repo;
 use crate::version::{Version, VersionError};
 
@@ -32,30 +33,6 @@ const UNKNOWN: u64 = u64::MAX;
 /// still single-flighted and served, just not kept (odd limits cannot exhaust memory).
 const MAX_SLOTS: usize = 256;
 const MAX_BYTES: usize = 256 << 20;
-
-/// Store keys, namespaced by topic so that independent deployments (or tests) sharing one
-/// Redis never read each other's lists. The default topic keeps the plain `todos:` prefix.
-#[derive(Clone, Debug)]
-pub struct Keys {
-    prefix: String,
-}
-
-impl Keys {
-    pub fn for_topic(topic: &str) -> Self {
-        let prefix = if topic == "todo-commands" {
-            "todos:".to_string()
-        } else {
-            format!("todos:{topic}:")
-        };
-        Keys { prefix }
-    }
-    pub fn version(&self) -> String {
-        format!("{}ver", self.prefix)
-    }
-    pub fn list(&self, ver: u64, limit: u64) -> String {
-        format!("{}list:{ver}:{limit}", self.prefix)
-    }
-}
 
 struct Slot {
     ver: u64,

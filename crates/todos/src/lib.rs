@@ -11,6 +11,7 @@ mod docs;
 mod error;
 mod idempotency;
 mod json;
+mod keys;
 mod model;
 mod outbox;
 mod panel;
@@ -31,8 +32,8 @@ use floodgate_db::{Db, DbError};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{mint_token, TokenError};
-pub use cache::Keys;
 pub use error::ApiError;
+pub use keys::Keys;
 pub use model::{Action, Command, Todo};
 pub use panel::panel;
 pub use repo::seed_id;

@@ -8,7 +8,8 @@ use floodgate_db::Db;
 use floodgate_store::SharedStore;
 
 use crate::auth::Verifier;
-use crate::cache::{Keys, ListCache};
+use crate::cache::ListCache;
+use crate::keys::Keys;
 use crate::outbox::Outbox;
 use crate::publish::Publisher;
 

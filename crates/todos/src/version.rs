@@ -11,7 +11,7 @@ use floodgate_db::{timed, Db, DbError};
 use floodgate_store::{SharedStore, StoreError};
 use sqlx::Row;
 
-use crate::cache::Keys;
+use crate::keys::Keys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VersionError {

@@ -14,7 +14,7 @@ use floodgate_db::{timed, Db, DbError};
 use tokio_util::sync::CancellationToken;
 
 use crate::apply::{apply_batch, prune_applied, Incoming, Outcome};
-use crate::cache::Keys;
+use crate::keys::Keys;
 use crate::model::{format_stamp, Command};
 use crate::stamps::Stamps;
 use crate::version::Version;
@@ -306,6 +306,8 @@ fn parse(m: &Message) -> Result<Incoming, String> {
         Some(id) if !id.is_empty() => id.clone(),
         _ => format!("{}:{}:{}", m.topic, m.partition, m.offset),
     };
+    // Which command came from where: lets a write that never lands be traced in the logs.
+    tracing::debug!(id = %cmd.id, %command_id, partition = m.partition, offset = m.offset, "todo command received");
     let span = trace::consumer_span("todos.apply", &m.topic, m.header(trace::TRACEPARENT));
     Ok(Incoming {
         cmd,

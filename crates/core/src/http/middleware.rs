@@ -4,7 +4,7 @@
 //!
 //! This runs on the hot path (cached reads answer in a few microseconds), so it allocates
 //! nothing in the common case: the route's counters are found through a per-thread cache
-//! (`route_metrics`), and a request id is only minted when the client sent none and the
+//! (`metrics::routes`), and a request id is only minted when the client sent none and the
 //! request failed (the only case we log).
 
 use std::future::Future;
@@ -23,7 +23,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower::{Layer, Service, ServiceBuilder};
 use tracing::Span;
 
-use super::route_metrics::{self, RouteMetrics};
+use crate::metrics::routes::{self as route_metrics, RouteMetrics};
 use crate::stats::STATS;
 use crate::telemetry::trace;
 

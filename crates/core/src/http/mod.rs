@@ -5,7 +5,6 @@ mod conn;
 mod middleware;
 mod ready;
 pub mod reply;
-pub(crate) mod route_metrics;
 pub mod server;
 mod unmatched;
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::extract::MatchedPath;
 use axum::http::Method;
 
-use crate::metrics::LATENCY_SECONDS;
+use super::LATENCY_SECONDS;
 
 const EDGES: usize = LATENCY_SECONDS.len();
 

@@ -1,4 +1,7 @@
-//! The Prometheus recorder (installed once per process) and process CPU/memory gauges.
+//! The Prometheus recorder (installed once per process), process CPU/memory gauges, and
+//! the per-route request metrics (`routes`) the HTTP middleware records.
+
+pub(crate) mod routes;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -46,7 +49,7 @@ pub fn render() -> Option<String> {
     let handle = HANDLE.get()?;
     record_process();
     let mut text = handle.render();
-    text.push_str(&crate::http::route_metrics::render());
+    text.push_str(&routes::render());
     Some(text)
 }
 
