@@ -13,19 +13,19 @@ pub fn spawn_all(ctx: &AppContext, stop: &CancellationToken) -> Vec<JoinHandle<(
     let (c, s, which) = (ctx.clone(), stop.clone(), ctx.config.workers);
     let mut tasks = Vec::new();
     if which.giftcodes {
-        tasks.push(tokio::spawn(floodgate_giftcodes::run_worker(
+        tasks.push(tokio::spawn(floodgate_giftcodes::workers(
             c.clone(),
             s.clone(),
         )));
     }
     if which.primes {
-        tasks.push(tokio::spawn(floodgate_primes::run_workers(
+        tasks.push(tokio::spawn(floodgate_primes::workers(
             c.clone(),
             s.clone(),
         )));
     }
     if which.todos {
-        tasks.push(tokio::spawn(floodgate_todos::run_workers(c, s)));
+        tasks.push(tokio::spawn(floodgate_todos::workers(c, s)));
     }
     tasks
 }

@@ -7,7 +7,7 @@
 
 use floodgate_store::{Adoption, SharedStore, StoreError};
 
-use crate::error::AbacusError;
+use crate::error::Error;
 use crate::SUM_KEY;
 
 pub(crate) const SEED_SUM_KEY: &str = "abacus:running_sum";
@@ -38,7 +38,7 @@ pub(crate) fn seed_value(raw: &[u8]) -> Option<i64> {
 }
 
 /// Runs until the seed's sum is adopted or there is nothing to adopt.
-pub(crate) async fn run(store: &SharedStore) -> Result<(), AbacusError> {
+pub(crate) async fn run(store: &SharedStore) -> Result<(), Error> {
     // A seed node still writing changes the text between our read and the step: re-read.
     for _ in 0..10 {
         let Some(raw) = store.get(SEED_SUM_KEY).await? else {
@@ -50,7 +50,7 @@ pub(crate) async fn run(store: &SharedStore) -> Result<(), AbacusError> {
                 raw = %String::from_utf8_lossy(&raw),
                 "the seed's sum is not a whole number in the 64-bit range; /abacus refuses requests until the key is fixed or deleted"
             );
-            return Err(AbacusError::Corrupt(SEED_SUM_KEY.to_string()));
+            return Err(Error::Corrupt(SEED_SUM_KEY.to_string()));
         };
         match store
             .adopt_counter(SEED_SUM_KEY, &raw, SUM_KEY, value, ADOPTED_KEY)
@@ -78,7 +78,7 @@ pub(crate) async fn run(store: &SharedStore) -> Result<(), AbacusError> {
             Adoption::Changed => continue,
         }
     }
-    Err(AbacusError::Unavailable(StoreError::Unavailable(
+    Err(Error::Unavailable(StoreError::Unavailable(
         "the seed's sum keeps changing: stop the seed's nodes first".into(),
     )))
 }

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::error::{AbacusError, Invalid};
+use crate::error::{Error, Invalid};
 
 /// What the `number` field held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +89,10 @@ fn names_content_type(content_type: Option<&[u8]>) -> bool {
 }
 
 /// The number in a request body sent with `content_type`, or why there is none.
-pub fn parse_number(content_type: Option<&[u8]>, body: &[u8]) -> Result<i64, AbacusError> {
+pub fn parse_number(content_type: Option<&[u8]>, body: &[u8]) -> Result<i64, Error> {
     parse(content_type, body).map_err(|mut invalid| {
         invalid.wrong_content_type = names_content_type(content_type);
-        AbacusError::Validation(invalid)
+        Error::Validation(invalid)
     })
 }
 
@@ -365,7 +365,7 @@ mod tests {
             b"application/x-www-form-urlencoded",
         ] {
             let e = parse_number(Some(ct), br#"{"number":3}"#).unwrap_err();
-            let AbacusError::Validation(i) = e else {
+            let Error::Validation(i) = e else {
                 panic!("{e:?}")
             };
             assert_eq!(
@@ -375,7 +375,7 @@ mod tests {
         }
         // A JSON type without "application/json" in it is parsed, but named when wrong.
         let e = parse_number(Some(b"application/x+json"), b"{}").unwrap_err();
-        assert!(matches!(e, AbacusError::Validation(i) if i.wrong_content_type));
+        assert!(matches!(e, Error::Validation(i) if i.wrong_content_type));
     }
 
     #[test]

@@ -22,7 +22,7 @@ impl Modify for ApiKeyScheme {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(crate::handlers::get_sum, crate::handlers::add_number, crate::handlers::reset_sum),
+    paths(crate::api::get_sum, crate::api::add_number, crate::api::reset_sum),
     components(schemas(
         NumberRequest,
         SumResponse,

@@ -22,7 +22,7 @@ pub struct Invalid {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum AbacusError {
+pub enum Error {
     #[error("missing API key")]
     MissingApiKey,
     #[error("invalid API key")]
@@ -30,7 +30,7 @@ pub enum AbacusError {
     #[error("invalid request: {0:?}")]
     Validation(Invalid),
     /// The sum would leave the signed 64-bit range; nothing was changed. `below`: it would
-    /// go under i64::MIN (see `AbacusError::adding`).
+    /// go under i64::MIN (see `Error::adding`).
     #[error("sum would overflow")]
     Overflow { below: bool },
     #[error("Idempotency-Key longer than 200 characters")]
@@ -51,21 +51,21 @@ pub enum AbacusError {
     Corrupt(String),
 }
 
-impl From<StoreError> for AbacusError {
+impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
-            e @ StoreError::Unavailable(_) => AbacusError::Unavailable(e),
-            StoreError::Overflow => AbacusError::Overflow { below: false },
-            StoreError::WrongType(key) => AbacusError::Corrupt(key),
+            e @ StoreError::Unavailable(_) => Error::Unavailable(e),
+            StoreError::Overflow => Error::Overflow { below: false },
+            StoreError::WrongType(key) => Error::Corrupt(key),
         }
     }
 }
 
-impl AbacusError {
+impl Error {
     /// The error of adding `n`: an overflow is an underflow when `n` is negative.
     pub fn adding(self, n: i64) -> Self {
         match self {
-            AbacusError::Overflow { .. } => AbacusError::Overflow { below: n < 0 },
+            Error::Overflow { .. } => Error::Overflow { below: n < 0 },
             other => other,
         }
     }
@@ -99,34 +99,34 @@ fn validation(invalid: Invalid) -> Response {
     (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
-impl IntoResponse for AbacusError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
-            AbacusError::MissingApiKey => detail(StatusCode::UNAUTHORIZED, "Missing API key."),
-            AbacusError::InvalidApiKey => detail(StatusCode::FORBIDDEN, "Invalid API key."),
-            AbacusError::Validation(invalid) => validation(invalid),
-            AbacusError::Overflow { below: false } => detail(StatusCode::BAD_REQUEST, OVERFLOW),
-            AbacusError::Overflow { below: true } => detail(StatusCode::BAD_REQUEST, UNDERFLOW),
-            AbacusError::IdempotencyKeyTooLong => {
+            Error::MissingApiKey => detail(StatusCode::UNAUTHORIZED, "Missing API key."),
+            Error::InvalidApiKey => detail(StatusCode::FORBIDDEN, "Invalid API key."),
+            Error::Validation(invalid) => validation(invalid),
+            Error::Overflow { below: false } => detail(StatusCode::BAD_REQUEST, OVERFLOW),
+            Error::Overflow { below: true } => detail(StatusCode::BAD_REQUEST, UNDERFLOW),
+            Error::IdempotencyKeyTooLong => {
                 detail(StatusCode::BAD_REQUEST, "Idempotency key is too long.")
             }
-            AbacusError::IdempotencyKeyRequired => detail(
+            Error::IdempotencyKeyRequired => detail(
                 StatusCode::BAD_REQUEST,
                 "Idempotency-Key header is required.",
             ),
-            AbacusError::IdempotencyKeyInvalid => detail(
+            Error::IdempotencyKeyInvalid => detail(
                 StatusCode::BAD_REQUEST,
                 "Idempotency-Key must be printable ASCII.",
             ),
-            AbacusError::IdempotencyMismatch => detail(
+            Error::IdempotencyMismatch => detail(
                 StatusCode::CONFLICT,
                 "Idempotency key conflict: request payload differs from original request.",
             ),
-            AbacusError::RateLimited { retry_after_secs } => retry_after(
+            Error::RateLimited { retry_after_secs } => retry_after(
                 detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded."),
                 retry_after_secs,
             ),
-            AbacusError::Unavailable(e) => {
+            Error::Unavailable(e) => {
                 // The core logs every 5xx; the reason (the store's cause) is only worth a
                 // debug line.
                 let reason = std::error::Error::source(&e)
@@ -140,7 +140,7 @@ impl IntoResponse for AbacusError {
                     1,
                 )
             }
-            AbacusError::Corrupt(key) => {
+            Error::Corrupt(key) => {
                 tracing::error!(%key, "abacus key holds data of the wrong type");
                 detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
             }
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn unavailable_keeps_the_store_error_and_its_answer() {
-        let e = AbacusError::from(StoreError::Unavailable("redis call timed out".into()));
+        let e = Error::from(StoreError::Unavailable("redis call timed out".into()));
         assert_eq!(e.to_string(), "store unavailable: redis call timed out");
         let store = e.source().expect("the store error is kept");
         assert!(store.is::<StoreError>());

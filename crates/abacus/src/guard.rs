@@ -16,7 +16,7 @@ use axum::http::{HeaderName, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AbacusError;
+use crate::error::Error;
 use crate::limit::Verdict;
 use crate::telemetry::{auth_failure, rate_limit_hit, timed};
 use crate::Abacus;
@@ -46,13 +46,13 @@ pub async fn authenticate(
                 Some(id) => Some(id),
                 None => {
                     auth_failure("invalid");
-                    return AbacusError::InvalidApiKey.into_response();
+                    return Error::InvalidApiKey.into_response();
                 }
             },
         };
         let Some(id) = id else {
             auth_failure("missing");
-            return AbacusError::MissingApiKey.into_response();
+            return Error::MissingApiKey.into_response();
         };
         Caller {
             scope: id.clone(),
@@ -107,14 +107,14 @@ pub async fn rate_limit(State(app): State<Arc<Abacus>>, req: Request, next: Next
             None => match timed("rate_limit", limiter.check(&bucket)).await {
                 Ok(v) if v.allowed() => (resp, v),
                 Ok(v) => (refused(v), v),
-                Err(e) => return AbacusError::from(e).into_response(),
+                Err(e) => return Error::from(e).into_response(),
             },
         }
     } else {
         match timed("rate_limit", limiter.check(&bucket)).await {
             Ok(v) if v.allowed() => (next.run(req).await, v),
             Ok(v) => (refused(v), v),
-            Err(e) => return AbacusError::from(e).into_response(),
+            Err(e) => return Error::from(e).into_response(),
         }
     };
     if !verdict.allowed() {
@@ -130,8 +130,8 @@ fn refused(verdict: Verdict) -> Response {
 }
 
 /// The error of a refused request.
-pub fn rate_limited(verdict: Verdict) -> AbacusError {
-    AbacusError::RateLimited {
+pub fn rate_limited(verdict: Verdict) -> Error {
+    Error::RateLimited {
         retry_after_secs: verdict.retry_after_secs(),
     }
 }

@@ -16,7 +16,7 @@ use floodgate_core::idempotency::HEADER;
 pub use floodgate_core::idempotency::REPLAYED;
 use floodgate_store::CounterOp;
 
-use crate::error::AbacusError;
+use crate::error::Error;
 
 /// The longest key the seed takes, counted after trimming (Starlette reads header bytes
 /// as Latin-1, so characters are bytes).
@@ -30,7 +30,7 @@ pub struct IdempotencyKey(Option<HeaderValue>);
 impl IdempotencyKey {
     /// The key, trimmed as the seed trims it (an empty one counts as none): at most 200
     /// characters, printable ASCII (spaces inside allowed).
-    pub fn checked(&self) -> Result<Option<&str>, AbacusError> {
+    pub fn checked(&self) -> Result<Option<&str>, Error> {
         let Some(v) = &self.0 else {
             return Ok(None);
         };
@@ -39,15 +39,15 @@ impl IdempotencyKey {
             return Ok(None);
         }
         if key.len() > MAX_LEN {
-            return Err(AbacusError::IdempotencyKeyTooLong);
+            return Err(Error::IdempotencyKeyTooLong);
         }
         if !key.iter().all(|&b| b == b' ' || b.is_ascii_graphic()) {
-            return Err(AbacusError::IdempotencyKeyInvalid);
+            return Err(Error::IdempotencyKeyInvalid);
         }
         // Printable ASCII is UTF-8.
         std::str::from_utf8(key)
             .map(Some)
-            .map_err(|_| AbacusError::IdempotencyKeyInvalid)
+            .map_err(|_| Error::IdempotencyKeyInvalid)
     }
 }
 
@@ -86,8 +86,8 @@ mod tests {
             .checked()
             .map(|k| k.map(str::to_string))
             .map_err(|e| match e {
-                AbacusError::IdempotencyKeyTooLong => "long",
-                AbacusError::IdempotencyKeyInvalid => "invalid",
+                Error::IdempotencyKeyTooLong => "long",
+                Error::IdempotencyKeyInvalid => "invalid",
                 _ => "other",
             })
     }

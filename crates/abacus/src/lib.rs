@@ -7,12 +7,12 @@
 //! that one call (`Store::limited_apply`), so it costs one store round trip; see guard.rs.
 
 mod adopt;
+mod api;
 mod auth;
 mod body;
 mod docs;
 mod error;
 mod guard;
-mod handlers;
 mod idempotency;
 pub mod limit;
 mod model;
@@ -29,7 +29,7 @@ use floodgate_core::AppContext;
 use floodgate_store::SharedStore;
 
 pub use docs::openapi;
-pub use error::AbacusError;
+pub use error::Error;
 pub use limit::{Limiter, Verdict};
 pub use panel::panel;
 
@@ -83,7 +83,7 @@ impl Abacus {
 
     /// Adopts the seed's sum before the first request touches ours (a failed try is
     /// repeated by the next request).
-    pub(crate) async fn adopted(&self) -> Result<(), error::AbacusError> {
+    pub(crate) async fn adopted(&self) -> Result<(), error::Error> {
         self.adopted
             .get_or_try_init(|| adopt::run(&self.store))
             .await
@@ -97,8 +97,8 @@ impl Abacus {
 pub fn router(ctx: &AppContext) -> Router {
     let app = Arc::new(Abacus::new(ctx));
     Router::new()
-        .route(SUM, get(handlers::get_sum).put(handlers::reset_sum))
-        .route(NUMBER, post(handlers::add_number))
+        .route(SUM, get(api::get_sum).put(api::reset_sum))
+        .route(NUMBER, post(api::add_number))
         // Last added runs first: metrics see every outcome, auth runs before the limit.
         // Route layers only: paths and methods no route takes never reach them.
         .route_layer(from_fn_with_state(app.clone(), guard::rate_limit))

@@ -3,7 +3,7 @@
 //! ANY window-long span across all nodes) and `Verdict::apply` writes the `RateLimit-*`
 //! headers. `Limiter::limited_apply` does the same check and, when it admits, an idempotent
 //! counter step, in one store call. The abacus calls `check` from its middleware
-//! (`guard.rs`) and `limited_apply` from its keyed writes (`handlers.rs`).
+//! (`guard.rs`) and `limited_apply` from its keyed writes (`api.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,8 +11,8 @@ use floodgate_bus::Outgoing;
 use floodgate_core::telemetry::trace;
 use serde::Serialize;
 
-use crate::wire::{Request, ACTION};
-use crate::{GiftCodes, GiftError};
+use crate::model::{Request, ACTION};
+use crate::{Error, GiftCodes};
 
 /// How long a slow failed publish marks the bus as down before the next attempt.
 const BUS_DOWN_FOR: Duration = Duration::from_secs(1);
@@ -67,11 +67,11 @@ fn prefers_html(accept: &str) -> bool {
     (status = 429, description = "Too many requests in flight across the cluster (Retry-After)"),
     (status = 503, description = "Bus unavailable (Retry-After)"),
     (status = 504, description = "No reply within KAFKA_GIFT_CODE_TIMEOUT")))]
-pub async fn queue(State(g): State<GiftCodes>) -> Result<axum::Json<QueueResponse>, GiftError> {
+pub async fn queue(State(g): State<GiftCodes>) -> Result<axum::Json<QueueResponse>, Error> {
     let started = Instant::now();
     let now_ms = g.epoch.elapsed().as_millis() as u64;
     if now_ms < g.bus_down_until.load(Ordering::Relaxed) {
-        return Err(GiftError::BusDown("recently unreachable".into()));
+        return Err(Error::BusDown("recently unreachable".into()));
     }
     let permit = g.admission.acquire().await?;
     let result = ask(&g, started).await;
@@ -79,11 +79,11 @@ pub async fn queue(State(g): State<GiftCodes>) -> Result<axum::Json<QueueRespons
     result
 }
 
-async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse>, GiftError> {
+async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse>, Error> {
     let reply_to = g
         .replies
         .topic()
-        .ok_or_else(|| GiftError::BusDown("reply listener not ready".into()))?;
+        .ok_or_else(|| Error::BusDown("reply listener not ready".into()))?;
     let id = uuid::Uuid::new_v4().to_string();
     let mut waiting = g.replies.wait_for(&id);
     let req = Request {
@@ -91,7 +91,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
         correlation_id: id.clone(),
         reply_to: Some(reply_to.to_string()),
     };
-    let payload = serde_json::to_vec(&req).map_err(|e| GiftError::BusDown(e.into()))?;
+    let payload = serde_json::to_vec(&req).map_err(|e| Error::BusDown(e.into()))?;
     let out = Outgoing {
         topic: &g.ctx.config.tasks_topic,
         key: Some(id.as_bytes()),
@@ -111,7 +111,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
             g.bus_down_until
                 .store(until.as_millis() as u64, Ordering::Relaxed);
         }
-        return Err(GiftError::BusDown(e.into()));
+        return Err(Error::BusDown(e.into()));
     }
     let left = g
         .ctx
@@ -125,7 +125,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
         })),
         _ => {
             metrics::counter!("giftcode_timeouts_total").increment(1);
-            Err(GiftError::Timeout)
+            Err(Error::Timeout)
         }
     }
 }

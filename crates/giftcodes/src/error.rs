@@ -8,7 +8,7 @@ use floodgate_store::{BoxError, StoreError};
 use crate::admission::AdmissionError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum GiftError {
+pub enum Error {
     #[error("too many requests in flight")]
     Busy,
     #[error("no reply within the timeout")]
@@ -21,34 +21,34 @@ pub enum GiftError {
     StoreDown(#[source] StoreError),
 }
 
-impl From<AdmissionError> for GiftError {
+impl From<AdmissionError> for Error {
     fn from(e: AdmissionError) -> Self {
         match e {
-            AdmissionError::Full => GiftError::Busy,
-            AdmissionError::Store(s) => GiftError::StoreDown(s),
+            AdmissionError::Full => Error::Busy,
+            AdmissionError::Store(s) => Error::StoreDown(s),
         }
     }
 }
 
-impl IntoResponse for GiftError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, detail, retry) = match &self {
-            GiftError::Busy => (
+            Error::Busy => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "Server busy, too many in-flight requests. Please try again later.",
                 Some(1),
             ),
-            GiftError::Timeout => (
+            Error::Timeout => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "Timed out waiting for a gift code.",
                 None,
             ),
-            GiftError::BusDown(_) => (
+            Error::BusDown(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Message bus unavailable. Please try again later.",
                 Some(2),
             ),
-            GiftError::StoreDown(_) => (
+            Error::StoreDown(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service temporarily unavailable.",
                 Some(1),
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn store_and_bus_errors_stay_the_cause() {
         let store = StoreError::Unavailable("redis call timed out".into());
-        let e = GiftError::from(AdmissionError::Store(store));
+        let e = Error::from(AdmissionError::Store(store));
         assert_eq!(
             e.to_string(),
             "store unavailable: store unavailable: redis call timed out"
@@ -85,7 +85,7 @@ mod tests {
         assert!(e.source().is_some_and(|c| c.is::<StoreError>()));
         assert_eq!(e.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
 
-        let e = GiftError::BusDown(BusError::Unavailable("no ack".into()).into());
+        let e = Error::BusDown(BusError::Unavailable("no ack".into()).into());
         assert_eq!(e.to_string(), "bus unavailable: bus unavailable: no ack");
         assert!(e.source().is_some_and(|c| c.is::<BusError>()));
         let resp = e.into_response();

@@ -5,9 +5,9 @@
 pub mod admission;
 mod api;
 mod error;
+pub mod model;
 mod panel;
 mod replies;
-pub mod wire;
 mod worker;
 
 use std::sync::Arc;
@@ -17,10 +17,10 @@ use axum::Router;
 use floodgate_core::AppContext;
 
 pub use api::ApiDoc;
-pub use error::GiftError;
+pub use error::Error;
 pub use panel::panel;
 pub use replies::Replies;
-pub use worker::{new_gift_code, run_worker};
+pub use worker::{new_gift_code, workers};
 
 /// Per-node state: the admission limiter and the table of requests awaiting replies.
 #[derive(Clone)]

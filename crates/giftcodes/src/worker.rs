@@ -16,11 +16,11 @@ use rand::RngCore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::wire::{Reply, Request, ACTION};
+use crate::model::{Reply, Request, ACTION};
 
 const GROUP: &str = "floodgate-giftcodes";
 const MAX_BATCH: usize = 256;
-/// Batches answered at once (see `run_worker`).
+/// Batches answered at once (see `workers`).
 const MAX_ANSWERING: usize = 8;
 
 /// `GIFT-` and 128 random bits in hex: unique across nodes and restarts in practice.
@@ -36,7 +36,7 @@ pub fn new_gift_code() -> String {
     s
 }
 
-pub async fn run_worker(ctx: AppContext, stop: CancellationToken) {
+pub async fn workers(ctx: AppContext, stop: CancellationToken) {
     crate::short_retention(&ctx);
     let bus = &ctx.backends.bus;
     let topic = ctx.config.tasks_topic.clone();

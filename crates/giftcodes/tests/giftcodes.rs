@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use floodgate_bus::{Bus, BusError, BusResult, Consumer, Outgoing, SharedBus};
 use floodgate_core::{AppContext, Backends, Config};
-use floodgate_giftcodes::wire::{Reply, Request};
-use floodgate_giftcodes::{new_gift_code, run_worker, GiftCodes};
+use floodgate_giftcodes::model::{Reply, Request};
+use floodgate_giftcodes::{new_gift_code, workers, GiftCodes};
 use floodgate_store::SharedStore;
 use tokio_util::sync::CancellationToken;
 
@@ -95,7 +95,7 @@ async fn node(s: &Shared, with_worker: bool) -> Node {
     let stop = CancellationToken::new();
     let router = GiftCodes::start(&ctx, stop.clone()).router();
     if with_worker {
-        tokio::spawn(run_worker(ctx.clone(), stop.clone()));
+        tokio::spawn(workers(ctx.clone(), stop.clone()));
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -14,7 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::queue::Reservation;
 use crate::{input, job, status, Options};
 
@@ -87,7 +87,7 @@ pub async fn generate(
     State(state): State<ApiState>,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let config = &state.ctx.config;
     let n = input::requested_n(query.as_deref(), &body, config.primes_max_n)?;
     let id = Uuid::new_v4();
@@ -150,11 +150,11 @@ pub async fn generate(
 pub async fn job_status(
     State(state): State<ApiState>,
     Path(request_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&request_id).map_err(|_| ApiError::UnknownRequest)?;
+) -> Result<Response, Error> {
+    let id = Uuid::parse_str(&request_id).map_err(|_| Error::UnknownRequest)?;
     match state.ctx.backends.store.get(&status::key(&id)).await? {
         Some(record) => Ok(json(record)),
-        None => Err(ApiError::UnknownRequest),
+        None => Err(Error::UnknownRequest),
     }
 }
 

@@ -35,7 +35,7 @@ impl FieldError {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum Error {
     /// 422 in FastAPI's shape `{"detail":[{"type","loc","msg","input"}]}`.
     #[error("invalid request")]
     Validation(Vec<FieldError>),
@@ -53,22 +53,22 @@ pub enum ApiError {
     Unavailable(#[source] BoxError),
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        ApiError::Unavailable(Box::new(e))
+        Error::Unavailable(Box::new(e))
     }
 }
 
-impl From<BusError> for ApiError {
+impl From<BusError> for Error {
     fn from(e: BusError) -> Self {
-        ApiError::Unavailable(Box::new(e))
+        Error::Unavailable(Box::new(e))
     }
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Validation(errors) => {
+            Error::Validation(errors) => {
                 #[derive(serde::Serialize)]
                 struct Body<'a> {
                     detail: &'a [FieldError],
@@ -76,11 +76,9 @@ impl IntoResponse for ApiError {
                 let body = serde_json::to_string(&Body { detail: &errors }).unwrap_or_default();
                 json(StatusCode::UNPROCESSABLE_ENTITY, body)
             }
-            ApiError::NotPositive => {
-                detail(StatusCode::BAD_REQUEST, "n must be a positive integer")
-            }
-            ApiError::UnknownRequest => detail(StatusCode::NOT_FOUND, "Unknown request_id"),
-            ApiError::QueueFull => {
+            Error::NotPositive => detail(StatusCode::BAD_REQUEST, "n must be a positive integer"),
+            Error::UnknownRequest => detail(StatusCode::NOT_FOUND, "Unknown request_id"),
+            Error::QueueFull => {
                 metrics::counter!("prime_jobs_rejected_total", "reason" => "queue_full")
                     .increment(1);
                 retry_after(
@@ -91,7 +89,7 @@ impl IntoResponse for ApiError {
                     1,
                 )
             }
-            ApiError::Unavailable(why) => {
+            Error::Unavailable(why) => {
                 tracing::warn!(error = %why, "prime jobs backend unavailable");
                 metrics::counter!("prime_jobs_rejected_total", "reason" => "unavailable")
                     .increment(1);
@@ -117,14 +115,14 @@ mod tests {
 
     #[test]
     fn backend_errors_stay_the_cause() {
-        let e = ApiError::from(StoreError::Unavailable("redis call timed out".into()));
+        let e = Error::from(StoreError::Unavailable("redis call timed out".into()));
         assert_eq!(
             e.to_string(),
             "backend unavailable: store unavailable: redis call timed out"
         );
         assert!(e.source().is_some_and(|c| c.is::<StoreError>()));
 
-        let e = ApiError::from(BusError::Closed);
+        let e = Error::from(BusError::Closed);
         assert_eq!(e.to_string(), "backend unavailable: consumer closed");
         assert!(e.source().is_some_and(|c| c.is::<BusError>()));
         let resp = e.into_response();

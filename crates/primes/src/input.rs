@@ -3,13 +3,13 @@
 
 use serde_json::{json, Value};
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{Error, FieldError};
 
 const QUERY: &[&str] = &["query", "n"];
 const BODY: &[&str] = &["body", "n"];
 
 /// The requested count, checked against `max`: the query parameter wins over the body.
-pub fn requested_n(query: Option<&str>, body: &[u8], max: u64) -> Result<u64, ApiError> {
+pub fn requested_n(query: Option<&str>, body: &[u8], max: u64) -> Result<u64, Error> {
     let (n, loc, input) = match query_n(query) {
         Some(raw) => (parse_query(&raw)?, QUERY, Value::String(raw)),
         None if body.iter().all(u8::is_ascii_whitespace) => {
@@ -36,14 +36,14 @@ pub fn requested_n(query: Option<&str>, body: &[u8], max: u64) -> Result<u64, Ap
         return Err(invalid(e));
     }
     if n <= 0 {
-        return Err(ApiError::NotPositive);
+        return Err(Error::NotPositive);
     }
     // 0 < n <= max, so it fits.
-    u64::try_from(n).map_err(|_| ApiError::NotPositive)
+    u64::try_from(n).map_err(|_| Error::NotPositive)
 }
 
-fn invalid(e: FieldError) -> ApiError {
-    ApiError::Validation(vec![e])
+fn invalid(e: FieldError) -> Error {
+    Error::Validation(vec![e])
 }
 
 /// The last `n` of the query string: Starlette keeps the last of a repeated parameter.
@@ -57,7 +57,7 @@ fn query_n(query: Option<&str>) -> Option<String> {
 }
 
 /// An integer in decimal; out-of-range values saturate (they fail the bounds anyway).
-fn parse_query(raw: &str) -> Result<i128, ApiError> {
+fn parse_query(raw: &str) -> Result<i128, Error> {
     let s = raw.trim();
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -76,7 +76,7 @@ fn parse_query(raw: &str) -> Result<i128, ApiError> {
 }
 
 /// The `n` member of a JSON object body.
-fn body_n(body: &[u8]) -> Result<Value, ApiError> {
+fn body_n(body: &[u8]) -> Result<Value, Error> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         invalid(FieldError::new(
             &["body"],
@@ -104,7 +104,7 @@ fn body_n(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// A JSON integer; strings, booleans and floats are refused (no silent coercion).
-fn parse_json(v: &Value) -> Result<i128, ApiError> {
+fn parse_json(v: &Value) -> Result<i128, Error> {
     if let Some(i) = v.as_i64() {
         return Ok(i128::from(i));
     }
@@ -131,11 +131,11 @@ fn parse_json(v: &Value) -> Result<i128, ApiError> {
 mod tests {
     use super::*;
 
-    fn kind(r: Result<u64, ApiError>) -> String {
+    fn kind(r: Result<u64, Error>) -> String {
         match r {
             Ok(n) => format!("ok {n}"),
-            Err(ApiError::Validation(e)) => format!("422 {} {}", e[0].loc.join("."), e[0].kind),
-            Err(ApiError::NotPositive) => "400".into(),
+            Err(Error::Validation(e)) => format!("422 {} {}", e[0].loc.join("."), e[0].kind),
+            Err(Error::NotPositive) => "400".into(),
             Err(other) => format!("{other:?}"),
         }
     }
@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(b("{"), "422 body json_invalid");
         // The query wins when both are given.
         let e = requested_n(Some("n=10&n=x"), b"", 100).unwrap_err();
-        let ApiError::Validation(e) = e else {
+        let Error::Validation(e) = e else {
             panic!("{e:?}")
         };
         assert_eq!(

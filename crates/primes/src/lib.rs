@@ -22,7 +22,7 @@ use floodgate_core::AppContext;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
-pub use error::ApiError;
+pub use error::Error;
 pub use panel::panel;
 pub use sieve::{first_primes, nth_prime_upper_bound};
 
@@ -108,15 +108,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Consumes `prime-jobs` in group `floodgate-primes` (another topic: a group of its own)
 /// until `stop`, then lets running jobs finish (or leaves them uncommitted for
 /// redelivery) and returns.
-pub async fn run_workers(ctx: AppContext, stop: CancellationToken) {
+pub async fn workers(ctx: AppContext, stop: CancellationToken) {
     let group = floodgate_bus::group_for(GROUP, &ctx.config.primes_topic, "prime-jobs");
     let opts = Options {
         group,
         ..Options::default()
     };
-    run_workers_with(ctx, opts, stop).await
+    workers_with(ctx, opts, stop).await
 }
 
-pub async fn run_workers_with(ctx: AppContext, opts: Options, stop: CancellationToken) {
+pub async fn workers_with(ctx: AppContext, opts: Options, stop: CancellationToken) {
     worker::run(ctx, opts, stop).await
 }

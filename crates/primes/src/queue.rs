@@ -13,7 +13,7 @@ use std::time::Duration;
 use floodgate_store::SharedStore;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::status;
 
 /// A taken queue slot plus the pending record, undone unless `keep` is called: on an error
@@ -34,10 +34,10 @@ impl Reservation {
         id: &Uuid,
         capacity: u32,
         lease: Duration,
-    ) -> Result<Reservation, ApiError> {
+    ) -> Result<Reservation, Error> {
         let holder = id.hyphenated().to_string();
         if !store.lease_acquire(pool, &holder, capacity, lease).await? {
-            return Err(ApiError::QueueFull);
+            return Err(Error::QueueFull);
         }
         Ok(Reservation {
             store: store.clone(),

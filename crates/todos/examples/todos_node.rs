@@ -75,7 +75,7 @@ async fn run(config: Config, bare: bool) -> Res {
     let shutdown = CancellationToken::new();
     floodgate_core::shutdown::Signals::install().cancel_on_signal(shutdown.clone());
     let workers_stop = CancellationToken::new();
-    let workers = tokio::spawn(floodgate_todos::run_workers(ctx, workers_stop.clone()));
+    let workers = tokio::spawn(floodgate_todos::workers(ctx, workers_stop.clone()));
     eprintln!("todos_node: listening on {}", listener.local_addr()?);
     let opts = ServerOptions::from_config(&config);
     serve(listener, router, opts, shutdown).await;

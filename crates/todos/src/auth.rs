@@ -7,7 +7,7 @@ use axum::http::HeaderValue;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::Error;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: u64 = 5;
@@ -87,23 +87,23 @@ impl Verifier {
     }
 
     /// The user (`sub`) of a valid `Authorization: Bearer …` header.
-    pub fn user(&self, header: Option<&HeaderValue>) -> Result<String, ApiError> {
+    pub fn user(&self, header: Option<&HeaderValue>) -> Result<String, Error> {
         let Some(key) = &self.key else {
             if !WARNED_NO_SECRET.swap(true, Ordering::Relaxed) {
                 tracing::warn!("JWT_SECRET is not set: every todo write is answered 401");
             }
-            return Err(ApiError::Unauthorized("no JWT_SECRET configured"));
+            return Err(Error::Unauthorized("no JWT_SECRET configured"));
         };
-        let header = header.ok_or(ApiError::Unauthorized("no Authorization header"))?;
+        let header = header.ok_or(Error::Unauthorized("no Authorization header"))?;
         let value = header
             .to_str()
-            .map_err(|_| ApiError::Unauthorized("header not ASCII"))?;
-        let token = bearer(value).ok_or(ApiError::Unauthorized("not a Bearer token"))?;
+            .map_err(|_| Error::Unauthorized("header not ASCII"))?;
+        let token = bearer(value).ok_or(Error::Unauthorized("not a Bearer token"))?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
-            .map_err(|_| ApiError::Unauthorized("token rejected"))?;
+            .map_err(|_| Error::Unauthorized("token rejected"))?;
         let sub = data.claims.sub;
         if !valid_sub(&sub) {
-            return Err(ApiError::Unauthorized("bad sub"));
+            return Err(Error::Unauthorized("bad sub"));
         }
         Ok(sub)
     }

@@ -10,7 +10,7 @@ use floodgate_store::{BoxError, StoreError};
 use crate::publish::SendError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum Error {
     /// 400 `{"error":"Invalid request","details":…}`.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -32,9 +32,9 @@ pub enum ApiError {
 /// A backend's error, or a lower layer's, is a 503 that keeps it as its cause.
 macro_rules! unavailable_from {
     ($($lower:ty),+) => {$(
-        impl From<$lower> for ApiError {
+        impl From<$lower> for Error {
             fn from(e: $lower) -> Self {
-                ApiError::Unavailable(Box::new(e))
+                Error::Unavailable(Box::new(e))
             }
         }
     )+};
@@ -42,9 +42,9 @@ macro_rules! unavailable_from {
 
 unavailable_from!(DbError, BusError, StoreError, SendError);
 
-impl From<sqlx::Error> for ApiError {
+impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::from(DbError::from(e))
+        Error::from(DbError::from(e))
     }
 }
 
@@ -52,26 +52,26 @@ fn json(status: StatusCode, body: String) -> Response {
     crate::json::bytes(status, body)
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Invalid(details) => {
+            Error::Invalid(details) => {
                 let body = serde_json::json!({"error": "Invalid request", "details": details});
                 json(StatusCode::BAD_REQUEST, body.to_string())
             }
-            ApiError::Unauthorized(why) => {
+            Error::Unauthorized(why) => {
                 tracing::debug!(reason = why, "todo write rejected");
                 json(
                     StatusCode::UNAUTHORIZED,
                     r#"{"error":"Unauthorized"}"#.into(),
                 )
             }
-            ApiError::NotFound => json(StatusCode::NOT_FOUND, r#"{"error":"Not found"}"#.into()),
-            ApiError::IdempotencyMismatch => json(
+            Error::NotFound => json(StatusCode::NOT_FOUND, r#"{"error":"Not found"}"#.into()),
+            Error::IdempotencyMismatch => json(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 r#"{"error":"Idempotency-Key reused with a different request"}"#.into(),
             ),
-            ApiError::Unavailable(why) => {
+            Error::Unavailable(why) => {
                 tracing::warn!(error = %why, "todos backend unavailable");
                 let resp = json(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -96,13 +96,13 @@ mod tests {
     #[test]
     fn unavailable_keeps_the_chain_and_the_answer() {
         let db = DbError::from(sqlx::Error::PoolTimedOut);
-        let e = ApiError::from(SendError::from(OutboxError::Commit(Arc::new(db))));
+        let e = Error::from(SendError::from(OutboxError::Commit(Arc::new(db))));
         let pool = sqlx::Error::PoolTimedOut.to_string();
         assert_eq!(
             e.to_string(),
             format!("service unavailable: database unavailable: {pool}")
         );
-        // ApiError -> SendError -> OutboxError -> the shared DbError -> sqlx's error.
+        // Error -> SendError -> OutboxError -> the shared DbError -> sqlx's error.
         let chain: Vec<_> = std::iter::successors(e.source(), |c| (*c).source()).collect();
         assert_eq!(chain.len(), 4, "{chain:?}");
         assert!(chain[0].is::<SendError>());
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn a_refused_publish_reads_as_before() {
-        let e = ApiError::from(SendError::Refused {
+        let e = Error::from(SendError::Refused {
             reason: "topic gone".into(),
             source: BusError::Other("topic gone".into()),
         });

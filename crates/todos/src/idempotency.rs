@@ -16,7 +16,7 @@ use floodgate_core::idempotency::{valid, HEADER};
 use floodgate_store::{CounterOp, IdemOutcome};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::model::Command;
 use crate::state::Shared;
 
@@ -27,12 +27,12 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x1de3_70d0_1de3_70d0_1de3_70d0_1de3_70d
 const COUNTER: &str = "todos:idem:scratch";
 
 /// The request's key: None without the header, 400 when malformed.
-pub fn key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub fn key(headers: &HeaderMap) -> Result<Option<&str>, Error> {
     match headers.get(&HEADER) {
         None => Ok(None),
         // Visible ASCII, so always UTF-8.
         Some(v) if valid(v) => Ok(v.to_str().ok()),
-        Some(_) => Err(ApiError::Invalid(
+        Some(_) => Err(Error::Invalid(
             "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
         )),
     }
@@ -67,7 +67,7 @@ impl Keyed {
 
     /// Records the command's meaning under the key. Ok(true) when the key was seen before
     /// with the same meaning (a replay), 422 when with another.
-    pub async fn record(&self, s: &Shared, cmd: &Command) -> Result<bool, ApiError> {
+    pub async fn record(&self, s: &Shared, cmd: &Command) -> Result<bool, Error> {
         let record = format!("todos:idem:{}", self.name);
         let outcome = s
             .store
@@ -82,8 +82,8 @@ impl Keyed {
         match outcome {
             IdemOutcome::Applied(_) => Ok(false),
             IdemOutcome::Replayed(_) => Ok(true),
-            IdemOutcome::Mismatch => Err(ApiError::IdempotencyMismatch),
-            IdemOutcome::Overflow => Err(ApiError::Unavailable("idempotency record".into())),
+            IdemOutcome::Mismatch => Err(Error::IdempotencyMismatch),
+            IdemOutcome::Overflow => Err(Error::Unavailable("idempotency record".into())),
         }
     }
 }
@@ -169,6 +169,6 @@ mod tests {
         h.insert(HEADER, HeaderValue::from_static("abc"));
         assert_eq!(key(&h).ok(), Some(Some("abc")));
         h.insert(HEADER, HeaderValue::from_static("a b"));
-        assert!(matches!(key(&h), Err(ApiError::Invalid(_))));
+        assert!(matches!(key(&h), Err(Error::Invalid(_))));
     }
 }

@@ -1,7 +1,7 @@
 //! The todos service (SPEC section 4): lists served from a near-cache of pre-encoded bytes,
 //! writes queued durably over the bus and applied by workers in idempotent batches.
 //!
-//! Wiring: [`router`] for HTTP, [`run_workers`] for the appliers, [`openapi`] for docs,
+//! Wiring: [`router`] for HTTP, [`workers`] for the appliers, [`openapi`] for docs,
 //! [`mint_token`] for `floodgate token`, [`seed`] for `floodgate seed todos`.
 
 mod apply;
@@ -32,7 +32,7 @@ use floodgate_db::{Db, DbError};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::{mint_token, TokenError};
-pub use error::ApiError;
+pub use error::Error;
 pub use keys::Keys;
 pub use model::{Action, Command, Todo};
 pub use panel::panel;
@@ -64,7 +64,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Runs the command appliers until `stop` is cancelled; the batch in progress is applied
 /// and committed before it returns.
-pub async fn run_workers(ctx: AppContext, stop: CancellationToken) {
+pub async fn workers(ctx: AppContext, stop: CancellationToken) {
     worker::run(ctx, stop).await
 }
 

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::model::Todo;
 use crate::repo;
 use crate::state::AppState;
@@ -16,12 +16,12 @@ use crate::state::AppState;
 pub struct Limit(pub Option<u64>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Limit {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parse_limit(parts.uri.query())
             .map(Limit)
-            .map_err(ApiError::Invalid)
+            .map_err(Error::Invalid)
     }
 }
 
@@ -91,7 +91,7 @@ fn json_bytes(body: Bytes) -> Response {
         (status = 503, description = "Database unavailable on a cache miss"),
     )
 )]
-pub async fn list(State(s): State<AppState>, Limit(limit): Limit) -> Result<Response, ApiError> {
+pub async fn list(State(s): State<AppState>, Limit(limit): Limit) -> Result<Response, Error> {
     let effective = limit.map_or(s.max_limit, |l| l.min(s.max_limit));
     Ok(json_bytes(s.cache.get(effective).await?))
 }
@@ -108,13 +108,13 @@ pub async fn list(State(s): State<AppState>, Limit(limit): Limit) -> Result<Resp
         (status = 503, description = "Database unavailable"),
     )
 )]
-pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn one(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
     let Ok(id) = uuid::Uuid::parse_str(&id) else {
-        return Err(ApiError::NotFound);
+        return Err(Error::NotFound);
     };
     match repo::get(&s.db, &id.to_string()).await? {
         Some(todo) => Ok(crate::json::encode(StatusCode::OK, &todo)),
-        None => Err(ApiError::NotFound),
+        None => Err(Error::NotFound),
     }
 }
 

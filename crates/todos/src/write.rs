@@ -10,7 +10,7 @@ use floodgate_core::idempotency::REPLAYED;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::idempotency::{self, Keyed};
 use crate::model::{now_stamp, storable, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
 use crate::state::AppState;
@@ -38,46 +38,46 @@ pub struct Queued {
     pub message: &'static str,
 }
 
-fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(raw).map_err(|e| ApiError::Invalid(format!("body: {e}")))
+fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(raw).map_err(|e| Error::Invalid(format!("body: {e}")))
 }
 
-fn check_title(title: &str) -> Result<(), ApiError> {
+fn check_title(title: &str) -> Result<(), Error> {
     if title.trim().is_empty() {
-        return Err(ApiError::Invalid("title must not be empty".into()));
+        return Err(Error::Invalid("title must not be empty".into()));
     }
     if title.chars().count() > MAX_TITLE {
-        return Err(ApiError::Invalid(format!(
+        return Err(Error::Invalid(format!(
             "title must be at most {MAX_TITLE} characters"
         )));
     }
     check_storable("title", title)
 }
 
-fn check_description(d: &str) -> Result<(), ApiError> {
+fn check_description(d: &str) -> Result<(), Error> {
     if d.chars().count() > MAX_DESCRIPTION {
-        return Err(ApiError::Invalid(format!(
+        return Err(Error::Invalid(format!(
             "description must be at most {MAX_DESCRIPTION} characters"
         )));
     }
     check_storable("description", d)
 }
 
-fn check_storable(field: &str, text: &str) -> Result<(), ApiError> {
+fn check_storable(field: &str, text: &str) -> Result<(), Error> {
     if storable(text) {
         Ok(())
     } else {
-        Err(ApiError::Invalid(format!(
+        Err(Error::Invalid(format!(
             "{field} must not contain NUL characters"
         )))
     }
 }
 
 /// Todo ids are UUIDs; the canonical form keys the bus, so one todo is one partition.
-fn todo_id(raw: &str) -> Result<String, ApiError> {
+fn todo_id(raw: &str) -> Result<String, Error> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.to_string())
-        .map_err(|_| ApiError::Invalid("id must be a UUID".into()))
+        .map_err(|_| Error::Invalid("id must be a UUID".into()))
 }
 
 fn command(action: Action, id: String, user_id: String) -> Command {
@@ -101,7 +101,7 @@ async fn queue(
     mut cmd: Command,
     key: Option<&str>,
     message: &'static str,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let replayed = match key {
         Some(k) => {
             let keyed = Keyed::new(&cmd, k);
@@ -146,13 +146,13 @@ pub async fn create(
     State(s): State<AppState>,
     headers: HeaderMap,
     raw: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let user = s.verifier.user(headers.get(AUTHORIZATION))?;
     let key = idempotency::key(&headers)?;
     let b: CreateTodo = body(&raw)?;
     let title = b
         .title
-        .ok_or_else(|| ApiError::Invalid("title is required".into()))?;
+        .ok_or_else(|| Error::Invalid("title is required".into()))?;
     check_title(&title)?;
     let description = b.description.unwrap_or_default();
     check_description(&description)?;
@@ -187,13 +187,13 @@ pub async fn update(
     Path(id): Path<String>,
     headers: HeaderMap,
     raw: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let user = s.verifier.user(headers.get(AUTHORIZATION))?;
     let id = todo_id(&id)?;
     let key = idempotency::key(&headers)?;
     let b: UpdateTodo = body(&raw)?;
     if b.title.is_none() && b.description.is_none() && b.completed.is_none() {
-        return Err(ApiError::Invalid(
+        return Err(Error::Invalid(
             "give at least one of title, description, completed".into(),
         ));
     }
@@ -233,7 +233,7 @@ pub async fn delete(
     State(s): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let user = s.verifier.user(headers.get(AUTHORIZATION))?;
     let id = todo_id(&id)?;
     let key = idempotency::key(&headers)?;

@@ -102,7 +102,7 @@ async fn database_down_commits_no_offsets() {
         .await
         .expect("lazy pool");
     let stop = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(floodgate_todos::run_workers(broken, stop.clone()));
+    let worker = tokio::spawn(floodgate_todos::workers(broken, stop.clone()));
     let id = uuid::Uuid::new_v4().to_string();
     env.publish(&common::command(
         "create",

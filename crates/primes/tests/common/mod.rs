@@ -131,7 +131,7 @@ impl App {
 
     pub fn start_workers(&self) -> Workers {
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(floodgate_primes::run_workers_with(
+        let handle = tokio::spawn(floodgate_primes::workers_with(
             self.ctx.clone(),
             self.opts.clone(),
             stop.clone(),
@@ -248,13 +248,13 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Stops them and waits for `run_workers` to return (a hang fails the test).
+    /// Stops them and waits for `workers` to return (a hang fails the test).
     pub async fn stop(self) {
         self.stop.cancel();
         tokio::time::timeout(Duration::from_secs(60), self.handle)
             .await
-            .expect("run_workers returns after stop")
-            .expect("run_workers did not panic");
+            .expect("workers returns after stop")
+            .expect("workers did not panic");
     }
 }
 

@@ -126,7 +126,7 @@ impl Env {
         let ctx = self.ctx();
         let router = floodgate_todos::router(&ctx);
         let stop = CancellationToken::new();
-        let worker = tokio::spawn(floodgate_todos::run_workers(ctx, stop.clone()));
+        let worker = tokio::spawn(floodgate_todos::workers(ctx, stop.clone()));
         Node {
             router,
             stop,

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use floodgate_store::{CounterOp, IdemOutcome};
 
 use crate::body::parse_number;
-use crate::error::AbacusError;
+use crate::error::Error;
 use crate::guard::{rate_limited, Caller, Counted};
 use crate::idempotency::{self, IdempotencyKey, REPLAYED};
 use crate::model::{AddedResponse, Detail, ResetResponse, SumResponse, ValidationBody};
@@ -45,7 +45,7 @@ struct Written {
         (status = 503, description = "Store unreachable (see Retry-After)", body = Detail),
     )
 )]
-pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>, AbacusError> {
+pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>, Error> {
     app.adopted().await?;
     let current_sum = timed("get", app.store.get_i64(SUM_KEY)).await?;
     Ok(Json(SumResponse { current_sum }))
@@ -90,13 +90,13 @@ async fn add(
     key: IdempotencyKey,
     content_type: ContentType,
     body: Bytes,
-) -> Result<Response, AbacusError> {
+) -> Result<Response, Error> {
     // The seed's order: the body, then the key's length, then the record.
     let n = parse_number(content_type.bytes(), &body)?;
     let key = key.checked()?;
     app.adopted().await?;
     if key.is_none() && app.idempotency_required {
-        return Err(AbacusError::IdempotencyKeyRequired);
+        return Err(Error::IdempotencyKeyRequired);
     }
     let written = match key {
         Some(k) => write
@@ -107,7 +107,7 @@ async fn add(
             write.admit(app).await?;
             let sum = timed("incrby", app.store.incr_by(SUM_KEY, n))
                 .await
-                .map_err(|e| AbacusError::from(e).adding(n))?;
+                .map_err(|e| Error::from(e).adding(n))?;
             Written {
                 sum,
                 replayed: false,
@@ -160,7 +160,7 @@ async fn reset(
     key: IdempotencyKey,
     content_type: ContentType,
     body: Bytes,
-) -> Result<Response, AbacusError> {
+) -> Result<Response, Error> {
     let n = parse_number(content_type.bytes(), &body)?;
     let key = key.checked()?;
     app.adopted().await?;
@@ -206,7 +206,7 @@ impl Write {
     }
 
     /// Counts a write without an Idempotency-Key before it changes anything.
-    async fn admit(&mut self, app: &Abacus) -> Result<(), AbacusError> {
+    async fn admit(&mut self, app: &Abacus) -> Result<(), Error> {
         let Some(limiter) = &app.limiter else {
             return Ok(());
         };
@@ -233,7 +233,7 @@ impl Write {
         route: &str,
         key: &str,
         op: CounterOp,
-    ) -> Result<Written, AbacusError> {
+    ) -> Result<Written, Error> {
         let record = idempotency::record_key(route, &self.caller.scope, key);
         let fingerprint = idempotency::fingerprint(op);
         let ttl = app.idempotency_ttl;
@@ -271,13 +271,13 @@ impl Write {
                     replayed: true,
                 })
             }
-            IdemOutcome::Mismatch => Err(AbacusError::IdempotencyMismatch),
-            IdemOutcome::Overflow => Err(AbacusError::Overflow { below: false }),
+            IdemOutcome::Mismatch => Err(Error::IdempotencyMismatch),
+            IdemOutcome::Overflow => Err(Error::Overflow { below: false }),
         }
     }
 
     /// The response, carrying what the limiter said for the guard.
-    fn answer(self, result: Result<Response, AbacusError>) -> Response {
+    fn answer(self, result: Result<Response, Error>) -> Response {
         let mut resp = result.unwrap_or_else(IntoResponse::into_response);
         if let Some(counted) = self.counted {
             resp.extensions_mut().insert(counted);
