@@ -451,7 +451,8 @@ def main():
         if todos_broker:
             lines.append(f"           {todos_broker} acknowledged before the broker lost its state (the broker's loss)")
         if todos_lost:
-            problems.append(f"todos: {todos_lost} acknowledged todos not in PostgreSQL")
+            lost_ids = [tid for tid, (_, r) in d.todos.items() if tid not in ids and not with_broker(r)]
+            problems.append(f"todos: {todos_lost} acknowledged todos not in PostgreSQL (ids {', '.join(lost_ids[:3])})")
         if todos_doubled:
             problems.append(f"todos: {todos_doubled} todos stored more than once")
 

@@ -174,6 +174,12 @@ impl Partitions for Assigner {
         // are read from a batch earlier (see `resume`).
         let mut tpl = self.list(parts, Offset::Stored);
         resume::rewind(&*self.consumer, &mut tpl, &self.resumed);
+        let from: Vec<(i32, String)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.partition(), format!("{:?}", e.offset())))
+            .collect();
+        tracing::debug!(topic = %self.topic, ?from, "assigning claimed partitions");
         if let Err(e) = self.consumer.incremental_assign(&tpl) {
             tracing::warn!(topic = %self.topic, ?parts, "cannot assign claimed partitions: {e}");
         }
@@ -184,6 +190,7 @@ impl Partitions for Assigner {
             return;
         }
         let committed = self.progress.disown(parts);
+        tracing::debug!(topic = %self.topic, ?parts, handover, ?committed, "giving partitions up");
         if handover {
             final_commit(&self.consumer, &committed);
         }
