@@ -11,8 +11,8 @@ use bytes::Bytes;
 pub mod memory;
 pub mod redis;
 
+mod rate_limit;
 mod text;
-mod window;
 
 pub use memory::MemoryStore;
 pub use redis::RedisStore;

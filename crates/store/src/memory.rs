@@ -15,7 +15,7 @@ mod entry;
 
 use entry::{as_bytes, counter, expiry, insert, live, Entry, Map, Value};
 
-use crate::window::{self, Limit};
+use crate::rate_limit::{self, Limit};
 use crate::{Adoption, CounterOp, IdemOutcome, RateDecision, Store, StoreError, StoreResult};
 
 /// Power of two, so a shard is picked with a mask.
@@ -415,7 +415,7 @@ impl Store for MemoryStore {
         window: Duration,
     ) -> StoreResult<RateDecision> {
         let Some(l) = Limit::new(limit, window) else {
-            return Ok(window::refuse_all(window));
+            return Ok(rate_limit::refuse_all(window));
         };
         let check = {
             let mut map = self.lock(key);

@@ -15,8 +15,8 @@ use ::redis::{cmd, Script, Value};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::rate_limit::{self, Limit};
 use crate::text::parse_i64;
-use crate::window::{self, Check, Limit};
 use crate::{
     Adoption, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, Store, StoreError,
     StoreResult,
@@ -37,31 +37,35 @@ struct Scripts {
     rate_limit: Script,
 }
 
-/// A script as Redis runs it: the named files of `scripts/` one after the other. The
-/// limiter's and the idempotent apply's Lua are written once (`scripts/parts/`) and put in
-/// front of the scripts that call them; `cat` of the same files gives the bytes
-/// (docs/benchmarks.md loads the combined script that way for `redis-benchmark`).
+/// A script as Redis runs it: the named files (below `src/`) one after the other. The
+/// limiter's Lua (`rate_limit/window.lua`) and the idempotent apply's
+/// (`scripts/parts/counter_apply.lua`) are written once and put in front of the scripts
+/// that call them; `cat` of the same files gives the bytes (docs/benchmarks.md loads the
+/// combined script that way for `redis-benchmark`).
 macro_rules! lua {
     ($($file:literal),+) => {
-        Script::new(concat!($(include_str!(concat!("scripts/", $file))),+))
+        Script::new(concat!($(include_str!($file)),+))
     };
 }
 
 impl Scripts {
     fn new() -> Self {
         Self {
-            adopt_counter: lua!("adopt_counter.lua"),
-            compare_and_set: lua!("compare_and_set.lua"),
-            idempotent_apply: lua!("parts/counter_apply.lua", "idempotent_apply.lua"),
-            lease_acquire: lua!("lease_acquire.lua"),
-            lease_count: lua!("lease_count.lua"),
-            lease_holders: lua!("lease_holders.lua"),
-            limited_apply: lua!(
-                "parts/rate_window.lua",
-                "parts/counter_apply.lua",
-                "limited_apply.lua"
+            adopt_counter: lua!("scripts/adopt_counter.lua"),
+            compare_and_set: lua!("scripts/compare_and_set.lua"),
+            idempotent_apply: lua!(
+                "scripts/parts/counter_apply.lua",
+                "scripts/idempotent_apply.lua"
             ),
-            rate_limit: lua!("parts/rate_window.lua", "rate_limit.lua"),
+            lease_acquire: lua!("scripts/lease_acquire.lua"),
+            lease_count: lua!("scripts/lease_count.lua"),
+            lease_holders: lua!("scripts/lease_holders.lua"),
+            limited_apply: lua!(
+                "rate_limit/window.lua",
+                "scripts/parts/counter_apply.lua",
+                "scripts/limited_apply.lua"
+            ),
+            rate_limit: lua!("rate_limit/window.lua", "rate_limit/rate_limit.lua"),
         }
     }
 }
@@ -159,18 +163,6 @@ fn idem_outcome(
     }
 }
 
-/// Reads `{allowed, entries, retry us, reset us}` from parts/rate_window.lua.
-fn rate_decision(l: Limit, reply: [i64; 4], what: &str) -> StoreResult<RateDecision> {
-    let [allowed, count, retry_us, reset_us] = reply;
-    let non_negative = |v: i64| u64::try_from(v).map_err(|_| unexpected(what));
-    Ok(l.decision(Check {
-        allowed: allowed == 1,
-        count: non_negative(count)?,
-        retry_us: non_negative(retry_us)?,
-        reset_us: non_negative(reset_us)?,
-    }))
-}
-
 impl RedisStore {
     /// A rate-limit log member no other call of any node uses.
     fn member(&self) -> String {
@@ -189,7 +181,7 @@ impl RedisStore {
         window: Duration,
     ) -> StoreResult<RateDecision> {
         let Some(l) = Limit::new(limit, window) else {
-            return Ok(window::refuse_all(window));
+            return Ok(rate_limit::refuse_all(window));
         };
         let script = &self.scripts.rate_limit;
         let member = self.member();
@@ -205,7 +197,8 @@ impl RedisStore {
                     .await
             })
             .await?;
-        rate_decision(l, [allowed, count, retry_us, reset_us], "rate_limit")
+        l.script_decision([allowed, count, retry_us, reset_us])
+            .ok_or_else(|| unexpected("rate_limit"))
     }
 }
 
@@ -485,7 +478,7 @@ impl Store for RedisStore {
         ttl: Duration,
     ) -> StoreResult<Limited<IdemOutcome>> {
         let Some(l) = Limit::new(rate.limit, rate.window) else {
-            return Ok(Limited::Refused(window::refuse_all(rate.window)));
+            return Ok(Limited::Refused(rate_limit::refuse_all(rate.window)));
         };
         let script = &self.scripts.limited_apply;
         let (kind, operand) = step(op);
@@ -514,7 +507,9 @@ impl Store for RedisStore {
             })
             .await?;
         let (allowed, count, retry_us, reset_us, status, value) = reply;
-        let decision = rate_decision(l, [allowed, count, retry_us, reset_us], "limited_apply")?;
+        let decision = l
+            .script_decision([allowed, count, retry_us, reset_us])
+            .ok_or_else(|| unexpected("limited_apply"))?;
         if !decision.allowed {
             return match status.as_str() {
                 "refused" => Ok(Limited::Refused(decision)),

@@ -1,8 +1,12 @@
+//! Sliding-window-log limiting, the one place its algorithm lives: the memory store's half
+//! here ([`Log`]), the Redis half in `window.lua` (and `rate_limit.lua`, which calls it),
+//! whose reply [`Limit::script_decision`] reads.
+//!
 //! Sliding-window-log limiting shared by both backends. Each key keeps the timestamps
 //! (integer microseconds) of the requests it admitted during the last window; a request
 //! passes only while fewer than `limit` remain. So at most `limit` pass in ANY window-long
 //! span, unlike a fixed window or a GCRA with a full burst, which both let about twice the
-//! limit through across a window boundary. The Lua script mirrors [`Log::check`].
+//! limit through across a window boundary. `window.lua` mirrors [`Log::check`].
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -76,6 +80,19 @@ impl Limit {
 
     fn expires_in(&self, t: u64, now: u64) -> u64 {
         (t + self.window_us).saturating_sub(now)
+    }
+
+    /// The Redis half's answer, `{allowed, entries, retry us, reset us}` from `window.lua`;
+    /// None when it is not that (a negative count or time).
+    pub fn script_decision(&self, reply: [i64; 4]) -> Option<RateDecision> {
+        let [allowed, count, retry_us, reset_us] = reply;
+        let n = |v: i64| u64::try_from(v).ok();
+        Some(self.decision(Check {
+            allowed: allowed == 1,
+            count: n(count)?,
+            retry_us: n(retry_us)?,
+            reset_us: n(reset_us)?,
+        }))
     }
 
     /// Turns a check into what callers see.
