@@ -174,12 +174,14 @@ impl Partitions for Assigner {
         // are read from a batch earlier (see `resume`).
         let mut tpl = self.list(parts, Offset::Stored);
         resume::rewind(&*self.consumer, &mut tpl, &self.resumed);
-        let from: Vec<(i32, String)> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.partition(), format!("{:?}", e.offset())))
-            .collect();
-        tracing::debug!(topic = %self.topic, ?from, "assigning claimed partitions");
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let from: Vec<(i32, Offset)> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.partition(), e.offset()))
+                .collect();
+            tracing::debug!(topic = %self.topic, ?from, "assigning claimed partitions");
+        }
         if let Err(e) = self.consumer.incremental_assign(&tpl) {
             tracing::warn!(topic = %self.topic, ?parts, "cannot assign claimed partitions: {e}");
         }
