@@ -1,20 +1,21 @@
 //! The connection loop. We drive hyper directly (rather than `axum::serve`) to get what a
 //! public server needs: a cap on open connections, per-connection deadlines for headers,
-//! bodies and idle keep-alive (see `conn`), bounded buffering per connection, and a
-//! graceful drain on shutdown.
+//! bodies and idle keep-alive (see `conn`), bounded buffering per connection, hyper's
+//! buffers only while a connection is in use (`conn::park`), and a graceful drain on
+//! shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{ConnService, ConnState, Limits, Tracked, Watched};
+use super::conn::{Conn, Drain, Limits, Watched};
 
 /// Largest read or write buffer hyper keeps for one connection (a read never fills more
 /// than one buffer). Request heads must fit in about this much, well above what real
@@ -54,6 +55,19 @@ impl ServerOptions {
     }
 }
 
+/// How hyper serves each connection. hyper's own header timer also runs between keep-alive
+/// requests (it would close idle connections at the header timeout), so the watchdog keeps
+/// every deadline instead. Pipeline flushing stays off: with it hyper buffers the answers
+/// to every request it has read, without limit, until the client's pipeline runs dry.
+pub(super) fn http1_builder() -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(true)
+        .max_buf_size(MAX_CONN_BUFFER);
+    http
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and
 /// waits up to `shutdown_timeout` for in-flight requests to finish.
 pub async fn serve(
@@ -63,22 +77,13 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(opts.max_connections));
-    let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // hyper's own header timer also runs between keep-alive requests (it would close idle
-    // connections at the header timeout), so the watchdog keeps every deadline instead.
-    // Pipeline flushing stays off: with it hyper buffers the answers to every request it
-    // has read, without limit, until the client's pipeline runs dry.
-    http.timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .keep_alive(true)
-        .max_buf_size(MAX_CONN_BUFFER);
+    let drain = Drain::new();
     let limits = Limits {
         header: opts.header_timeout,
         body: opts.body_timeout,
         idle: opts.idle_timeout,
     };
-    let http = Arc::new(http);
+    let http = Arc::new(http1_builder());
     // Connections still open when the drain times out are aborted here, while the runtime
     // still runs, so what their requests hold (admission leases, ...) is given back on drop.
     // A JoinSet costs a little per connection and nothing per request or wake-up.
@@ -103,17 +108,7 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let state = Arc::new(ConnState::new());
-        let io = TokioIo::new(Tracked {
-            inner: stream,
-            state: state.clone(),
-        });
-        let svc = ConnService {
-            router: router.clone(),
-            peer,
-            state: state.clone(),
-        };
-        let conn = graceful.watch(http.serve_connection(io, svc));
+        let (conn, state) = Conn::new(stream, peer, router.clone(), http.clone(), drain.watch());
         let conn = Watched::new(conn, state, limits);
         // Forget the connections that ended since the last accept.
         while conns.try_join_next().is_some() {}
@@ -123,9 +118,13 @@ pub async fn serve(
         });
     }
     drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(opts.shutdown_timeout) => {
+    // Idle connections close at once (parked ones without waking hyper); the others after
+    // the request they are serving.
+    drain.start();
+    let drained = async { while conns.join_next().await.is_some() {} };
+    match tokio::time::timeout(opts.shutdown_timeout, drained).await {
+        Ok(()) => tracing::info!("all connections drained"),
+        Err(_) => {
             tracing::warn!("drain timed out; closing remaining connections");
             conns.shutdown().await;
         }

@@ -1,13 +1,17 @@
-//! One client connection: its state, I/O wrapper, body deadline, service and watchdog.
-//! See docs/architecture.md ("Connection bounds") for the rules they enforce.
+//! One client connection: its state, I/O wrapper, body deadline, service, watchdog, and
+//! hyper's state built only while the client talks (`park`).
+//! See docs/operations.md ("Connection bounds") for the rules they enforce.
 
 mod body;
 mod io;
+mod park;
 mod service;
 mod state;
 mod watchdog;
 
-pub use io::Tracked;
-pub use service::ConnService;
-pub use state::{ConnState, Limits};
+#[cfg(test)]
+mod tests;
+
+pub use park::{Conn, Drain};
+pub use state::Limits;
 pub use watchdog::Watched;

@@ -1,6 +1,6 @@
 //! The per-connection service hyper calls: it tells the connection state where each request
-//! stands (headers in, body in, answered), wraps non-empty bodies in the body deadline and
-//! hands the peer address to axum as `ConnectInfo`.
+//! stands (headers in, body in, answered, answer sent), wraps non-empty bodies in the body
+//! deadline and hands the peer address to axum as `ConnectInfo`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,7 +16,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::future::RouteFuture;
 use axum::Router;
-use hyper::body::{Body as _, Incoming};
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use tower::Service;
 
 use super::body::TimedBody;
@@ -31,7 +32,7 @@ pub struct ConnService {
 }
 
 impl hyper::service::Service<http::Request<Incoming>> for ConnService {
-    type Response = Response;
+    type Response = http::Response<Answered>;
     type Error = Infallible;
     type Future = Answer;
 
@@ -47,7 +48,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         req.extensions_mut().insert(ConnectInfo(self.peer));
         Answer {
             inner: self.router.clone().call(req),
-            state: self.state.clone(),
+            state: Some(self.state.clone()),
         }
     }
 }
@@ -56,20 +57,59 @@ pin_project_lite::pin_project! {
     pub struct Answer {
         #[pin]
         inner: RouteFuture<Infallible>,
-        state: Arc<ConnState>,
+        // Handed on to the answer's body.
+        state: Option<Arc<ConnState>>,
     }
 }
 
 impl Future for Answer {
-    type Output = Result<Response, Infallible>;
+    type Output = Result<http::Response<Answered>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let resp = ready!(this.inner.poll(cx))?;
-        if this.state.on_response() {
-            return Poll::Ready(Ok(late_body()));
-        }
-        Poll::Ready(Ok(resp))
+        let state = this.state.take().expect("Answer polled after completion");
+        let resp = if state.on_response() {
+            late_body()
+        } else {
+            resp
+        };
+        state.set_answering(true);
+        Poll::Ready(Ok(resp.map(|inner| Answered { inner, state })))
+    }
+}
+
+/// An answer's body as hyper takes it: the connection counts as answering until hyper drops
+/// it (after its last frame, or when the connection gives up), so it is never parked with
+/// an answer still going out.
+pub struct Answered {
+    inner: Body,
+    state: Arc<ConnState>,
+}
+
+impl HttpBody for Answered {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        self.state.set_answering(false);
     }
 }
 

@@ -51,11 +51,20 @@ pub struct ConnState {
     body_late: AtomicBool,
     /// Set by the body when it failed for lateness: the response becomes a 408.
     body_failed: AtomicBool,
+    /// An answer's body is with hyper: set when the handler answers, cleared when hyper
+    /// drops the body (all of it taken, or the connection gave up on it).
+    answering: AtomicBool,
+    /// The last write found the socket full: hyper holds bytes it has not handed over.
+    write_blocked: AtomicBool,
+    /// The connection holds no hyper state (it waits for bytes on the socket alone), or is
+    /// giving it up.
+    parked: AtomicBool,
     epoch: Instant,
 }
 
 impl ConnState {
-    /// A new connection is held to the header deadline from the moment it is accepted.
+    /// A new connection is held to the header deadline from the moment it is accepted, and
+    /// starts parked: hyper's state is built when its first bytes arrive.
     pub fn new() -> Self {
         ConnState {
             phase: AtomicU8::new(Phase::Head as u8),
@@ -63,6 +72,9 @@ impl ConnState {
             activity: AtomicU64::new(0),
             body_late: AtomicBool::new(false),
             body_failed: AtomicBool::new(false),
+            answering: AtomicBool::new(false),
+            write_blocked: AtomicBool::new(false),
+            parked: AtomicBool::new(true),
             epoch: Instant::now(),
         }
     }
@@ -102,6 +114,36 @@ impl ConnState {
         if read && self.phase.load(Relaxed) == Phase::Idle as u8 {
             self.enter(Phase::Head);
         }
+    }
+
+    /// A write was taken whole or in part (`blocked` false), or found the socket full.
+    pub fn on_write(&self, blocked: bool) {
+        if !blocked {
+            self.activity.fetch_add(1, Relaxed);
+        }
+        self.write_blocked.store(blocked, Relaxed);
+    }
+
+    pub fn write_blocked(&self) -> bool {
+        self.write_blocked.load(Relaxed)
+    }
+
+    /// Hyper was handed an answer body (`true`) or has dropped it (`false`).
+    pub fn set_answering(&self, answering: bool) {
+        self.answering.store(answering, Relaxed);
+    }
+
+    /// Nothing of an answer is left with hyper: no body, no unwritten bytes.
+    pub fn quiet(&self) -> bool {
+        !self.answering.load(Relaxed) && !self.write_blocked.load(Relaxed)
+    }
+
+    pub fn set_parked(&self, parked: bool) {
+        self.parked.store(parked, Relaxed);
+    }
+
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Relaxed)
     }
 
     /// Headers parsed; the body (if any) must now arrive within the body timeout.

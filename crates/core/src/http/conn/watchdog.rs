@@ -2,7 +2,9 @@
 //! `Sleep`; it never sleeps longer than the shortest timeout, so a phase entered while it
 //! sleeps is always checked before that phase's deadline. When it wakes it reads the state:
 //! a deadline still ahead re-arms the sleep (later, never earlier), a passed one closes the
-//! connection, or for a late body raises the flag that turns the answer into a 408.
+//! connection, or for a late body raises the flag that turns the answer into a 408. While
+//! hyper serves the connection it also never sleeps longer than the park delay, and parks
+//! the connection once it has been idle that long (see `park`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,12 +14,13 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use super::park::{Conn, PARK_DELAY};
 use super::state::{ConnState, Limits, Phase};
 
 pin_project_lite::pin_project! {
-    pub struct Watched<C> {
+    pub struct Watched {
         #[pin]
-        conn: C,
+        conn: Conn,
         #[pin]
         alarm: Sleep,
         state: Arc<ConnState>,
@@ -27,6 +30,8 @@ pin_project_lite::pin_project! {
         seen_activity: u64,
         // When the watchdog last saw the I/O count move (ms), for the idle rule.
         moved_ms: u64,
+        // Whether the connection was parked when last seen.
+        seen_parked: bool,
     }
 }
 
@@ -34,10 +39,11 @@ enum Verdict {
     Wait(u64),
     Late,
     Close,
+    Park,
 }
 
-impl<C> Watched<C> {
-    pub fn new(conn: C, state: Arc<ConnState>, limits: Limits) -> Self {
+impl Watched {
+    pub fn new(conn: Conn, state: Arc<ConnState>, limits: Limits) -> Self {
         let first = Instant::now() + limits.shortest();
         Watched {
             conn,
@@ -45,13 +51,14 @@ impl<C> Watched<C> {
             seen: state.phase(),
             seen_activity: 0,
             moved_ms: 0,
+            seen_parked: state.is_parked(),
             state,
             limits,
         }
     }
 }
 
-impl<C: Future> Future for Watched<C> {
+impl Future for Watched {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -66,6 +73,16 @@ impl<C: Future> Future for Watched<C> {
                 *this.seen_activity = this.state.activity();
                 *this.moved_ms = 0;
             }
+            let parked = this.state.is_parked();
+            if parked != *this.seen_parked {
+                *this.seen_parked = parked;
+                // hyper was built on bytes that came while parked: the sleep (armed up to
+                // the shortest timeout ahead) must come back within a park delay.
+                let soon = Instant::now() + PARK_DELAY.min(this.limits.shortest());
+                if !parked && this.alarm.deadline() > soon {
+                    this.alarm.as_mut().reset(soon);
+                }
+            }
             loop {
                 if this.alarm.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
@@ -77,8 +94,10 @@ impl<C: Future> Future for Watched<C> {
                     *this.seen_activity = activity;
                     *this.moved_ms = now;
                 }
-                let verdict = verdict(phase, since, *this.moved_ms, now, this.limits);
-                match verdict {
+                let serving = !this.state.is_parked();
+                let parkable = serving && this.state.quiet();
+                let moved = *this.moved_ms;
+                match verdict(phase, since, moved, now, this.limits, serving, parkable) {
                     Verdict::Wait(at) => {
                         let at = this.state.instant_at(at);
                         this.alarm.as_mut().reset(Instant::from_std(at));
@@ -95,6 +114,12 @@ impl<C: Future> Future for Watched<C> {
                         // and its answer becomes the 408.
                         break;
                     }
+                    Verdict::Park => {
+                        // Poll the connection again: hyper ends, and the socket is parked.
+                        // The sleep, still due, is re-armed for the parked connection then.
+                        this.conn.as_mut().park();
+                        break;
+                    }
                 }
             }
         }
@@ -106,15 +131,38 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// What the state asks for at `now`. Idle and busy connections count from their last I/O;
-/// headers and bodies from their first byte, however slowly the rest trickles in.
-fn verdict(phase: Phase, since: u64, moved: u64, now: u64, limits: &Limits) -> Verdict {
+/// headers and bodies from their first byte, however slowly the rest trickles in. A
+/// `serving` connection (hyper built) is looked at at least once per park delay, and parked
+/// once idle between requests that long if `parkable` (nothing of an answer left with
+/// hyper).
+fn verdict(
+    phase: Phase,
+    since: u64,
+    moved: u64,
+    now: u64,
+    limits: &Limits,
+    serving: bool,
+    parkable: bool,
+) -> Verdict {
     let start = match phase {
         Phase::Idle | Phase::Busy => since.max(moved),
         Phase::Head | Phase::Body | Phase::Closing => since,
     };
     let due = start.saturating_add(ms(limits.of(phase)));
     if now < due {
-        return Verdict::Wait(due.min(now.saturating_add(ms(limits.shortest()).max(1))));
+        let mut step = limits.shortest();
+        if serving {
+            step = step.min(PARK_DELAY);
+        }
+        let mut wake = due.min(now.saturating_add(ms(step).max(1)));
+        if parkable && phase == Phase::Idle {
+            let park_at = start.saturating_add(ms(PARK_DELAY));
+            if now >= park_at {
+                return Verdict::Park;
+            }
+            wake = wake.min(park_at);
+        }
+        return Verdict::Wait(wake);
     }
     match phase {
         Phase::Body => Verdict::Late,
@@ -141,20 +189,29 @@ mod tests {
 
     #[test]
     fn each_phase_has_its_own_deadline() {
-        assert_eq!(wait(verdict(Phase::Head, 100, 0, 105, &LIMITS)), Some(110));
+        assert_eq!(
+            wait(verdict(Phase::Head, 100, 0, 105, &LIMITS, false, false)),
+            Some(110)
+        );
         assert!(matches!(
-            verdict(Phase::Head, 100, 0, 110, &LIMITS),
+            verdict(Phase::Head, 100, 0, 110, &LIMITS, false, false),
             Verdict::Close
         ));
         // Never sleeps longer than the shortest timeout.
-        assert_eq!(wait(verdict(Phase::Body, 100, 0, 100, &LIMITS)), Some(110));
+        assert_eq!(
+            wait(verdict(Phase::Body, 100, 0, 100, &LIMITS, false, false)),
+            Some(110)
+        );
         assert!(matches!(
-            verdict(Phase::Body, 100, 0, 130, &LIMITS),
+            verdict(Phase::Body, 100, 0, 130, &LIMITS, false, false),
             Verdict::Late
         ));
-        assert_eq!(wait(verdict(Phase::Idle, 100, 0, 155, &LIMITS)), Some(160));
+        assert_eq!(
+            wait(verdict(Phase::Idle, 100, 0, 155, &LIMITS, false, false)),
+            Some(160)
+        );
         assert!(matches!(
-            verdict(Phase::Idle, 100, 0, 160, &LIMITS),
+            verdict(Phase::Idle, 100, 0, 160, &LIMITS, false, false),
             Verdict::Close
         ));
     }
@@ -163,17 +220,66 @@ mod tests {
     fn traffic_postpones_only_the_idle_rule() {
         // I/O seen at 150 moves the idle deadline to 210.
         assert_eq!(
-            wait(verdict(Phase::Idle, 100, 150, 200, &LIMITS)),
+            wait(verdict(Phase::Idle, 100, 150, 200, &LIMITS, false, false)),
             Some(210)
         );
         assert_eq!(
-            wait(verdict(Phase::Busy, 100, 150, 200, &LIMITS)),
+            wait(verdict(Phase::Busy, 100, 150, 200, &LIMITS, false, false)),
             Some(210)
         );
         // A trickling body is not saved by its trickle.
         assert!(matches!(
-            verdict(Phase::Body, 100, 150, 200, &LIMITS),
+            verdict(Phase::Body, 100, 150, 200, &LIMITS, false, false),
             Verdict::Late
+        ));
+    }
+
+    #[test]
+    fn a_served_connection_idle_for_the_park_delay_is_parked() {
+        let p = ms(PARK_DELAY);
+        let limits = Limits {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+        };
+        // A served connection is looked at within a park delay, whatever its phase.
+        assert_eq!(
+            wait(verdict(Phase::Busy, 100, 0, 100, &limits, true, false)),
+            Some(100 + p)
+        );
+        assert_eq!(
+            wait(verdict(Phase::Idle, 100, 0, 100, &limits, true, true)),
+            Some(100 + p)
+        );
+        // Parked once idle a park delay after its last I/O...
+        assert!(matches!(
+            verdict(Phase::Idle, 100, 150, 150 + p, &limits, true, true),
+            Verdict::Park
+        ));
+        assert!(matches!(
+            wait(verdict(Phase::Idle, 100, 150, 149 + p, &limits, true, true)),
+            Some(at) if at == 150 + p
+        ));
+        // ...but not with an answer left with hyper, a request under way, or when parked.
+        for (phase, serving, parkable) in [
+            (Phase::Idle, true, false),
+            (Phase::Busy, true, true),
+            (Phase::Head, true, true),
+            (Phase::Idle, false, false),
+        ] {
+            assert!(
+                wait(verdict(phase, 100, 0, 100 + p, &limits, serving, parkable)).is_some(),
+                "{phase:?} serving={serving} parkable={parkable}"
+            );
+        }
+        // A parked connection sleeps up to the shortest timeout, and its idle deadline holds.
+        assert_eq!(
+            wait(verdict(Phase::Idle, 100, 0, 100 + p, &limits, false, false)),
+            Some(100 + p + 10_000)
+        );
+        assert!(matches!(
+            verdict(Phase::Idle, 100, 0, 60_100, &limits, false, false),
+            Verdict::Close
         ));
     }
 }
