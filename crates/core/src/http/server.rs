@@ -88,6 +88,7 @@ pub async fn serve(
     // still runs, so what their requests hold (admission leases, ...) is given back on drop.
     // A JoinSet costs a little per connection and nothing per request or wake-up.
     let mut conns = JoinSet::new();
+    let trimmer = tokio::spawn(super::conn::trim::run(shutdown.clone()));
     loop {
         // Wait for a free connection slot before accepting: excess clients queue in the
         // kernel backlog instead of exhausting file descriptors.
@@ -115,9 +116,11 @@ pub async fn serve(
         conns.spawn(async move {
             let _permit = permit;
             conn.await;
+            super::conn::trim::released();
         });
     }
     drop(listener);
+    trimmer.abort();
     // Idle connections close at once (parked ones without waking hyper); the others after
     // the request they are serving.
     drain.start();

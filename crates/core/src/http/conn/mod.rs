@@ -7,6 +7,7 @@ mod io;
 mod park;
 mod service;
 mod state;
+pub(crate) mod trim;
 mod watchdog;
 
 #[cfg(test)]

@@ -113,6 +113,7 @@ impl Conn {
             let mut http = http;
             Pin::new(&mut *http).graceful_shutdown();
             this.state.set_parked(true);
+            super::trim::released();
             *this.stage = Stage::Parking(http);
         }
     }
