@@ -152,7 +152,7 @@ pub async fn start(config: Config, opts: StartOptions) -> Result<Running, StartE
     let shutdown = CancellationToken::new();
     let workers_stop = CancellationToken::new();
     if ctx.config.metrics {
-        floodgate_core::metrics::install();
+        floodgate_core::metrics::install_with(floodgate_primes::HISTOGRAMS);
         tokio::spawn(floodgate_core::metrics::upkeep_loop());
     }
     {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use floodgate_core::config::{self, ConfigError, LoadOptions, Resolved};
+use floodgate_core::config::settings as name;
+use floodgate_core::config::{ConfigError, LoadOptions, Resolved};
 use floodgate_core::Config;
 
 #[derive(Debug, Parser)]
@@ -112,13 +113,13 @@ impl ConfigArgs {
     /// every other layer, like any flag).
     pub fn with_workers(mut self, workers: Option<String>) -> Self {
         if let Some(w) = workers {
-            self.set.push(format!("FLOODGATE_WORKERS={w}"));
+            self.set.push(format!("{}={w}", name::WORKERS));
         }
         self
     }
 
     pub fn load_options(&self) -> Result<LoadOptions, ConfigError> {
-        self.load_options_listening_as("FLOODGATE_LISTEN")
+        self.load_options_listening_as(name::LISTEN)
     }
 
     /// The options with `--listen` setting `listen_setting` (the worker's own address).
@@ -126,9 +127,9 @@ impl ConfigArgs {
         let mut flags = Vec::new();
         let named = [
             (listen_setting, &self.listen),
-            ("FLOODGATE_REDIS_URL", &self.redis_url),
-            ("FLOODGATE_KAFKA_BROKERS", &self.kafka_brokers),
-            ("FLOODGATE_DATABASE_URL", &self.database_url),
+            (name::REDIS_URL, &self.redis_url),
+            (name::KAFKA_BROKERS, &self.kafka_brokers),
+            (name::DATABASE_URL, &self.database_url),
         ];
         for (name, value) in named {
             if let Some(v) = value {
@@ -150,14 +151,14 @@ impl ConfigArgs {
     }
 
     pub fn load(&self) -> Result<(Config, Resolved), ConfigError> {
-        config::load(&self.load_options()?)
+        crate::settings::schema().load(&self.load_options()?)
     }
 
     /// For `floodgate worker`: `--listen` is the worker's address, and the node listens on
     /// FLOODGATE_WORKER_LISTEN.
     pub fn load_worker(&self) -> Result<Config, ConfigError> {
-        let (mut cfg, _) =
-            config::load(&self.load_options_listening_as("FLOODGATE_WORKER_LISTEN")?)?;
+        let (mut cfg, _) = crate::settings::schema()
+            .load(&self.load_options_listening_as(name::WORKER_LISTEN)?)?;
         cfg.listen = cfg.worker_listen;
         Ok(cfg)
     }

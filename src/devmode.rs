@@ -55,7 +55,7 @@ pub fn curl_lines(cfg: &Config, url: &str) -> Vec<String> {
         format!("curl -s -X POST {url}/queue"),
         format!("curl -s -X POST '{url}/generate?n=25'"),
     ];
-    if let Some(secret) = &cfg.jwt_secret {
+    if let Some(secret) = &cfg.settings::<floodgate_todos::Settings>().jwt_secret {
         if let Ok(token) = floodgate_todos::mint_token(secret.expose(), "me", TOKEN_TTL) {
             lines.push(format!(
                 "curl -s -X POST {url}/todos -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{\"title\":\"try floodgate\"}}'"
@@ -63,7 +63,11 @@ pub fn curl_lines(cfg: &Config, url: &str) -> Vec<String> {
         }
     }
     lines.push(format!("curl -s '{url}/todos?limit=10'"));
-    if let Some(key) = cfg.abacus_api_keys.first() {
+    if let Some(key) = cfg
+        .settings::<floodgate_abacus::Settings>()
+        .api_keys
+        .first()
+    {
         let key = key.expose();
         lines.push(format!(
             "curl -s -X POST {url}/abacus/number -H 'X-API-Key: {key}' -H \"Idempotency-Key: $(date +%s%N)\" -H 'Content-Type: application/json' -d '{{\"number\":5}}'"

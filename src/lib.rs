@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod devmode;
+pub mod settings;
 pub mod workers;
 
 pub use app::{start, Running, StartError, StartOptions, MIGRATIONS};

@@ -45,7 +45,7 @@ fn load_with_secrets(args: &ConfigArgs) -> Result<(Config, Option<DevSecrets>), 
 /// The configuration with JWT_SECRET set (configured, or the zero-setup one).
 fn load_with_jwt(args: &ConfigArgs) -> Result<Config, ExitCode> {
     let mut cfg = load(args)?;
-    dev_secrets::fill_jwt(&mut cfg).map_err(config_exit)?;
+    dev_secrets::fill_only(&mut cfg, floodgate_todos::settings::JWT_SECRET).map_err(config_exit)?;
     Ok(cfg)
 }
 
@@ -98,7 +98,10 @@ async fn run(cli: Cli) -> ExitCode {
         },
         Command::Bench { args } => {
             // A local zero-setup node's key, when there is one.
-            let key = dev_secrets::stored_api_key(&Config::defaults().dev_secrets_path());
+            let key = dev_secrets::stored_secret(
+                &Config::defaults().dev_secrets_path(),
+                floodgate_abacus::settings::ABACUS_API_KEYS,
+            );
             floodgate_bench::run(args, key).await
         }
         Command::Seed {
@@ -133,9 +136,9 @@ fn parse_ttl(s: &str) -> Option<std::time::Duration> {
 }
 
 fn token(cfg: &Config, sub: &str, ttl: &str) -> ExitCode {
-    let Some(secret) = &cfg.jwt_secret else {
+    let Some(secret) = &cfg.settings::<floodgate_todos::Settings>().jwt_secret else {
         return config_exit(ConfigError::Invalid {
-            setting: "JWT_SECRET".into(),
+            setting: floodgate_todos::settings::JWT_SECRET.into(),
             reason: "must be set to mint a token".into(),
         });
     };

@@ -98,8 +98,9 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
     // Node B: same Redis and topics, with a worker.
     let mut cfg = embedded_config(&dir);
     cfg.redis_url = Some(redis_url);
-    cfg.rate_limit_capacity = capacity;
-    cfg.gift_code_timeout = Duration::from_secs(2);
+    let g = cfg.settings_mut::<floodgate_giftcodes::Settings>();
+    g.rate_limit_capacity = capacity;
+    g.timeout = Duration::from_secs(2);
     let b = start(cfg).await;
     // Give A's reply listener a moment to claim its slot (until then A answers 503 at once).
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -154,7 +155,13 @@ async fn graceful_shutdown_gives_the_reply_slot_back() {
     };
     let a = start(config()).await;
     let store = a.ctx.backends.store.clone();
-    let key = format!("giftcodes:reply-slot:{}:0", a.ctx.config.results_topic);
+    let key = format!(
+        "giftcodes:reply-slot:{}:0",
+        a.ctx
+            .config
+            .settings::<floodgate_giftcodes::Settings>()
+            .results_topic
+    );
     let holder = |id: String| {
         let (store, key) = (store.clone(), key.clone());
         async move { store.get(&key).await.ok().flatten().as_deref() == Some(id.as_bytes()) }

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 async fn one_node_serves_every_service_end_to_end() {
     let dir = TempDir::new();
     let mut cfg = all_services_config(&dir, "dev-secret");
-    cfg.cache_staleness = Duration::from_millis(100);
+    cfg.settings_mut::<floodgate_todos::Settings>()
+        .cache_staleness = Duration::from_millis(100);
     let node = start(cfg).await;
     let http = reqwest::Client::new();
 
@@ -84,7 +85,7 @@ async fn one_node_serves_every_service_end_to_end() {
 async fn primes_max_queued_bounds_the_backlog() {
     let dir = TempDir::new();
     let mut cfg = embedded_config(&dir);
-    cfg.primes_max_queued = 2;
+    cfg.settings_mut::<floodgate_primes::Settings>().max_queued = 2;
     // No workers: submitted jobs stay queued.
     let opts = floodgate::StartOptions {
         workers: false,

@@ -20,7 +20,7 @@ pub fn redis() -> Option<Process> {
 
 /// Embedded defaults with a private SQLite file and an ephemeral port.
 pub fn embedded_config(dir: &TempDir) -> Config {
-    let mut c = Config::defaults();
+    let mut c = floodgate::settings::defaults();
     c.listen = "127.0.0.1:0".parse().expect("addr");
     c.database_url = Some(format!("sqlite://{}/fg.db", dir.path().display()));
     c.node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
@@ -31,8 +31,10 @@ pub fn embedded_config(dir: &TempDir) -> Config {
 /// `jwt_secret` for todo writes.
 pub fn all_services_config(dir: &TempDir, jwt_secret: &str) -> Config {
     let mut c = embedded_config(dir);
-    c.abacus_api_keys = vec![floodgate_core::config::Secret::new("k1")];
-    c.jwt_secret = Some(floodgate_core::config::Secret::new(jwt_secret));
+    c.settings_mut::<floodgate_abacus::Settings>().api_keys =
+        vec![floodgate_core::config::Secret::new("k1")];
+    c.settings_mut::<floodgate_todos::Settings>().jwt_secret =
+        Some(floodgate_core::config::Secret::new(jwt_secret));
     c
 }
 

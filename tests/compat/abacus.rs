@@ -208,8 +208,10 @@ async fn abacus_wire_contract() {
 async fn abacus_rate_limit_answers_429_with_retry_after() {
     let dir = TempDir::new();
     let mut cfg = all_services_config(&dir, "compat-secret");
-    cfg.abacus_rate_limit_requests = 2;
-    cfg.abacus_rate_limit_window = std::time::Duration::from_secs(30);
+    cfg.settings_mut::<floodgate_abacus::Settings>()
+        .rate_limit_requests = 2;
+    cfg.settings_mut::<floodgate_abacus::Settings>()
+        .rate_limit_window = std::time::Duration::from_secs(30);
     let node = started(cfg).await;
     let http = reqwest::Client::new();
     let get = || http.get(url(&node, SUM)).header("x-api-key", "k1").send();

@@ -56,9 +56,10 @@ async fn seed_worker_answers_every_node() {
         ));
         c.kafka_brokers = Some(brokers.clone());
         c.redis_url = Some(format!("redis://127.0.0.1:{}/0", redis.port));
-        c.tasks_topic = tasks.clone();
-        c.results_topic = results.clone();
-        c.gift_code_timeout = Duration::from_secs(10);
+        let g = c.settings_mut::<floodgate_giftcodes::Settings>();
+        g.tasks_topic = tasks.clone();
+        g.results_topic = results.clone();
+        g.timeout = Duration::from_secs(10);
         c.workers = Workers {
             giftcodes: false,
             ..Workers::ALL
@@ -127,7 +128,7 @@ async fn no_reply_is_504_not_a_null_code() {
     let dir = TempDir::new();
     let mut cfg = embedded_config(&dir);
     cfg.workers = Workers::NONE;
-    cfg.gift_code_timeout = Duration::from_millis(300);
+    cfg.settings_mut::<floodgate_giftcodes::Settings>().timeout = Duration::from_millis(300);
     let node = started(cfg).await;
     let http = reqwest::Client::new();
     let r = call(http.post(url(&node, "/queue"))).await;

@@ -107,7 +107,7 @@ fn seed_env(
         env_file: Some(env_file),
         flags: Vec::new(),
     };
-    floodgate_core::config::load_from(&opts, std::iter::empty())
+    floodgate::settings::schema().load_from(&opts, std::iter::empty())
 }
 
 /// `cfg` on an ephemeral port with a private SQLite file unless it names a database.

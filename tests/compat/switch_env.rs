@@ -2,7 +2,7 @@
 //! seeds' configuration files is honoured or named in one start-up line; spellings of one
 //! setting that disagree stop start-up with exit code 2.
 
-use floodgate_core::config::{seed_names, settings};
+use floodgate_core::config::seed_names;
 
 use super::*;
 
@@ -157,7 +157,7 @@ const SEED_NAMES: &[&str] = &[
 fn every_seed_setting_name_is_honoured_or_warned_about() {
     let silent: Vec<_> = SEED_NAMES
         .iter()
-        .filter(|n| settings::find(n).is_none() && !seed_names::known(n))
+        .filter(|n| floodgate::settings::schema().find(n).is_none() && !seed_names::known(n))
         .collect();
     assert!(
         silent.is_empty(),
@@ -189,10 +189,21 @@ fn seed_000_env_reads_with_the_seeds_meaning() {
     );
     assert_eq!(cfg.redis_url.as_deref(), Some("redis://r:6379/0"));
     assert_eq!(
-        (cfg.tasks_topic.as_str(), cfg.results_topic.as_str()),
+        (
+            cfg.settings::<floodgate_giftcodes::Settings>()
+                .tasks_topic
+                .as_str(),
+            cfg.settings::<floodgate_giftcodes::Settings>()
+                .results_topic
+                .as_str(),
+        ),
         ("tasks", "results")
     );
-    assert_eq!(cfg.rate_limit_capacity, 100);
+    assert_eq!(
+        cfg.settings::<floodgate_giftcodes::Settings>()
+            .rate_limit_capacity,
+        100
+    );
     for name in [
         "WORKERS",
         "MAX_QUEUE_SIZE",
@@ -228,7 +239,10 @@ fn seed_003_env_reads_with_the_seeds_meaning() {
         .unwrap()
         .starts_with("postgres://app:appsecret@db"));
     assert_eq!(cfg.kafka_brokers.as_deref(), Some("k:9092"));
-    assert_eq!(cfg.todo_topic, "todo-commands");
+    assert_eq!(
+        cfg.settings::<floodgate_todos::Settings>().topic,
+        "todo-commands"
+    );
     // Topics floodgate creates get the seed's partition count.
     assert_eq!(cfg.kafka_partitions, 32);
     assert_eq!(
@@ -255,7 +269,11 @@ fn seed_004_env_selects_redis_not_the_memory_store() {
         r.set_by("FLOODGATE_REDIS_URL"),
         Some("REDIS_HOST+REDIS_PORT")
     );
-    assert_eq!(cfg.abacus_rate_limit_requests, 600);
+    assert_eq!(
+        cfg.settings::<floodgate_abacus::Settings>()
+            .rate_limit_requests,
+        600
+    );
     assert!(cfg
         .ignored_settings
         .iter()

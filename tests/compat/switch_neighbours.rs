@@ -37,14 +37,24 @@ async fn floodgate_worker_answers_the_seeds_gift_code_requests() {
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let mut results = bus
-        .subscribe(&cfg.results_topic, &group)
+        .subscribe(
+            &cfg.settings::<floodgate_giftcodes::Settings>()
+                .results_topic,
+            &group,
+        )
         .await
         .expect("subscribe");
     let mut asked = Vec::new();
     for _ in 0..5 {
         let id = uuid::Uuid::new_v4().to_string();
         let task = serde_json::json!({"action": "get_gift_code", "correlation_id": id});
-        publish(&bus, &cfg.tasks_topic, None, &task.to_string()).await;
+        publish(
+            &bus,
+            &cfg.settings::<floodgate_giftcodes::Settings>().tasks_topic,
+            None,
+            &task.to_string(),
+        )
+        .await;
         asked.push(id);
     }
     let mut answered = Vec::new();
@@ -142,7 +152,12 @@ async fn todo_workers_of_both_sides_on_one_topic() {
     cfg.database_url = Some(db_url);
     let node = started(cfg).await;
     let bus = node.ctx.backends.bus.clone();
-    let topic = node.ctx.config.todo_topic.clone();
+    let topic = node
+        .ctx
+        .config
+        .settings::<floodgate_todos::Settings>()
+        .topic
+        .clone();
     let http = reqwest::Client::new();
     let exists = |id: String| {
         let (http, u) = (http.clone(), url(&node, &format!("/todos/{id}")));

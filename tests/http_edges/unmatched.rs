@@ -26,9 +26,12 @@ fn metric(text: &str, prefix: &str) -> f64 {
 async fn unknown_paths_and_methods_answer_without_any_service() {
     let dir = TempDir::new();
     let mut cfg = all_services_config(&dir, "s");
-    cfg.abacus_rate_limit_enabled = true;
-    cfg.abacus_rate_limit_requests = 3;
-    cfg.abacus_rate_limit_window = Duration::from_secs(60);
+    cfg.settings_mut::<floodgate_abacus::Settings>()
+        .rate_limit_enabled = true;
+    cfg.settings_mut::<floodgate_abacus::Settings>()
+        .rate_limit_requests = 3;
+    cfg.settings_mut::<floodgate_abacus::Settings>()
+        .rate_limit_window = Duration::from_secs(60);
     let node = start(cfg).await;
     let http = reqwest::Client::new();
     let metrics = || async {

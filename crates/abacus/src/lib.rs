@@ -5,6 +5,7 @@
 //! → a handler, which makes one atomic store call. For the writes (POST /abacus/number, PUT
 //! /abacus/sum) the guard leaves the limit to the handler: a keyed write checks it inside
 //! that one call (`Store::limited_apply`), so it costs one store round trip; see guard.rs.
+//! Its settings are in [`settings`].
 
 mod adopt;
 mod api;
@@ -17,6 +18,7 @@ mod idempotency;
 pub mod limit;
 mod model;
 mod panel;
+pub mod settings;
 mod telemetry;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub use docs::openapi;
 pub use error::Error;
 pub use limit::{Limiter, Verdict};
 pub use panel::panel;
+pub use settings::Settings;
 
 pub(crate) const SUM: &str = "/abacus/sum";
 pub(crate) const NUMBER: &str = "/abacus/number";
@@ -55,27 +58,27 @@ pub(crate) struct Abacus {
 
 impl Abacus {
     fn new(ctx: &AppContext) -> Self {
-        let c = &ctx.config;
-        let keys = auth::Keys::new(&c.abacus_api_keys);
-        if c.abacus_auth_enabled && keys.is_empty() {
+        let c = ctx.config.settings::<Settings>();
+        let keys = auth::Keys::new(&c.api_keys);
+        if c.auth_enabled && keys.is_empty() {
             tracing::warn!("ABACUS_AUTH_ENABLED is on but ABACUS_API_KEYS is empty: every /abacus request will be refused");
         }
-        let limiter = c.abacus_rate_limit_enabled.then(|| {
+        let limiter = c.rate_limit_enabled.then(|| {
             Limiter::new(
                 ctx.backends.store.clone(),
                 SUM_KEY,
                 RATE_PREFIX,
-                c.abacus_rate_limit_requests,
-                c.abacus_rate_limit_window,
+                c.rate_limit_requests,
+                c.rate_limit_window,
             )
         });
         Abacus {
             store: ctx.backends.store.clone(),
             keys,
-            auth_enabled: c.abacus_auth_enabled,
+            auth_enabled: c.auth_enabled,
             limiter,
-            idempotency_required: c.abacus_idempotency_required,
-            idempotency_ttl: c.idempotency_ttl,
+            idempotency_required: c.idempotency_required,
+            idempotency_ttl: ctx.config.idempotency_ttl,
             anonymous: Arc::from("anonymous"),
             adopted: tokio::sync::OnceCell::new(),
         }

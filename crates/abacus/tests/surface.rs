@@ -4,6 +4,8 @@ mod common;
 
 use std::time::Duration;
 
+use floodgate_abacus::Settings;
+
 use common::{config, Env, Req};
 
 #[test]
@@ -39,9 +41,9 @@ async fn metrics_have_the_seed_names_and_labels() {
     let env = Env::memory();
     let node = env
         .node(config(|c| {
-            c.abacus_rate_limit_enabled = true;
-            c.abacus_rate_limit_requests = 3;
-            c.abacus_rate_limit_window = Duration::from_secs(60);
+            c.settings_mut::<Settings>().rate_limit_enabled = true;
+            c.settings_mut::<Settings>().rate_limit_requests = 3;
+            c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
         }))
         .await;
     assert_eq!(

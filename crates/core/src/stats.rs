@@ -1,5 +1,5 @@
 //! Lock-free live counters for the dashboard: totals by status class, in-flight requests, a
-//! log-bucketed latency histogram, admission rejections and queue lag. The dashboard reads
+//! log-bucketed latency histogram, rejections and queue lag. The dashboard reads
 //! them once a second and works with the differences, so recording is a few relaxed atomic
 //! adds per request and never allocates.
 
@@ -13,7 +13,10 @@ pub struct LiveStats {
     by_class: [AtomicU64; 5],
     in_flight: AtomicI64,
     latency: [AtomicU64; BUCKETS],
-    admission_rejections: AtomicU64,
+    /// Requests turned away by a service's admission control (today the gift-code
+    /// limiter). Generic rather than the gift-code service's own: the dashboard (which
+    /// depends on core alone) samples every node's `LiveStats` once a second.
+    rejections: AtomicU64,
 }
 
 pub static STATS: LiveStats = LiveStats::new();
@@ -27,7 +30,7 @@ impl LiveStats {
             by_class: [ZERO; 5],
             in_flight: AtomicI64::new(0),
             latency: [ZERO; BUCKETS],
-            admission_rejections: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
         }
     }
 
@@ -42,8 +45,9 @@ impl LiveStats {
         self.latency[bucket_of(elapsed)].fetch_add(1, Relaxed);
     }
 
-    pub fn admission_rejected(&self) {
-        self.admission_rejections.fetch_add(1, Relaxed);
+    /// A request turned away by admission control (answered 429 without being served).
+    pub fn rejected(&self) {
+        self.rejections.fetch_add(1, Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -51,7 +55,7 @@ impl LiveStats {
             by_class: std::array::from_fn(|i| self.by_class[i].load(Relaxed)),
             in_flight: self.in_flight.load(Relaxed).max(0),
             latency: std::array::from_fn(|i| self.latency[i].load(Relaxed)),
-            admission_rejections: self.admission_rejections.load(Relaxed),
+            rejections: self.rejections.load(Relaxed),
             // The bus keeps this process's consumer lag; nothing to copy here.
             queue_lag: floodgate_bus::total_lag(),
         }
@@ -86,7 +90,7 @@ pub struct Snapshot {
     pub by_class: [u64; 5],
     pub in_flight: i64,
     pub latency: [u64; BUCKETS],
-    pub admission_rejections: u64,
+    pub rejections: u64,
     pub queue_lag: i64,
 }
 
@@ -101,9 +105,7 @@ impl Snapshot {
             by_class: std::array::from_fn(|i| self.by_class[i].saturating_sub(earlier.by_class[i])),
             in_flight: self.in_flight,
             latency: std::array::from_fn(|i| self.latency[i].saturating_sub(earlier.latency[i])),
-            admission_rejections: self
-                .admission_rejections
-                .saturating_sub(earlier.admission_rejections),
+            rejections: self.rejections.saturating_sub(earlier.rejections),
             queue_lag: self.queue_lag,
         }
     }

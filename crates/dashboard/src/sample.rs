@@ -84,7 +84,7 @@ impl Sampler {
             "latency_ms": {"p50": d.quantile(0.50) * 1e3, "p95": d.quantile(0.95) * 1e3, "p99": d.quantile(0.99) * 1e3},
             "status": {"1xx": per_sec(d.by_class[0]), "2xx": per_sec(d.by_class[1]), "3xx": per_sec(d.by_class[2]), "4xx": per_sec(d.by_class[3]), "5xx": per_sec(d.by_class[4])},
             "in_flight": d.in_flight,
-            "admission_rejections": per_sec(d.admission_rejections),
+            "admission_rejections": per_sec(d.rejections),
             "queue_lag": d.queue_lag,
             "cpu_percent": cpu_percent,
             "rss_bytes": rss,

@@ -94,7 +94,7 @@ impl Admission {
                 Err(AdmissionError::Full) => {
                     metrics::counter!("admission_rejected_total", "pool" => self.pool.clone())
                         .increment(1);
-                    STATS.admission_rejected();
+                    STATS.rejected();
                     return Err(AdmissionError::Full);
                 }
                 other => return other,

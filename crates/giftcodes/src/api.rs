@@ -12,7 +12,7 @@ use floodgate_core::telemetry::trace;
 use serde::Serialize;
 
 use crate::model::{Request, ACTION};
-use crate::{Error, GiftCodes};
+use crate::{Error, GiftCodes, Settings};
 
 /// How long a slow failed publish marks the bus as down before the next attempt.
 const BUS_DOWN_FOR: Duration = Duration::from_secs(1);
@@ -93,7 +93,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
     };
     let payload = serde_json::to_vec(&req).map_err(|e| Error::BusDown(e.into()))?;
     let out = Outgoing {
-        topic: &g.ctx.config.tasks_topic,
+        topic: &g.ctx.config.settings::<Settings>().tasks_topic,
         key: Some(id.as_bytes()),
         payload: &payload,
         headers: &[],
@@ -116,7 +116,8 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
     let left = g
         .ctx
         .config
-        .gift_code_timeout
+        .settings::<Settings>()
+        .timeout
         .saturating_sub(started.elapsed());
     match tokio::time::timeout(left, &mut waiting.rx).await {
         Ok(Ok(code)) => Ok(axum::Json(QueueResponse {

@@ -1,6 +1,7 @@
 //! Gift codes (seeds 000/001): `POST /queue` publishes a request on the bus, a worker
 //! answers with a code, and the reply is routed back to the node that asked. At most
-//! `RATE_LIMIT_CAPACITY` requests are in flight across the cluster (see `admission`).
+//! `RATE_LIMIT_CAPACITY` requests are in flight across the cluster (see `admission`). Its
+//! settings are in `settings`.
 
 pub mod admission;
 mod api;
@@ -8,6 +9,7 @@ mod error;
 pub mod model;
 mod panel;
 mod replies;
+pub mod settings;
 mod worker;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ pub use api::ApiDoc;
 pub use error::Error;
 pub use panel::panel;
 pub use replies::Replies;
+pub use settings::Settings;
 pub use worker::{new_gift_code, workers};
 
 /// Per-node state: the admission limiter and the table of requests awaiting replies.
@@ -37,15 +40,16 @@ pub struct GiftCodes {
 impl GiftCodes {
     /// Starts the node's reply listener (it runs until `stop`).
     pub fn start(ctx: &AppContext, stop: tokio_util::sync::CancellationToken) -> GiftCodes {
-        let timeout = ctx.config.gift_code_timeout;
+        let settings = ctx.config.settings::<Settings>();
+        let timeout = settings.timeout;
         // A lease outlives the longest legitimate request, then frees a crashed node's slot.
         let lease = timeout + (timeout / 2).max(std::time::Duration::from_secs(1));
         let admission = Arc::new(admission::Admission::new(
             ctx.backends.store.clone(),
-            &format!("giftcodes:inflight:{}", ctx.config.tasks_topic),
-            ctx.config.rate_limit_capacity,
+            &format!("giftcodes:inflight:{}", settings.tasks_topic),
+            settings.rate_limit_capacity,
             lease,
-            ctx.config.admission_wait,
+            settings.admission_wait,
         ));
         short_retention(ctx);
         let replies = Replies::start(ctx, stop);
@@ -83,12 +87,13 @@ impl GiftCodes {
 /// and todo topics keep the broker's default: their messages are work still to be done.
 /// Called by the node and by the worker before either touches a topic.
 pub(crate) fn short_retention(ctx: &AppContext) {
-    let Some(retention) = ctx.config.kafka_reply_retention else {
+    let settings = ctx.config.settings::<Settings>();
+    let Some(retention) = settings.reply_retention else {
         return;
     };
     let bus = &ctx.backends.bus;
-    let results = &ctx.config.results_topic;
-    bus.set_retention(&ctx.config.tasks_topic, retention);
+    let results = &settings.results_topic;
+    bus.set_retention(&settings.tasks_topic, retention);
     bus.set_retention(results, retention);
     for slot in 0..replies::SLOTS {
         bus.set_retention(&replies::slot_topic(results, slot), retention);

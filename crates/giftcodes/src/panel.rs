@@ -6,6 +6,8 @@ use std::sync::Arc;
 use floodgate_core::panel::{Agg, BoxFuture, Figure, Layout, PanelSource, Window};
 use floodgate_core::AppContext;
 
+use crate::Settings;
+
 struct Panel {
     capacity: f64,
 }
@@ -13,7 +15,7 @@ struct Panel {
 /// The panel for this node's settings.
 pub fn panel(ctx: &AppContext) -> Arc<dyn PanelSource> {
     Arc::new(Panel {
-        capacity: f64::from(ctx.config.rate_limit_capacity),
+        capacity: f64::from(ctx.config.settings::<Settings>().rate_limit_capacity),
     })
 }
 

@@ -25,6 +25,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::Settings;
+
 /// How many nodes can hold a reply slot at once.
 pub const SLOTS: u32 = 64;
 const SLOT_TTL: Duration = Duration::from_secs(20);
@@ -120,7 +122,10 @@ impl Replies {
 }
 
 fn slot_key(ctx: &AppContext, slot: u32) -> String {
-    format!("giftcodes:reply-slot:{}:{slot}", ctx.config.results_topic)
+    format!(
+        "giftcodes:reply-slot:{}:{slot}",
+        ctx.config.settings::<Settings>().results_topic
+    )
 }
 
 /// The topic floodgate's worker answers this slot's requests on.
@@ -192,7 +197,7 @@ async fn release(ctx: &AppContext, slot: u32) {
 }
 
 async fn listen(ctx: AppContext, inner: Arc<Inner>, stop: CancellationToken) {
-    let results = ctx.config.results_topic.clone();
+    let results = ctx.config.settings::<Settings>().results_topic.clone();
     while !stop.is_cancelled() {
         let Some(slot) = claim(&ctx).await else {
             if pause(&stop, Duration::from_secs(1)).await {

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::model::{Reply, Request, ACTION};
+use crate::Settings;
 
 const GROUP: &str = "floodgate-giftcodes";
 const MAX_BATCH: usize = 256;
@@ -39,7 +40,7 @@ pub fn new_gift_code() -> String {
 pub async fn workers(ctx: AppContext, stop: CancellationToken) {
     crate::short_retention(&ctx);
     let bus = &ctx.backends.bus;
-    let topic = ctx.config.tasks_topic.clone();
+    let topic = ctx.config.settings::<Settings>().tasks_topic.clone();
     let group = floodgate_bus::group_for(GROUP, &topic, "tasks");
     let mut consumer = loop {
         match bus.subscribe(&topic, &group).await {
@@ -165,7 +166,7 @@ fn reply_for(ctx: &AppContext, m: &Message) -> Option<(String, String, Vec<u8>)>
     let payload = serde_json::to_vec(&reply).ok()?;
     let topic = req
         .reply_to
-        .unwrap_or_else(|| ctx.config.results_topic.clone());
+        .unwrap_or_else(|| ctx.config.settings::<Settings>().results_topic.clone());
     Some((topic, reply.correlation_id, payload))
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use floodgate_bus::{Bus, BusError, BusResult, Consumer, Outgoing, SharedBus};
 use floodgate_core::{AppContext, Backends, Config};
 use floodgate_giftcodes::model::{Reply, Request};
-use floodgate_giftcodes::{new_gift_code, workers, GiftCodes};
+use floodgate_giftcodes::{new_gift_code, workers, GiftCodes, Settings};
 use floodgate_store::SharedStore;
 use tokio_util::sync::CancellationToken;
 
@@ -38,10 +38,11 @@ struct Shared {
 async fn shared(redis_var: Option<&str>, capacity: u32) -> Option<Shared> {
     let mut config = Config::defaults();
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    config.tasks_topic = format!("tasks-{tag}");
-    config.results_topic = format!("results-{tag}");
-    config.rate_limit_capacity = capacity;
-    config.gift_code_timeout = Duration::from_secs(10);
+    let g = config.settings_mut::<Settings>();
+    g.tasks_topic = format!("tasks-{tag}");
+    g.results_topic = format!("results-{tag}");
+    g.rate_limit_capacity = capacity;
+    g.timeout = Duration::from_secs(10);
     let (store, bus) = if let Some(redis_var) = redis_var {
         let (Some(r), Some(k)) = (env(redis_var), env("FLOODGATE_TEST_KAFKA_BROKERS")) else {
             skip(&format!("{redis_var} / FLOODGATE_TEST_KAFKA_BROKERS"));
@@ -202,7 +203,7 @@ fn slow_worker(s: &Shared, delay: Duration) -> (Arc<AtomicUsize>, CancellationTo
     let stop = CancellationToken::new();
     let (bus, topic, max, token) = (
         s.bus.clone(),
-        s.config.tasks_topic.clone(),
+        s.config.settings::<Settings>().tasks_topic.clone(),
         max_seen.clone(),
         stop.clone(),
     );
@@ -328,12 +329,15 @@ async fn a_crashed_nodes_slots_come_back_by_lease_expiry() {
     let Some(mut s) = shared(REDIS, capacity).await else {
         return;
     };
-    s.config.gift_code_timeout = Duration::from_secs(1);
+    s.config.settings_mut::<Settings>().timeout = Duration::from_secs(1);
     let n = node(&s, true).await;
     let http = reqwest::Client::new();
     warm(&http, &n).await;
     // A node that took every slot and was then killed -9: its leases are never released.
-    let pool = format!("giftcodes:inflight:{}", s.config.tasks_topic);
+    let pool = format!(
+        "giftcodes:inflight:{}",
+        s.config.settings::<Settings>().tasks_topic
+    );
     let lease = Duration::from_secs(2); // timeout 1 s + max(1 s, timeout/2), as the service sets
     for i in 0..capacity {
         assert!(s
@@ -368,7 +372,7 @@ async fn no_worker_means_504_after_the_timeout() {
     let Some(mut s) = shared(MEMORY, 10).await else {
         return;
     };
-    s.config.gift_code_timeout = Duration::from_millis(500);
+    s.config.settings_mut::<Settings>().timeout = Duration::from_millis(500);
     let n = node(&s, false).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let r = reqwest::Client::new()
@@ -400,7 +404,7 @@ async fn malformed_replies_are_skipped_and_the_loop_keeps_going() {
     ] {
         s.bus
             .publish(Outgoing {
-                topic: &s.config.results_topic,
+                topic: &s.config.settings::<Settings>().results_topic,
                 key: None,
                 payload: junk,
                 headers: &[],
@@ -461,7 +465,7 @@ async fn one_refused_publish_turns_nobody_away() {
     };
     let bus = Arc::new(RefusesOnce {
         inner: s.bus.clone(),
-        topic: s.config.tasks_topic.clone(),
+        topic: s.config.settings::<Settings>().tasks_topic.clone(),
         armed: AtomicBool::new(false),
     });
     s.bus = bus.clone();

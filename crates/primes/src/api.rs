@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::queue::Reservation;
-use crate::{input, job, status, Options};
+use crate::{input, job, status, Options, Settings};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -88,8 +88,8 @@ pub async fn generate(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let config = &state.ctx.config;
-    let n = input::requested_n(query.as_deref(), &body, config.primes_max_n)?;
+    let config = state.ctx.config.settings::<Settings>();
+    let n = input::requested_n(query.as_deref(), &body, config.max_n)?;
     let id = Uuid::new_v4();
     let backends = &state.ctx.backends;
     let slot = Reservation::take(
@@ -107,7 +107,7 @@ pub async fn generate(
         .set(
             &key,
             Bytes::from_static(status::PENDING),
-            Some(config.primes_result_ttl),
+            Some(config.result_ttl),
         )
         .await;
     if let Err(e) = written {
@@ -117,7 +117,7 @@ pub async fn generate(
     let payload = job::encode(&id, n);
     let key_bytes = id.hyphenated().to_string();
     let job = Outgoing {
-        topic: &config.primes_topic,
+        topic: &config.topic,
         key: Some(key_bytes.as_bytes()),
         payload: payload.as_bytes(),
         headers: &[],

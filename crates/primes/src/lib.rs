@@ -1,6 +1,6 @@
 //! Prime jobs (SPEC section 3, seed 002): `POST /generate` queues a job on the bus,
 //! workers compute the first n primes with a segmented sieve, `GET /status/{id}` serves
-//! the stored, pre-encoded answer.
+//! the stored, pre-encoded answer. Its settings are in `settings`.
 
 mod api;
 mod commits;
@@ -9,6 +9,7 @@ mod input;
 mod job;
 mod panel;
 mod queue;
+pub mod settings;
 mod sieve;
 mod status;
 mod worker;
@@ -24,10 +25,23 @@ use utoipa::OpenApi;
 
 pub use error::Error;
 pub use panel::panel;
+pub use settings::Settings;
 pub use sieve::{first_primes, nth_prime_upper_bound};
 
 /// The consumer group every node's workers join.
 pub const GROUP: &str = "floodgate-primes";
+/// The name of the job duration histogram (milliseconds).
+pub const TASK_DURATION: &str = "prime_task_duration_milliseconds";
+
+/// The histogram buckets of this service's metrics: the seed's buckets for prime task
+/// durations (SPEC section 3). The node installs the recorder with them.
+pub const HISTOGRAMS: &[floodgate_core::metrics::Buckets] = &[floodgate_core::metrics::Buckets {
+    metric: TASK_DURATION,
+    edges: &[
+        10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
+    ],
+}];
+
 /// Default bound on jobs queued and not yet finished, cluster-wide.
 pub const DEFAULT_MAX_QUEUED: u32 = 10_000;
 
@@ -63,7 +77,7 @@ impl Options {
     /// The defaults with the bounds `Config` sets (`PRIMES_MAX_QUEUED`).
     pub fn from_config(config: &floodgate_core::Config) -> Self {
         Options {
-            max_queued: config.primes_max_queued,
+            max_queued: config.settings::<Settings>().max_queued,
             ..Options::default()
         }
     }
@@ -77,7 +91,7 @@ pub fn router(ctx: &AppContext) -> Router {
 pub fn router_with(ctx: &AppContext, opts: Options) -> Router {
     let state = api::ApiState {
         ctx: ctx.clone(),
-        pool: status::queue_key(&ctx.config.primes_topic).into(),
+        pool: status::queue_key(&ctx.config.settings::<Settings>().topic).into(),
         opts: Arc::new(opts),
     };
     Router::new()
@@ -109,7 +123,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// until `stop`, then lets running jobs finish (or leaves them uncommitted for
 /// redelivery) and returns.
 pub async fn workers(ctx: AppContext, stop: CancellationToken) {
-    let group = floodgate_bus::group_for(GROUP, &ctx.config.primes_topic, "prime-jobs");
+    let group = floodgate_bus::group_for(
+        GROUP,
+        &ctx.config.settings::<Settings>().topic,
+        "prime-jobs",
+    );
     let opts = Options {
         group,
         ..Options::default()

@@ -12,11 +12,11 @@ struct Panel {
 
 pub fn panel(ctx: &AppContext) -> Arc<dyn PanelSource> {
     Arc::new(Panel {
-        topic: ctx.config.primes_topic.clone(),
+        topic: ctx.config.settings::<crate::Settings>().topic.clone(),
     })
 }
 
-const DURATION: &str = "prime_task_duration_milliseconds";
+const DURATION: &str = crate::TASK_DURATION;
 
 impl PanelSource for Panel {
     fn layout(&self) -> Layout {

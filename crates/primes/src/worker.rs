@@ -35,15 +35,16 @@ struct Shared {
 }
 
 pub async fn run(ctx: AppContext, opts: Options, stop: CancellationToken) {
-    let topic = ctx.config.primes_topic.clone();
+    let settings = ctx.config.settings::<crate::Settings>();
+    let topic = settings.topic.clone();
     let Some(mut consumer) = subscribe(&ctx, &topic, &opts.group, &stop).await else {
         return;
     };
     tracing::info!(%topic, group = %opts.group, concurrency = opts.concurrency, "prime workers started");
     let shared = Arc::new(Shared {
         store: ctx.backends.store.clone(),
-        ttl: ctx.config.primes_result_ttl,
-        max_n: ctx.config.primes_max_n,
+        ttl: settings.result_ttl,
+        max_n: settings.max_n,
         pool: status::queue_key(&topic),
         abandon: CancellationToken::new(),
     });
@@ -219,7 +220,7 @@ async fn process(
                 shared.store.set(&key, record.clone(), Some(shared.ttl))
             })
             .await?;
-            metrics::histogram!("prime_task_duration_milliseconds")
+            metrics::histogram!(crate::TASK_DURATION)
                 .record(started.elapsed().as_secs_f64() * 1000.0);
             outcome
         }

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use floodgate_core::config::{load, LoadOptions};
+use floodgate_core::config::{LoadOptions, Schema};
 use floodgate_core::http::server::{serve, ServerOptions};
 use floodgate_core::http::{apply_middleware, core_router, Readiness};
 use floodgate_core::{AppContext, Backends, Config};
@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match load(&LoadOptions::default()) {
+    let schema = Schema::core().with::<floodgate_todos::Settings>();
+    let config = match schema.load(&LoadOptions::default()) {
         Ok((c, _)) => c,
         Err(e) => {
             eprintln!("todos_node: {e}");

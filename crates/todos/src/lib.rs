@@ -2,7 +2,8 @@
 //! writes queued durably over the bus and applied by workers in idempotent batches.
 //!
 //! Wiring: [`router`] for HTTP, [`workers`] for the appliers, [`openapi`] for docs,
-//! [`mint_token`] for `floodgate token`, [`seed`] for `floodgate seed todos`.
+//! [`mint_token`] for `floodgate token`, [`seed`] for `floodgate seed todos`; its settings
+//! are in [`settings`].
 
 mod apply;
 mod auth;
@@ -19,6 +20,7 @@ mod publish;
 mod read;
 mod repo;
 mod schema;
+pub mod settings;
 mod stamps;
 mod state;
 mod version;
@@ -38,6 +40,7 @@ pub use model::{Action, Command, Todo};
 pub use panel::panel;
 pub use repo::seed_id;
 pub use schema::MIGRATIONS;
+pub use settings::Settings;
 use version::Version;
 pub use version::VersionError;
 pub use worker::{group_for, GROUP};
@@ -88,5 +91,9 @@ pub async fn invalidate(ctx: &AppContext) -> Result<(), VersionError> {
 
 fn version_of(ctx: &AppContext) -> Version {
     let b = &ctx.backends;
-    Version::new(&b.store, &b.db, &Keys::for_topic(&ctx.config.todo_topic))
+    Version::new(
+        &b.store,
+        &b.db,
+        &Keys::for_topic(&ctx.config.settings::<Settings>().topic),
+    )
 }

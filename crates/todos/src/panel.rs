@@ -12,7 +12,7 @@ struct Panel {
 
 pub fn panel(ctx: &AppContext) -> Arc<dyn PanelSource> {
     Arc::new(Panel {
-        topic: ctx.config.todo_topic.clone(),
+        topic: ctx.config.settings::<crate::Settings>().topic.clone(),
     })
 }
 

@@ -32,9 +32,9 @@ impl Shared {
     /// Spawns the cache poller (and, with the in-process bus, the outbox committer), so it
     /// must be called inside a Tokio runtime.
     pub fn new(ctx: &AppContext) -> AppState {
-        let cfg = &ctx.config;
+        let cfg = ctx.config.settings::<crate::Settings>();
         let b = &ctx.backends;
-        let keys = Keys::for_topic(&cfg.todo_topic);
+        let keys = Keys::for_topic(&cfg.topic);
         let cache = Arc::new(ListCache::new(
             b.db.clone(),
             b.store.clone(),
@@ -46,13 +46,13 @@ impl Shared {
             Publisher::Outbox(Outbox::start(
                 b.db.clone(),
                 b.bus.clone(),
-                cfg.todo_topic.clone(),
+                cfg.topic.clone(),
                 b.migrated.clone(),
             ))
         } else {
             Publisher::Broker {
                 bus: b.bus.clone(),
-                topic: cfg.todo_topic.clone(),
+                topic: cfg.topic.clone(),
             }
         };
         Arc::new(Shared {
@@ -60,9 +60,9 @@ impl Shared {
             db: b.db.clone(),
             verifier: Verifier::new(cfg.jwt_secret.as_ref().map(|s| s.expose())),
             publisher,
-            max_limit: cfg.todos_max_limit,
+            max_limit: cfg.max_limit,
             store: b.store.clone(),
-            idempotency_ttl: cfg.idempotency_ttl,
+            idempotency_ttl: ctx.config.idempotency_ttl,
         })
     }
 }

@@ -51,7 +51,7 @@ struct Worker {
 /// Runs until `stop` is cancelled; the batch in progress then is finished and committed.
 pub async fn run(ctx: AppContext, stop: CancellationToken) {
     let b = &ctx.backends;
-    let topic = ctx.config.todo_topic.clone();
+    let topic = ctx.config.settings::<crate::Settings>().topic.clone();
     let w = Worker {
         bus: b.bus.clone(),
         db: b.db.clone(),

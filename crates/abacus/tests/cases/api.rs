@@ -2,6 +2,8 @@
 
 use serde_json::json;
 
+use floodgate_abacus::Settings;
+
 use crate::common::{config, Env, Req, KEY2};
 
 pub async fn add_get_and_reset(env: Env) {
@@ -159,7 +161,9 @@ pub async fn overflow_is_400_and_changes_nothing(env: Env) {
 
     // The same without an Idempotency-Key (plain increment).
     let lax = env
-        .node(config(|c| c.abacus_idempotency_required = false))
+        .node(config(|c| {
+            c.settings_mut::<Settings>().idempotency_required = false
+        }))
         .await;
     let r = lax.send(Req::add(None, r#"{"number":-2}"#)).await;
     assert_eq!((r.status, r.text.as_str()), (400, UNDERFLOW), "{r:?}");
@@ -200,7 +204,11 @@ pub async fn auth_statuses(env: Env) {
 }
 
 pub async fn auth_off_needs_no_key(env: Env) {
-    let node = env.node(config(|c| c.abacus_auth_enabled = false)).await;
+    let node = env
+        .node(config(|c| {
+            c.settings_mut::<Settings>().auth_enabled = false
+        }))
+        .await;
     let r = node
         .send(Req::add(Some("f1"), r#"{"number":4}"#).key(None))
         .await;

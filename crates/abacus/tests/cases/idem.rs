@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use floodgate_abacus::Settings;
+
 use crate::common::{config, Env, Req, KEY2};
 
 const BAD_KEY: &str = r#"{"detail":"Idempotency-Key must be printable ASCII."}"#;
@@ -44,7 +46,9 @@ pub async fn idempotency_key_rules(env: Env) {
     assert_eq!(r.status, 200, "{r:?}");
     // Not required when configured so.
     let lax = env
-        .node(config(|c| c.abacus_idempotency_required = false))
+        .node(config(|c| {
+            c.settings_mut::<Settings>().idempotency_required = false
+        }))
         .await;
     let r = lax.send(Req::add(None, r#"{"number":1}"#)).await;
     assert_eq!(r.json()["current_sum"], 3);

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use floodgate_abacus::Settings;
+
 use crate::common::{config, Env, Node, Req};
 
 const UNAVAILABLE: &str = r#"{"detail":"Service temporarily unavailable."}"#;
@@ -11,8 +13,8 @@ const UNAVAILABLE: &str = r#"{"detail":"Service temporarily unavailable."}"#;
 pub async fn store_outage_is_503_and_retry_applies_once(env: Env) {
     let node = env
         .node(config(|c| {
-            c.abacus_rate_limit_enabled = true;
-            c.abacus_rate_limit_requests = 1000;
+            c.settings_mut::<Settings>().rate_limit_enabled = true;
+            c.settings_mut::<Settings>().rate_limit_requests = 1000;
         }))
         .await;
     node.faults.down.store(true, Ordering::Relaxed);

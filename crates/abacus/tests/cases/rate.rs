@@ -4,14 +4,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use floodgate_abacus::Settings;
+
 use crate::common::{config, Env, Req, KEY2};
 
 pub async fn rate_limit_refuses_with_headers(env: Env) {
     let node = env
         .node(config(|c| {
-            c.abacus_rate_limit_enabled = true;
-            c.abacus_rate_limit_requests = 3;
-            c.abacus_rate_limit_window = Duration::from_secs(60);
+            c.settings_mut::<Settings>().rate_limit_enabled = true;
+            c.settings_mut::<Settings>().rate_limit_requests = 3;
+            c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
         }))
         .await;
     let reqs = [
@@ -46,10 +48,10 @@ pub async fn rate_limit_refuses_with_headers(env: Env) {
 pub async fn rate_limit_per_client_address_without_auth(env: Env) {
     let node = env
         .node(config(|c| {
-            c.abacus_auth_enabled = false;
-            c.abacus_rate_limit_enabled = true;
-            c.abacus_rate_limit_requests = 2;
-            c.abacus_rate_limit_window = Duration::from_secs(60);
+            c.settings_mut::<Settings>().auth_enabled = false;
+            c.settings_mut::<Settings>().rate_limit_enabled = true;
+            c.settings_mut::<Settings>().rate_limit_requests = 2;
+            c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
         }))
         .await;
     // Different API keys, one address: one bucket.
@@ -64,9 +66,9 @@ pub async fn rate_limit_holds_across_two_nodes(env: Env) {
     let (limit, window) = (20u32, Duration::from_secs(1));
     let cfg = || {
         config(|c| {
-            c.abacus_rate_limit_enabled = true;
-            c.abacus_rate_limit_requests = limit;
-            c.abacus_rate_limit_window = window;
+            c.settings_mut::<Settings>().rate_limit_enabled = true;
+            c.settings_mut::<Settings>().rate_limit_requests = limit;
+            c.settings_mut::<Settings>().rate_limit_window = window;
         })
     };
     let nodes = Arc::new([env.node(cfg()).await, env.node(cfg()).await]);
@@ -140,9 +142,9 @@ fn assert_at_most_limit_in_any_window(
 /// 429 that changes and records nothing.
 pub async fn rate_limit_on_writes_counts_as_if_checked_first(env: Env) {
     let limited = |c: &mut floodgate_core::Config| {
-        c.abacus_rate_limit_enabled = true;
-        c.abacus_rate_limit_requests = 5;
-        c.abacus_rate_limit_window = Duration::from_secs(60);
+        c.settings_mut::<Settings>().rate_limit_enabled = true;
+        c.settings_mut::<Settings>().rate_limit_requests = 5;
+        c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
     };
     let node = env.node(config(limited)).await;
     let long = "k".repeat(201);
@@ -197,7 +199,7 @@ pub async fn rate_limit_on_writes_counts_as_if_checked_first(env: Env) {
     let other = env
         .node(config(|c| {
             limited(c);
-            c.abacus_rate_limit_requests = 3;
+            c.settings_mut::<Settings>().rate_limit_requests = 3;
         }))
         .await;
     let sends = [

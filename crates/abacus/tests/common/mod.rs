@@ -84,10 +84,11 @@ impl Env {
 /// limit off; `edit` changes the rest.
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {
     let mut c = Config::defaults();
-    c.abacus_api_keys = vec![Secret::new(KEY1), Secret::new(KEY2)];
-    c.abacus_auth_enabled = true;
-    c.abacus_rate_limit_enabled = false;
-    c.abacus_idempotency_required = true;
+    let s = c.settings_mut::<floodgate_abacus::Settings>();
+    s.api_keys = vec![Secret::new(KEY1), Secret::new(KEY2)];
+    s.auth_enabled = true;
+    s.rate_limit_enabled = false;
+    s.idempotency_required = true;
     // Long enough for any test, short enough not to litter a shared test Redis for a day.
     c.idempotency_ttl = Duration::from_secs(600);
     edit(&mut c);

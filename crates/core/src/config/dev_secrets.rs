@@ -1,5 +1,7 @@
-//! Zero-setup secrets. With every backend embedded and no `JWT_SECRET` / `ABACUS_API_KEYS`
-//! configured, the first process to need them generates them and keeps them in
+//! Zero-setup secrets. With every backend embedded and a service's secrets not configured
+//! (todos' `JWT_SECRET`, abacus' `ABACUS_API_KEYS`: each service says which it lacks, see
+//! [`super::ServiceSettings::missing_secrets`]), the first process to need them generates
+//! them and keeps them in
 //! `dev-secrets.env` beside the SQLite database (default `./data/`, mode 0600), so restarts
 //! and `floodgate token` reuse the same values. With a shared backend several nodes must
 //! agree on the secrets, so a missing one is a configuration error instead.
@@ -7,11 +9,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Config, ConfigError, Secret};
+use super::{Config, ConfigError, DevSecret, Secret};
 
 pub const FILE_NAME: &str = "dev-secrets.env";
-const JWT: &str = "JWT_SECRET";
-const API_KEYS: &str = "ABACUS_API_KEYS";
 
 /// What [`fill`] did: where the secrets live and which ones this call generated.
 #[derive(Debug, Clone)]
@@ -39,18 +39,6 @@ impl Config {
         }
     }
 
-    /// The secrets the API needs that are not configured.
-    fn missing_secrets(&self) -> Vec<&'static str> {
-        let mut missing = Vec::new();
-        if self.jwt_secret.is_none() {
-            missing.push(JWT);
-        }
-        if self.abacus_auth_enabled && self.abacus_api_keys.is_empty() {
-            missing.push(API_KEYS);
-        }
-        missing
-    }
-
     /// Where the zero-setup secrets file lives: beside the SQLite database.
     pub fn dev_secrets_path(&self) -> PathBuf {
         let db = self
@@ -75,30 +63,30 @@ impl Config {
 /// mode, an error naming the missing setting when a shared backend is configured.
 /// `Ok(None)` when everything was configured already.
 pub fn fill(cfg: &mut Config) -> Result<Option<DevSecrets>, ConfigError> {
-    let missing = cfg.missing_secrets();
+    let missing = cfg.missing_service_secrets();
     fill_missing(cfg, missing)
 }
 
-/// [`fill`] for the JWT secret alone (`floodgate token`).
-pub fn fill_jwt(cfg: &mut Config) -> Result<Option<DevSecrets>, ConfigError> {
+/// [`fill`] for the secret `name` alone (`floodgate token`: the JWT secret).
+pub fn fill_only(cfg: &mut Config, name: &str) -> Result<Option<DevSecrets>, ConfigError> {
     let missing = cfg
-        .missing_secrets()
+        .missing_service_secrets()
         .into_iter()
-        .filter(|n| *n == JWT)
+        .filter(|s| s.name == name)
         .collect();
     fill_missing(cfg, missing)
 }
 
 fn fill_missing(
     cfg: &mut Config,
-    missing: Vec<&'static str>,
+    missing: Vec<DevSecret>,
 ) -> Result<Option<DevSecrets>, ConfigError> {
     if missing.is_empty() {
         return Ok(None);
     }
     if let Some(backend) = cfg.shared_backend() {
         return Err(ConfigError::invalid(
-            missing[0],
+            missing[0].name,
             format!(
                 "must be set when {backend} is configured (every node must use the same value)"
             ),
@@ -111,38 +99,29 @@ fn fill_missing(
     };
     let (mut values, existed) = read(&path)?;
     let mut generated = Vec::new();
-    for name in &missing {
-        if !values.iter().any(|(k, _)| k == name) {
-            values.push((name.to_string(), random_secret(*name == JWT)));
-            generated.push(*name);
+    for s in &missing {
+        if !values.iter().any(|(k, _)| k == s.name) {
+            values.push((s.name.to_string(), random_secret(s.len)));
+            generated.push(s.name);
         }
     }
     if !generated.is_empty() && !write(&path, &values, !existed).map_err(file_err)? {
         // Another process created the file meanwhile: use its values.
         return fill_missing(cfg, missing);
     }
-    let get = |name: &str| {
-        values
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| Secret::new(v.clone()))
-    };
-    if missing.contains(&JWT) {
-        cfg.jwt_secret = get(JWT);
-    }
-    if missing.contains(&API_KEYS) {
-        cfg.abacus_api_keys = get(API_KEYS).into_iter().collect();
+    for s in &missing {
+        if let Some((_, v)) = values.iter().find(|(k, _)| k == s.name) {
+            cfg.set_service_secret(s.name, &Secret::new(v.clone()));
+        }
     }
     Ok(Some(DevSecrets { path, generated }))
 }
 
-/// The zero-setup API key kept at `path`, if there is one (`floodgate bench`'s default).
-pub fn stored_api_key(path: &Path) -> Option<String> {
+/// The zero-setup secret `name` kept at `path`, if there is one (`floodgate bench`'s
+/// default API key).
+pub fn stored_secret(path: &Path, name: &str) -> Option<String> {
     let (values, _) = read(path).ok()?;
-    values
-        .into_iter()
-        .find(|(k, _)| k == API_KEYS)
-        .map(|(_, v)| v)
+    values.into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// The non-empty settings of the file (read like any `.env`), and whether it exists.
@@ -150,7 +129,7 @@ fn read(path: &Path) -> Result<(Vec<(String, String)>, bool), ConfigError> {
     if !path.exists() {
         return Ok((Vec::new(), false));
     }
-    let values = super::sources::read_dotenv(path)?
+    let values = super::sources::read_dotenv(path, |_| true)?
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
         .collect();
@@ -164,9 +143,14 @@ fn write(path: &Path, values: &[(String, String)], create: bool) -> std::io::Res
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut text = String::from(
+    let names = values
+        .iter()
+        .map(|(k, _)| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut text = format!(
         "# Generated by floodgate for zero-setup development (every backend embedded).\n\
-         # Shell-compatible: `. data/dev-secrets.env` sets $JWT_SECRET and $ABACUS_API_KEYS.\n",
+         # Shell-compatible: `. data/dev-secrets.env` sets {names}.\n",
     );
     for (k, v) in values {
         text.push_str(&format!("{k}={v}\n"));
@@ -193,94 +177,12 @@ fn write(path: &Path, values: &[(String, String)], create: bool) -> std::io::Res
     }
 }
 
-/// 64 hex characters (244 random bits) for a signing secret, 32 for an API key.
-fn random_secret(long: bool) -> String {
+/// `len` hex characters (rounded up to a multiple of 32; 122 random bits per 32): 64 for a
+/// signing secret, 32 for an API key.
+fn random_secret(len: usize) -> String {
     let mut s = uuid::Uuid::new_v4().simple().to_string();
-    if long {
+    while s.len() < len {
         s.push_str(&uuid::Uuid::new_v4().simple().to_string());
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn embedded(dir: &Path) -> Config {
-        let mut c = Config::defaults();
-        c.database_url = Some(format!("sqlite://{}/fg.db", dir.display()));
-        c
-    }
-
-    fn temp_dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("fg-dev-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
-    #[test]
-    fn generates_once_with_mode_0600_and_reuses() {
-        let dir = temp_dir();
-        let mut first = embedded(&dir);
-        let made = fill(&mut first).unwrap().expect("generated");
-        assert_eq!(made.generated, vec![JWT, API_KEYS]);
-        assert_eq!(made.path, dir.join(FILE_NAME));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&made.path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let mut second = embedded(&dir);
-        let again = fill(&mut second).unwrap().expect("read back");
-        assert!(again.generated.is_empty());
-        let key = stored_api_key(&again.path).expect("key stored");
-        assert_eq!(second.abacus_api_keys[0].expose(), key);
-        assert_eq!(first.jwt_secret, second.jwt_secret);
-        assert_eq!(first.abacus_api_keys, second.abacus_api_keys);
-        assert_eq!(first.jwt_secret.unwrap().expose().len(), 64);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn configured_secrets_are_kept_and_only_the_missing_one_is_generated() {
-        let dir = temp_dir();
-        let mut c = embedded(&dir);
-        c.jwt_secret = Some(Secret::new("mine"));
-        let made = fill(&mut c).unwrap().expect("api key generated");
-        assert_eq!(made.generated, vec![API_KEYS]);
-        assert_eq!(c.jwt_secret.as_ref().unwrap().expose(), "mine");
-        assert_eq!(c.abacus_api_keys.len(), 1);
-        let text = std::fs::read_to_string(made.path).unwrap();
-        assert!(!text.contains("JWT_SECRET="), "{text}");
-        c.abacus_api_keys = vec![Secret::new("k")];
-        assert!(fill(&mut c).unwrap().is_none());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn a_shared_backend_needs_explicit_secrets() {
-        let dir = temp_dir();
-        for (setting, url) in [
-            ("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            ("KAFKA_BROKERS", "127.0.0.1:9092"),
-            ("DATABASE_URL", "postgres://u:p@h/db"),
-        ] {
-            let mut c = embedded(&dir);
-            match setting {
-                "REDIS_URL" => c.redis_url = Some(url.into()),
-                "KAFKA_BROKERS" => c.kafka_brokers = Some(url.into()),
-                _ => c.database_url = Some(url.into()),
-            }
-            let e = fill(&mut c).unwrap_err().to_string();
-            assert!(e.contains("JWT_SECRET") && e.contains(setting), "{e}");
-            c.jwt_secret = Some(Secret::new("s"));
-            let e = fill(&mut c).unwrap_err().to_string();
-            assert!(e.contains("ABACUS_API_KEYS"), "{e}");
-            c.abacus_auth_enabled = false;
-            assert!(fill(&mut c).unwrap().is_none());
-        }
-        assert!(!dir.join(FILE_NAME).exists());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
 }

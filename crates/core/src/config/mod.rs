@@ -1,10 +1,13 @@
 //! Configuration: defaults < `floodgate.toml` < `.env` < environment < flags. Every setting
-//! is named in [`settings::SETTINGS`]; the seeds' variable names are accepted as aliases so a
-//! seed's `.env` keeps working. A bad value stops start-up with one line naming the setting.
+//! is a row of a settings table: core's in [`settings::CORE`], each service's in its crate's
+//! `settings.rs`, put together by a [`Schema`]. The seeds' variable names are accepted as
+//! aliases so a seed's `.env` keeps working. A bad value stops start-up with one line naming
+//! the setting; reading a name no table has is an error too, never an empty value.
 
 pub mod dev_secrets;
-mod parse;
+pub mod parse;
 pub mod reference;
+mod schema;
 pub mod seed_names;
 pub mod settings;
 mod sources;
@@ -14,13 +17,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use schema::{DevSecret, Schema, ServiceSettings};
+pub use settings::Setting;
 pub use sources::{Layer, Source};
 
 pub use parse::Workers;
 use parse::{
     parse_bool, parse_duration_ms, parse_duration_secs, parse_partitions, parse_positive,
-    parse_u64, parse_workers,
+    parse_workers,
 };
+use settings as name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -32,10 +38,12 @@ pub enum ConfigError {
     Unknown(String),
     #[error("conflicting settings for {setting}: {detail}")]
     Conflict { setting: String, detail: String },
+    #[error("setting {0} is read but is in no settings table (add its row)")]
+    Unregistered(String),
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(setting: &str, reason: impl Into<String>) -> Self {
+    pub fn invalid(setting: &str, reason: impl Into<String>) -> Self {
         ConfigError::Invalid {
             setting: setting.to_string(),
             reason: reason.into(),
@@ -76,6 +84,8 @@ pub struct LoadOptions {
 /// The effective value of every setting and where it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
+    /// Every row of the schema the values were resolved for, in order.
+    rows: Vec<&'static Setting>,
     values: HashMap<&'static str, Value>,
     /// One line per seed setting read but not used (logged at start-up).
     pub ignored: Vec<String>,
@@ -90,8 +100,18 @@ struct Value {
 }
 
 impl Resolved {
+    /// The value of `name` (canonical name), if it has one; `None` for names in no table
+    /// too (see [`Resolved::value`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(|v| v.value.as_str())
+    }
+    /// The value of `name` (its canonical name); an error when no table has the name, so a
+    /// setting read without a row fails at start-up instead of reading as unset.
+    pub fn value(&self, name: &str) -> Result<Option<&str>, ConfigError> {
+        if !self.rows.iter().any(|s| s.name == name) {
+            return Err(ConfigError::Unregistered(name.to_string()));
+        }
+        Ok(self.get(name))
     }
     pub fn source(&self, name: &str) -> Option<Source> {
         self.values.get(name).map(|v| v.source)
@@ -101,14 +121,16 @@ impl Resolved {
     pub fn set_by(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(|v| v.from.as_str())
     }
-    fn get_nonempty(&self, name: &str) -> Option<String> {
-        self.get(name)
+    /// The trimmed value of `name`; `None` when unset or blank.
+    pub fn nonempty(&self, name: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self
+            .value(name)?
             .filter(|v| !v.trim().is_empty())
-            .map(|v| v.trim().to_string())
+            .map(|v| v.trim().to_string()))
     }
-    fn req(&self, name: &str) -> &str {
-        // Every setting that reaches here has a default in the table.
-        self.get(name).unwrap_or("")
+    /// The value of `name` as given (empty when unset).
+    pub fn text(&self, name: &str) -> Result<String, ConfigError> {
+        Ok(self.value(name)?.unwrap_or("").to_string())
     }
 
     /// `NAME = value  # source` lines with secrets and URL passwords redacted; a value set
@@ -116,7 +138,7 @@ impl Resolved {
     /// as comments.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        for s in settings::SETTINGS {
+        for s in &self.rows {
             let line = match self.values.get(s.name) {
                 Some(v) => {
                     let shown = if s.secret {
@@ -154,29 +176,14 @@ pub fn redact_url(v: &str) -> String {
     v.to_string()
 }
 
-/// Reads the files and the process environment, then resolves.
-pub fn load(opts: &LoadOptions) -> Result<(Config, Resolved), ConfigError> {
-    load_from(opts, std::env::vars())
-}
-
-/// [`load`] with `env` standing in for the process environment (tests).
-pub fn load_from(
-    opts: &LoadOptions,
-    env: impl Iterator<Item = (String, String)>,
-) -> Result<(Config, Resolved), ConfigError> {
-    let layers = sources::read_layers(opts, env)?;
-    let resolved = resolve(&layers)?;
-    let config = Config::from_resolved(&resolved)?;
-    Ok((config, resolved))
-}
-
 /// Merges layers in order (later wins; within a layer the canonical name beats an alias).
 /// Below the flag layer, seed names that combine into a setting (`HOST`+`PORT`,
 /// `REDIS_HOST`+`REDIS_PORT`) must agree with the setting's own name when both are set;
 /// flags override everything.
-pub fn resolve(layers: &[Layer]) -> Result<Resolved, ConfigError> {
+pub(crate) fn resolve(schema: &Schema, layers: &[Layer]) -> Result<Resolved, ConfigError> {
+    let rows: Vec<&'static Setting> = schema.settings().collect();
     let mut values = HashMap::new();
-    for s in settings::SETTINGS {
+    for s in &rows {
         if let Some(d) = s.default {
             values.insert(
                 s.name,
@@ -193,29 +200,30 @@ pub fn resolve(layers: &[Layer]) -> Result<Resolved, ConfigError> {
         .position(|l| l.source == Source::Flag)
         .unwrap_or(layers.len());
     let (below, flags) = layers.split_at(split);
-    merge(&mut values, below);
+    merge(&rows, &mut values, below);
     combine(
         &mut values,
-        "FLOODGATE_LISTEN",
+        name::LISTEN,
         seed_names::listen(below)?,
         seed_names::same_listen,
     )?;
     combine(
         &mut values,
-        "FLOODGATE_REDIS_URL",
+        name::REDIS_URL,
         seed_names::redis(below)?,
         seed_names::same_redis,
     )?;
-    merge(&mut values, flags);
+    merge(&rows, &mut values, flags);
     Ok(Resolved {
+        rows,
         values,
         ignored: seed_names::ignored(layers),
     })
 }
 
-fn merge(values: &mut HashMap<&'static str, Value>, layers: &[Layer]) {
+fn merge(rows: &[&'static Setting], values: &mut HashMap<&'static str, Value>, layers: &[Layer]) {
     for layer in layers {
-        for s in settings::SETTINGS {
+        for s in rows {
             let canonical = layer.values.get_key_value(s.name);
             let alias = s
                 .aliases
@@ -273,7 +281,8 @@ fn combine(
     Ok(())
 }
 
-/// The typed configuration every part of the server reads.
+/// The typed configuration every part of the server reads: core's settings as fields, each
+/// registered service's as a section (`cfg.settings::<floodgate_todos::Settings>()`).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -288,9 +297,6 @@ pub struct Config {
     pub kafka_partitions: i32,
     /// `fetch.wait.max.ms` of every consumer (see docs/operations.md, "Broker tuning").
     pub kafka_fetch_wait: Duration,
-    /// Retention of the gift-code request and reply topics floodgate creates; `None` = the
-    /// broker's default.
-    pub kafka_reply_retention: Option<Duration>,
     pub database_url: Option<String>,
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -307,29 +313,12 @@ pub struct Config {
     pub otel_endpoint: Option<String>,
     pub otel_protocol: String,
     pub otel_service: String,
-    pub jwt_secret: Option<Secret>,
-    pub rate_limit_capacity: u32,
-    pub admission_wait: Duration,
-    pub gift_code_timeout: Duration,
-    pub tasks_topic: String,
-    pub results_topic: String,
-    pub primes_topic: String,
-    pub primes_max_n: u64,
-    pub primes_max_queued: u32,
-    pub primes_result_ttl: Duration,
-    pub todo_topic: String,
-    pub cache_ttl: Duration,
-    pub cache_staleness: Duration,
-    pub todos_max_limit: u64,
-    pub abacus_api_keys: Vec<Secret>,
-    pub abacus_auth_enabled: bool,
-    pub abacus_rate_limit_enabled: bool,
-    pub abacus_rate_limit_requests: u32,
-    pub abacus_rate_limit_window: Duration,
-    pub abacus_idempotency_required: bool,
+    /// How long idempotency records live (abacus and todo writes).
     pub idempotency_ttl: Duration,
     /// Seed settings read but not used, one line each; logged at start-up.
     pub ignored_settings: Vec<String>,
+    /// The registered services' settings.
+    sections: schema::Sections,
 }
 
 impl Config {
@@ -345,29 +334,30 @@ impl Config {
             })
     }
 
+    /// Core's settings from `r`, with no service sections (see [`Schema::config`]).
     pub fn from_resolved(r: &Resolved) -> Result<Config, ConfigError> {
-        let listen = parse_addr(r, "FLOODGATE_LISTEN")?;
-        let worker_listen = parse_addr(r, "FLOODGATE_WORKER_LISTEN")?;
-        let log_format = r.req("FLOODGATE_LOG_FORMAT");
-        let log_json = match log_format {
+        let listen = parse_addr(r, name::LISTEN)?;
+        let worker_listen = parse_addr(r, name::WORKER_LISTEN)?;
+        let log_format = r.text(name::LOG_FORMAT)?;
+        let log_json = match log_format.as_str() {
             "json" => true,
             "text" => false,
             other => {
                 return Err(ConfigError::invalid(
-                    "FLOODGATE_LOG_FORMAT",
+                    name::LOG_FORMAT,
                     format!("expected json or text, got {other:?}"),
                 ))
             }
         };
-        let metrics = parse_bool(r, "FLOODGATE_METRICS")?;
-        let otel_protocol = r.req("OTEL_EXPORTER_OTLP_PROTOCOL").to_string();
+        let metrics = parse_bool(r, name::METRICS)?;
+        let otel_protocol = r.text(name::OTEL_PROTOCOL)?;
         if !matches!(otel_protocol.as_str(), "http/protobuf" | "http/json") {
             return Err(ConfigError::invalid(
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                name::OTEL_PROTOCOL,
                 format!("expected http/protobuf or http/json, got {otel_protocol:?}"),
             ));
         }
-        let database_url = r.get_nonempty("FLOODGATE_DATABASE_URL");
+        let database_url = r.nonempty(name::DATABASE_URL)?;
         if let Some(u) = &database_url {
             if !(u.starts_with("sqlite:")
                 || u.starts_with("postgres://")
@@ -382,7 +372,7 @@ impl Config {
                 ));
             }
         }
-        let redis_url = r.get_nonempty("FLOODGATE_REDIS_URL");
+        let redis_url = r.nonempty(name::REDIS_URL)?;
         if let Some(u) = &redis_url {
             if !(u.starts_with("redis://")
                 || u.starts_with("rediss://")
@@ -394,80 +384,45 @@ impl Config {
                 ));
             }
         }
-        let abacus_api_keys = r
-            .get("ABACUS_API_KEYS")
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .map(Secret::new)
-            .collect();
         Ok(Config {
             listen,
             worker_listen,
-            node_id: r
-                .get_nonempty("FLOODGATE_NODE_ID")
-                .unwrap_or_else(default_node_id),
+            node_id: r.nonempty(name::NODE_ID)?.unwrap_or_else(default_node_id),
             redis_url,
-            kafka_brokers: r.get_nonempty("FLOODGATE_KAFKA_BROKERS"),
-            kafka_session_timeout: parse_duration_ms(r, "FLOODGATE_KAFKA_SESSION_TIMEOUT_MS")?,
-            kafka_partitions: parse_partitions(r, "FLOODGATE_KAFKA_PARTITIONS")?,
-            kafka_fetch_wait: parse_duration_ms(r, "FLOODGATE_KAFKA_FETCH_WAIT_MS")?,
-            kafka_reply_retention: match parse_u64(r, "FLOODGATE_KAFKA_REPLY_RETENTION_MS")? {
-                0 => None,
-                ms => Some(Duration::from_millis(ms)),
-            },
+            kafka_brokers: r.nonempty(name::KAFKA_BROKERS)?,
+            kafka_session_timeout: parse_duration_ms(r, name::KAFKA_SESSION_TIMEOUT_MS)?,
+            kafka_partitions: parse_partitions(r, name::KAFKA_PARTITIONS)?,
+            kafka_fetch_wait: parse_duration_ms(r, name::KAFKA_FETCH_WAIT_MS)?,
             database_url,
-            max_connections: parse_positive(r, "FLOODGATE_MAX_CONNECTIONS")? as usize,
-            header_timeout: parse_duration_ms(r, "FLOODGATE_HEADER_TIMEOUT_MS")?,
-            body_timeout: parse_duration_ms(r, "FLOODGATE_BODY_TIMEOUT_MS")?,
-            idle_timeout: parse_duration_ms(r, "FLOODGATE_IDLE_TIMEOUT_MS")?,
-            shutdown_timeout: parse_duration_ms(r, "FLOODGATE_SHUTDOWN_TIMEOUT_MS")?,
-            body_limit: parse_positive(r, "FLOODGATE_BODY_LIMIT_BYTES")? as usize,
+            max_connections: parse_positive(r, name::MAX_CONNECTIONS)? as usize,
+            header_timeout: parse_duration_ms(r, name::HEADER_TIMEOUT_MS)?,
+            body_timeout: parse_duration_ms(r, name::BODY_TIMEOUT_MS)?,
+            idle_timeout: parse_duration_ms(r, name::IDLE_TIMEOUT_MS)?,
+            shutdown_timeout: parse_duration_ms(r, name::SHUTDOWN_TIMEOUT_MS)?,
+            body_limit: parse_positive(r, name::BODY_LIMIT_BYTES)? as usize,
             log_json,
             metrics,
-            log_filter: r.req("RUST_LOG").to_string(),
-            workers: parse_workers(r, "FLOODGATE_WORKERS")?,
-            otel_endpoint: r.get_nonempty("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            log_filter: r.text(name::RUST_LOG)?,
+            workers: parse_workers(r, name::WORKERS)?,
+            otel_endpoint: r.nonempty(name::OTEL_ENDPOINT)?,
             otel_protocol,
-            otel_service: r.req("OTEL_SERVICE_NAME").to_string(),
-            jwt_secret: r.get_nonempty("JWT_SECRET").map(Secret::new),
-            rate_limit_capacity: parse_positive(r, "RATE_LIMIT_CAPACITY")? as u32,
-            admission_wait: Duration::from_millis(parse_u64(r, "ADMISSION_WAIT_MS")?),
-            gift_code_timeout: parse_duration_secs(r, "KAFKA_GIFT_CODE_TIMEOUT")?,
-            tasks_topic: r.req("TASKS_TOPIC").to_string(),
-            results_topic: r.req("RESULTS_TOPIC").to_string(),
-            primes_topic: r.req("PRIMES_TOPIC").to_string(),
-            primes_max_n: parse_positive(r, "PRIMES_MAX_N")?,
-            primes_max_queued: parse_positive(r, "PRIMES_MAX_QUEUED")? as u32,
-            primes_result_ttl: parse_duration_secs(r, "PRIMES_RESULT_TTL_SECONDS")?,
-            todo_topic: r.req("KAFKA_TODO_TOPIC").to_string(),
-            cache_ttl: parse_duration_secs(r, "CACHE_TTL_SEC")?,
-            cache_staleness: parse_duration_ms(r, "CACHE_STALENESS_MS")?,
-            todos_max_limit: parse_positive(r, "TODOS_MAX_LIMIT")?,
-            abacus_api_keys,
-            abacus_auth_enabled: parse_bool(r, "ABACUS_AUTH_ENABLED")?,
-            abacus_rate_limit_enabled: parse_bool(r, "ABACUS_RATE_LIMIT_ENABLED")?,
-            abacus_rate_limit_requests: parse_positive(r, "ABACUS_RATE_LIMIT_REQUESTS")? as u32,
-            abacus_rate_limit_window: parse_duration_secs(r, "ABACUS_RATE_LIMIT_WINDOW_SECONDS")?,
-            abacus_idempotency_required: parse_bool(r, "ABACUS_IDEMPOTENCY_REQUIRED")?,
-            idempotency_ttl: parse_duration_secs(r, "IDEMPOTENCY_TTL_SECONDS")?,
+            otel_service: r.text(name::OTEL_SERVICE_NAME)?,
+            idempotency_ttl: parse_duration_secs(r, name::IDEMPOTENCY_TTL_SECONDS)?,
             ignored_settings: r.ignored.clone(),
+            sections: schema::Sections::default(),
         })
     }
 
-    /// Defaults only (no files, no environment): for tests and embedded use.
+    /// Core's defaults only (no files, no environment, no service sections): for tests and
+    /// embedded use. A test adds a service's settings with [`Config::settings_mut`]; the
+    /// binary's full defaults come from its [`Schema`].
     pub fn defaults() -> Config {
-        let resolved = resolve(&[]).unwrap_or_default();
-        match Config::from_resolved(&resolved) {
-            Ok(c) => c,
-            Err(e) => unreachable!("built-in defaults are valid: {e}"),
-        }
+        Schema::core().defaults()
     }
 }
 
 fn parse_addr(r: &Resolved, name: &str) -> Result<SocketAddr, ConfigError> {
-    let v = r.req(name);
+    let v = r.text(name)?;
     v.parse().map_err(|_| {
         ConfigError::invalid(
             name,

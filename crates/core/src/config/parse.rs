@@ -1,21 +1,22 @@
 //! Typed parsing of resolved values; each error names the setting and what was expected.
+//! A name in no settings table is [`ConfigError::Unregistered`], never an empty value.
 
 use std::time::Duration;
 
 use super::{ConfigError, Resolved};
 
-fn raw<'a>(r: &'a Resolved, name: &str) -> &'a str {
-    r.get(name).unwrap_or("").trim()
+fn raw<'a>(r: &'a Resolved, name: &str) -> Result<&'a str, ConfigError> {
+    Ok(r.value(name)?.unwrap_or("").trim())
 }
 
 pub fn parse_u64(r: &Resolved, name: &str) -> Result<u64, ConfigError> {
-    let v = raw(r, name);
+    let v = raw(r, name)?;
     v.parse::<u64>()
         .map_err(|_| ConfigError::invalid(name, format!("expected a whole number, got {v:?}")))
 }
 
 pub fn parse_positive(r: &Resolved, name: &str) -> Result<u64, ConfigError> {
-    let v = raw(r, name);
+    let v = raw(r, name)?;
     match v.parse::<u64>() {
         Ok(n) if n > 0 && n <= u32::MAX as u64 => Ok(n),
         _ => Err(ConfigError::invalid(
@@ -42,7 +43,7 @@ pub fn parse_duration_ms(r: &Resolved, name: &str) -> Result<Duration, ConfigErr
 
 /// Seconds, fractions allowed (the seeds write `KAFKA_GIFT_CODE_TIMEOUT=10` or `2.5`).
 pub fn parse_duration_secs(r: &Resolved, name: &str) -> Result<Duration, ConfigError> {
-    let v = raw(r, name);
+    let v = raw(r, name)?;
     match v.parse::<f64>() {
         Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
         _ => Err(ConfigError::invalid(
@@ -53,7 +54,7 @@ pub fn parse_duration_secs(r: &Resolved, name: &str) -> Result<Duration, ConfigE
 }
 
 pub fn parse_bool(r: &Resolved, name: &str) -> Result<bool, ConfigError> {
-    match raw(r, name).to_ascii_lowercase().as_str() {
+    match raw(r, name)?.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
         other => Err(ConfigError::invalid(
@@ -61,6 +62,16 @@ pub fn parse_bool(r: &Resolved, name: &str) -> Result<bool, ConfigError> {
             format!("expected true or false, got {other:?}"),
         )),
     }
+}
+
+/// A comma-separated list; blanks dropped, items trimmed.
+pub fn parse_list(r: &Resolved, name: &str) -> Result<Vec<String>, ConfigError> {
+    Ok(raw(r, name)?
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(String::from)
+        .collect())
 }
 
 /// Which service workers a process runs.
@@ -87,7 +98,7 @@ impl Workers {
 /// A comma-separated list of `giftcodes`, `primes`, `todos`; empty means none.
 pub fn parse_workers(r: &Resolved, name: &str) -> Result<Workers, ConfigError> {
     let mut w = Workers::NONE;
-    for item in raw(r, name)
+    for item in raw(r, name)?
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{settings, ConfigError, LoadOptions};
+use super::{ConfigError, LoadOptions, Schema};
 
 /// Lowest first: the order layers are applied in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,7 @@ impl Layer {
 
 /// Reads the file, `.env`, environment and flag layers, lowest first.
 pub fn read_layers(
+    schema: &Schema,
     opts: &LoadOptions,
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<Vec<Layer>, ConfigError> {
@@ -54,19 +55,25 @@ pub fn read_layers(
         p.exists().then(|| p.to_path_buf())
     });
     if let Some(p) = toml_path {
-        layers.push(Layer::new(Source::File, read_toml(&p)?));
+        layers.push(Layer::new(Source::File, read_toml(schema, &p)?));
     }
     let env_path = opts.env_file.clone().or_else(|| {
         let p = Path::new(".env");
         p.exists().then(|| p.to_path_buf())
     });
     if let Some(p) = env_path {
-        layers.push(Layer::new(Source::DotEnv, read_dotenv(&p)?));
+        layers.push(Layer::new(
+            Source::DotEnv,
+            read_dotenv(&p, |k| read_name(schema, k))?,
+        ));
     }
-    layers.push(Layer::new(Source::Env, env.filter(|(k, _)| read_name(k))));
+    layers.push(Layer::new(
+        Source::Env,
+        env.filter(|(k, _)| read_name(schema, k)),
+    ));
     let mut flags = Vec::new();
     for (k, v) in &opts.flags {
-        if settings::find(k).is_none() {
+        if schema.find(k).is_none() {
             return Err(ConfigError::Unknown(k.clone()));
         }
         flags.push((k.clone(), v.clone()));
@@ -76,8 +83,8 @@ pub fn read_layers(
 }
 
 /// A setting's name or a seed name handled in `seed_names`; other names are left alone.
-fn read_name(k: &str) -> bool {
-    settings::find(k).is_some() || super::seed_names::known(k)
+fn read_name(schema: &Schema, k: &str) -> bool {
+    schema.find(k).is_some() || super::seed_names::known(k)
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> ConfigError {
@@ -87,13 +94,17 @@ fn file_error(path: &Path, reason: impl ToString) -> ConfigError {
     }
 }
 
-/// `.env` lines; unknown names are ignored (a seed's `.env` carries settings for other tools).
-pub fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+/// `.env` lines named by `keep`; others are ignored (a seed's `.env` carries settings for
+/// other tools).
+pub fn read_dotenv(
+    path: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>, ConfigError> {
     let iter = dotenvy::from_path_iter(path).map_err(|e| file_error(path, e))?;
     let mut out = Vec::new();
     for item in iter {
         let (k, v) = item.map_err(|e| file_error(path, e))?;
-        if read_name(&k) {
+        if keep(&k) {
             out.push((k, v));
         }
     }
@@ -103,7 +114,7 @@ pub fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
 /// `floodgate.toml`: flat keys, either the setting's name (`REDIS_URL`) or its lower-case
 /// short form (`redis_url`, `listen` for `FLOODGATE_LISTEN`). Unknown keys are an error,
 /// since a typo in our own file should not pass silently.
-pub fn read_toml(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+pub fn read_toml(schema: &Schema, path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
     let table: toml::Table = text.parse().map_err(|e| file_error(path, e))?;
     let mut out = Vec::new();
@@ -111,7 +122,7 @@ pub fn read_toml(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
         let upper = key.to_ascii_uppercase();
         let name = [upper.clone(), format!("FLOODGATE_{upper}")]
             .into_iter()
-            .find(|n| settings::find(n).is_some())
+            .find(|n| schema.find(n).is_some())
             .ok_or_else(|| ConfigError::Unknown(format!("{key} (in {})", path.display())))?;
         let value = match value {
             toml::Value::String(s) => s,

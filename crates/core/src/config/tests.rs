@@ -1,6 +1,43 @@
-use std::collections::HashMap;
+//! The mechanism with a made-up service; the loader with the real services' tables is
+//! tested in the `floodgate` crate (`src/settings/tests.rs`).
 
 use super::*;
+
+const COLOUR: &str = "TEST_COLOUR";
+const SIZE: &str = "TEST_SIZE";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Paint {
+    colour: String,
+    size: u64,
+}
+
+impl ServiceSettings for Paint {
+    const TABLE: &'static [Setting] = &[
+        Setting::new(COLOUR, &["TEST_COLOR"], Some("blue"), "a colour"),
+        Setting::new(SIZE, &[], Some("3"), "a size"),
+    ];
+
+    fn parse(r: &Resolved) -> Result<Self, ConfigError> {
+        Ok(Paint {
+            colour: r.text(COLOUR)?,
+            size: parse::parse_positive(r, SIZE)?,
+        })
+    }
+}
+
+/// Reads a name its table lacks.
+#[derive(Debug, Clone)]
+struct Misspelled;
+
+impl ServiceSettings for Misspelled {
+    const TABLE: &'static [Setting] = &[Setting::new("TEST_KNOWN", &[], Some("1"), "known")];
+
+    fn parse(r: &Resolved) -> Result<Self, ConfigError> {
+        parse::parse_positive(r, "TEST_KNOWM")?;
+        Ok(Misspelled)
+    }
+}
 
 fn layer(source: Source, pairs: &[(&str, &str)]) -> Layer {
     Layer::new(
@@ -10,320 +47,61 @@ fn layer(source: Source, pairs: &[(&str, &str)]) -> Layer {
 }
 
 #[test]
-fn later_layers_win() {
-    let layers = [
-        layer(
-            Source::File,
-            &[("RATE_LIMIT_CAPACITY", "10"), ("CACHE_TTL_SEC", "7")],
-        ),
-        layer(
-            Source::DotEnv,
-            &[("RATE_LIMIT_CAPACITY", "20"), ("TASKS_TOPIC", "t-env")],
-        ),
-        layer(Source::Env, &[("RATE_LIMIT_CAPACITY", "30")]),
-        layer(Source::Flag, &[("TASKS_TOPIC", "t-flag")]),
-    ];
-    let r = resolve(&layers).unwrap();
-    assert_eq!(r.get("RATE_LIMIT_CAPACITY"), Some("30"));
-    assert_eq!(r.source("RATE_LIMIT_CAPACITY"), Some(Source::Env));
-    assert_eq!(r.get("CACHE_TTL_SEC"), Some("7"));
-    assert_eq!(r.get("TASKS_TOPIC"), Some("t-flag"));
-    assert_eq!(r.get("RESULTS_TOPIC"), Some("results"));
-    assert_eq!(r.source("RESULTS_TOPIC"), Some(Source::Default));
-    let c = Config::from_resolved(&r).unwrap();
-    assert_eq!(c.rate_limit_capacity, 30);
-    assert_eq!(c.cache_ttl, Duration::from_secs(7));
-}
-
-#[test]
-fn seed_names_are_aliases_and_the_canonical_name_wins_within_a_layer() {
-    let r = resolve(&[layer(
-        Source::Env,
-        &[("KAFKA_BOOTSTRAP_SERVERS", "k1:9092")],
-    )])
-    .unwrap();
+fn a_service_table_is_resolved_and_parsed_into_its_section() {
+    let schema = Schema::core().with::<Paint>();
+    let r = schema
+        .resolve(&[layer(Source::Env, &[("TEST_COLOR", "red")])])
+        .unwrap();
+    let c = schema.config(&r).unwrap();
     assert_eq!(
-        Config::from_resolved(&r).unwrap().kafka_brokers.as_deref(),
-        Some("k1:9092")
-    );
-    let r = resolve(&[layer(
-        Source::Env,
-        &[
-            ("REDIS_URL", "redis://alias:1/0"),
-            ("FLOODGATE_REDIS_URL", "redis://canon:1/0"),
-        ],
-    )])
-    .unwrap();
-    assert_eq!(
-        Config::from_resolved(&r).unwrap().redis_url.as_deref(),
-        Some("redis://canon:1/0")
-    );
-    // An alias in a higher layer still beats the canonical name in a lower one.
-    let r = resolve(&[
-        layer(Source::File, &[("FLOODGATE_REDIS_URL", "redis://file:1/0")]),
-        layer(Source::Env, &[("REDIS_URL", "redis://env:1/0")]),
-    ])
-    .unwrap();
-    assert_eq!(
-        Config::from_resolved(&r).unwrap().redis_url.as_deref(),
-        Some("redis://env:1/0")
-    );
-}
-
-#[test]
-fn bad_values_name_the_setting() {
-    let cases: HashMap<&str, &str> = [
-        ("RATE_LIMIT_CAPACITY", "0"),
-        ("FLOODGATE_LISTEN", "nowhere"),
-        ("ABACUS_AUTH_ENABLED", "maybe"),
-        ("KAFKA_GIFT_CODE_TIMEOUT", "-1"),
-        ("FLOODGATE_DATABASE_URL", "mysql://x"),
-        ("FLOODGATE_REDIS_URL", "localhost:6379"),
-        ("FLOODGATE_KAFKA_PARTITIONS", "0"),
-        ("KAFKA_PARTITIONS", "10001"),
-        ("FLOODGATE_KAFKA_FETCH_WAIT_MS", "0"),
-        ("FLOODGATE_KAFKA_REPLY_RETENTION_MS", "an hour"),
-    ]
-    .into_iter()
-    .collect();
-    for (name, value) in cases {
-        let r = resolve(&[layer(Source::Env, &[(name, value)])]).unwrap();
-        let err = Config::from_resolved(&r).expect_err(name).to_string();
-        let shown = settings::find(name).unwrap();
-        assert!(
-            err.contains(name) || shown.aliases.iter().any(|a| err.contains(a)),
-            "{name}: {err}"
-        );
-    }
-}
-
-#[test]
-fn defaults_are_valid_and_embedded() {
-    let c = Config::defaults();
-    assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
-    assert!(c.redis_url.is_none() && c.kafka_brokers.is_none());
-    assert_eq!(
-        c.database_url.as_deref(),
-        Some("sqlite://data/floodgate.db")
-    );
-    assert_eq!(c.worker_listen.to_string(), "0.0.0.0:9090");
-    assert_eq!(c.shared_backend(), None);
-    assert_eq!(c.rate_limit_capacity, 100);
-    assert_eq!(c.gift_code_timeout, Duration::from_secs(10));
-    assert_eq!(c.body_limit, 64 * 1024);
-    assert_eq!(c.kafka_partitions, 8);
-    assert_eq!(c.kafka_fetch_wait, Duration::from_millis(10));
-    assert_eq!(c.kafka_reply_retention, Some(Duration::from_secs(3600)));
-}
-
-#[test]
-fn reply_retention_zero_leaves_the_broker_default() {
-    let r = resolve(&[layer(
-        Source::Env,
-        &[
-            ("FLOODGATE_KAFKA_REPLY_RETENTION_MS", "0"),
-            ("FLOODGATE_KAFKA_FETCH_WAIT_MS", "250"),
-        ],
-    )])
-    .unwrap();
-    let c = Config::from_resolved(&r).unwrap();
-    assert_eq!(c.kafka_reply_retention, None);
-    assert_eq!(c.kafka_fetch_wait, Duration::from_millis(250));
-}
-
-#[test]
-fn render_redacts_secrets_and_url_passwords() {
-    let r = resolve(&[layer(
-        Source::Env,
-        &[
-            ("JWT_SECRET", "hunter2"),
-            ("ABACUS_API_KEYS", "k1,k2"),
-            ("DATABASE_URL", "postgres://app:appsecret@db:5432/x"),
-        ],
-    )])
-    .unwrap();
-    let text = r.render();
-    assert!(
-        !text.contains("hunter2") && !text.contains("k1,k2") && !text.contains("appsecret"),
-        "{text}"
-    );
-    assert!(text.contains("postgres://app:***@db:5432/x"), "{text}");
-    let c = Config::from_resolved(&r).unwrap();
-    assert!(!format!("{c:?}").contains("hunter2"));
-    assert_eq!(c.abacus_api_keys.len(), 2);
-}
-
-#[test]
-fn toml_accepts_short_names_and_rejects_typos() {
-    let dir = std::env::temp_dir().join(format!("fg-cfg-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let good = dir.join("good.toml");
-    std::fs::write(
-        &good,
-        "listen = \"127.0.0.1:9\"\nrate_limit_capacity = 5\nABACUS_AUTH_ENABLED = false\n",
-    )
-    .unwrap();
-    let pairs = sources::read_toml(&good).unwrap();
-    let r = resolve(&[Layer::new(Source::File, pairs)]).unwrap();
-    let c = Config::from_resolved(&r).unwrap();
-    assert_eq!(c.listen.to_string(), "127.0.0.1:9");
-    assert_eq!(c.rate_limit_capacity, 5);
-    assert!(!c.abacus_auth_enabled);
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "rate_limit_capacty = 5\n").unwrap();
-    let err = sources::read_toml(&bad).unwrap_err().to_string();
-    assert!(err.contains("rate_limit_capacty"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-#[test]
-fn workers_setting_picks_services_and_rejects_unknown_names() {
-    let workers = |v: &str| {
-        let r = resolve(&[layer(Source::Flag, &[("FLOODGATE_WORKERS", v)])]).unwrap();
-        Config::from_resolved(&r).map(|c| c.workers)
-    };
-    assert_eq!(Config::defaults().workers, Workers::ALL);
-    let w = workers("primes, todos").unwrap();
-    assert_eq!((w.giftcodes, w.primes, w.todos), (false, true, true));
-    assert_eq!(workers("").unwrap(), Workers::NONE);
-    let err = workers("primes,gifts").unwrap_err().to_string();
-    assert!(
-        err.contains("FLOODGATE_WORKERS") && err.contains("gifts"),
-        "{err}"
-    );
-}
-
-#[test]
-fn seed_listen_names_set_the_address_and_say_so() {
-    let listen = |pairs: &[(&str, &str)]| {
-        let r = resolve(&[layer(Source::DotEnv, pairs)]).unwrap();
-        let c = Config::from_resolved(&r).unwrap();
-        (
-            c.listen.to_string(),
-            r.set_by("FLOODGATE_LISTEN").unwrap().to_string(),
-        )
-    };
-    assert_eq!(
-        listen(&[("PORT", "8000"), ("HOST", "127.0.0.1")]),
-        ("127.0.0.1:8000".to_string(), "HOST+PORT".to_string())
-    );
-    assert_eq!(listen(&[("PORT", "8001")]).0, "0.0.0.0:8001");
-    assert_eq!(listen(&[("HOST", "::1")]).0, "[::1]:8080");
-    assert_eq!(
-        listen(&[("HTTP_PORT", "9000")]),
-        ("0.0.0.0:9000".to_string(), "HTTP_PORT".to_string())
-    );
-    // The same address twice is no conflict.
-    assert_eq!(
-        listen(&[("PORT", "9000"), ("HTTP_PORT", "9000")]).0,
-        "0.0.0.0:9000"
-    );
-    let r = resolve(&[layer(Source::DotEnv, &[("PORT", "8000")])]).unwrap();
-    assert!(r.render().contains("# .env as PORT"), "{}", r.render());
-}
-
-#[test]
-fn seed_redis_host_and_port_select_redis() {
-    let r = resolve(&[layer(
-        Source::Env,
-        &[("REDIS_HOST", "cache.internal"), ("REDIS_PORT", "6380")],
-    )])
-    .unwrap();
-    let c = Config::from_resolved(&r).unwrap();
-    assert_eq!(
-        c.redis_url.as_deref(),
-        Some("redis://cache.internal:6380/0")
-    );
-    assert_eq!(c.shared_backend(), Some("REDIS_URL"));
-    assert_eq!(
-        r.set_by("FLOODGATE_REDIS_URL"),
-        Some("REDIS_HOST+REDIS_PORT")
-    );
-    // The port alone means localhost, as redis-py's default host.
-    let r = resolve(&[layer(Source::Env, &[("REDIS_PORT", "7000")])]).unwrap();
-    assert_eq!(
-        r.get("FLOODGATE_REDIS_URL"),
-        Some("redis://localhost:7000/0")
-    );
-    // Seed 004's compose file sets both spellings, agreeing: the URL is kept.
-    let r = resolve(&[layer(
-        Source::Env,
-        &[
-            ("REDIS_URL", "redis://redis:6379/0"),
-            ("REDIS_HOST", "redis"),
-            ("REDIS_PORT", "6379"),
-        ],
-    )])
-    .unwrap();
-    assert_eq!(r.get("FLOODGATE_REDIS_URL"), Some("redis://redis:6379/0"));
-    assert_eq!(r.set_by("FLOODGATE_REDIS_URL"), Some("REDIS_URL"));
-}
-
-#[test]
-fn disagreeing_spellings_stop_with_one_line_naming_both() {
-    let cases: &[&[(&str, &str)]] = &[
-        &[("REDIS_URL", "redis://a:6379/0"), ("REDIS_HOST", "b")],
-        &[("REDIS_URL", "redis://a:6379/0"), ("REDIS_PORT", "6380")],
-        // The seed's data is in database 0.
-        &[("REDIS_URL", "redis://a:6379/2"), ("REDIS_HOST", "a")],
-        &[("FLOODGATE_LISTEN", "0.0.0.0:8080"), ("PORT", "8000")],
-        &[("PORT", "8000"), ("HTTP_PORT", "8080")],
-    ];
-    for pairs in cases {
-        let err = resolve(&[layer(Source::DotEnv, pairs)])
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("conflicting settings"), "{pairs:?}: {err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-        for (name, _) in *pairs {
-            assert!(err.contains(name), "{pairs:?}: {err}");
+        c.settings::<Paint>(),
+        &Paint {
+            colour: "red".into(),
+            size: 3
         }
-    }
-    // Across layers too: the environment's URL against the .env's host.
-    let err = resolve(&[
-        layer(Source::DotEnv, &[("REDIS_HOST", "b")]),
-        layer(Source::Env, &[("REDIS_URL", "redis://a:6379/0")]),
-    ])
-    .unwrap_err();
-    assert!(matches!(err, ConfigError::Conflict { .. }), "{err}");
-    // A flag overrides both without a conflict.
-    let r = resolve(&[
-        layer(Source::DotEnv, &[("PORT", "8000")]),
-        layer(Source::Flag, &[("FLOODGATE_LISTEN", "127.0.0.1:0")]),
-    ])
-    .unwrap();
-    assert_eq!(r.get("FLOODGATE_LISTEN"), Some("127.0.0.1:0"));
-}
-
-#[test]
-fn bad_seed_values_name_the_seed_setting() {
-    for (name, value) in [("PORT", "eighty"), ("HOST", "my-host"), ("REDIS_PORT", "x")] {
-        let err = resolve(&[layer(Source::DotEnv, &[(name, value)])])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(name), "{name}: {err}");
-    }
-}
-
-#[test]
-fn ignored_seed_settings_are_listed_once_each() {
-    let r = resolve(&[
-        layer(
-            Source::DotEnv,
-            &[("WORKERS", "4"), ("DB_POOL_SIZE", "5000")],
-        ),
-        layer(Source::Env, &[("WORKERS", "8")]),
-    ])
-    .unwrap();
-    assert_eq!(r.ignored.len(), 2, "{:?}", r.ignored);
-    assert!(r
-        .ignored
-        .iter()
-        .any(|l| l.contains("WORKERS") && l.contains("environment")));
-    assert!(r.ignored.iter().any(|l| l.contains("DB_POOL_SIZE")));
-    assert!(r.render().contains("# ignoring seed setting DB_POOL_SIZE"));
-    assert_eq!(
-        Config::from_resolved(&r).unwrap().ignored_settings,
-        r.ignored
     );
+    assert!(r
+        .render()
+        .contains("TEST_COLOUR = \"red\"  # environment as TEST_COLOR"));
+    let bad = schema
+        .resolve(&[layer(Source::Env, &[(SIZE, "0")])])
+        .unwrap();
+    let err = schema.config(&bad).unwrap_err().to_string();
+    assert!(err.contains(SIZE), "{err}");
+}
+
+#[test]
+fn a_name_in_no_table_is_an_error_not_an_empty_value() {
+    let schema = Schema::core().with::<Misspelled>();
+    let err = schema.load_from(&LoadOptions::default(), std::iter::empty());
+    match err {
+        Err(ConfigError::Unregistered(name)) => assert_eq!(name, "TEST_KNOWM"),
+        other => panic!("expected Unregistered, got {other:?}"),
+    }
+    let r = Schema::core().resolve(&[]).unwrap();
+    assert!(matches!(r.text(COLOUR), Err(ConfigError::Unregistered(_))));
+    // Flags name settings of the schema only.
+    let opts = LoadOptions {
+        flags: vec![(COLOUR.into(), "red".into())],
+        ..LoadOptions::default()
+    };
+    let err = Schema::core()
+        .load_from(&opts, std::iter::empty())
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Unknown(_)), "{err}");
+}
+
+#[test]
+fn core_defaults_have_no_sections_until_a_test_adds_one() {
+    let mut c = Config::defaults();
+    assert!(c.try_settings::<Paint>().is_none());
+    c.settings_mut::<Paint>().size = 7;
+    assert_eq!(c.settings::<Paint>().colour, "blue");
+    assert_eq!(c.clone().settings::<Paint>().size, 7);
+}
+
+#[test]
+#[should_panic(expected = "already registered")]
+fn a_name_registered_twice_is_refused() {
+    let _ = Schema::core().with::<Paint>().with::<Paint>();
 }

@@ -13,24 +13,33 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 pub(crate) const LATENCY_SECONDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
-/// The seed's buckets for prime task durations (SPEC section 3).
-const PRIME_TASK_MS: &[f64] = &[
-    10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
-];
+/// Histogram buckets a service wants for one of its metrics (other histograms ending in
+/// `_seconds` get [`LATENCY_SECONDS`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Buckets {
+    /// The metric's full name.
+    pub metric: &'static str,
+    pub edges: &'static [f64],
+}
 
 /// Installs the global recorder on first call and returns its handle. Tests that start
 /// several servers in one process share it.
 pub fn install() -> PrometheusHandle {
+    install_with(&[])
+}
+
+/// [`install`] with services' own histogram buckets (the binary passes every service's).
+/// Only the first call of a process installs, so its buckets are the ones used.
+pub fn install_with(services: &[Buckets]) -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_SECONDS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("prime_task_duration_milliseconds".into()),
-                        PRIME_TASK_MS,
-                    )
+            let mut builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_SECONDS);
+            for b in services {
+                builder = builder.and_then(|builder| {
+                    builder.set_buckets_for_metric(Matcher::Full(b.metric.into()), b.edges)
                 });
+            }
             let recorder = match builder {
                 Ok(b) => b.build_recorder(),
                 Err(_) => PrometheusBuilder::new().build_recorder(),

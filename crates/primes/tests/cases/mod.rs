@@ -51,7 +51,10 @@ pub async fn a_job_is_pending_until_a_worker_runs_it(setup: Setup) {
 }
 
 pub async fn invalid_requests_are_refused(setup: Setup) {
-    let app = App::new(&setup, |c, _| c.primes_max_n = 1000).await;
+    let app = App::new(&setup, |c, _| {
+        c.settings_mut::<floodgate_primes::Settings>().max_n = 1000
+    })
+    .await;
     let cases: &[(&str, &str, u16)] = &[
         ("/generate?n=0", "", 400),
         ("/generate?n=-5", "", 400),
@@ -160,7 +163,10 @@ pub async fn a_burst_of_jobs_all_complete(setup: Setup) {
 }
 
 pub async fn records_expire_after_the_ttl(setup: Setup) {
-    let app = App::new(&setup, |c, _| c.primes_result_ttl = Duration::from_secs(1)).await;
+    let app = App::new(&setup, |c, _| {
+        c.settings_mut::<floodgate_primes::Settings>().result_ttl = Duration::from_secs(1)
+    })
+    .await;
     let workers = app.start_workers();
     // With a 1 s TTL a job can expire before a Kafka consumer has joined: join first.
     app.warm_up().await;

@@ -96,7 +96,8 @@ pub struct App {
 impl App {
     pub async fn new(setup: &Setup, tweak: impl FnOnce(&mut Config, &mut Options)) -> App {
         let mut config = Config::defaults();
-        config.primes_topic = format!("primes-test-{}", Uuid::new_v4().simple());
+        config.settings_mut::<floodgate_primes::Settings>().topic =
+            format!("primes-test-{}", Uuid::new_v4().simple());
         let mut opts = Options {
             group: format!("primes-test-{}", Uuid::new_v4().simple()),
             drain_timeout: Duration::from_secs(30),
@@ -126,7 +127,11 @@ impl App {
     }
 
     pub fn topic(&self) -> &str {
-        &self.ctx.config.primes_topic
+        &self
+            .ctx
+            .config
+            .settings::<floodgate_primes::Settings>()
+            .topic
     }
 
     pub fn start_workers(&self) -> Workers {

@@ -6,6 +6,8 @@ use axum::http::{Method, StatusCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
+use floodgate_todos::Settings;
+
 use crate::common::{b64, call, Env, SECRET};
 
 fn now() -> u64 {
@@ -137,7 +139,7 @@ pub async fn bad_tokens_are_401(env: Env) {
 }
 
 pub async fn no_secret_means_no_writes(mut env: Env) {
-    env.config.jwt_secret = None;
+    env.config.settings_mut::<Settings>().jwt_secret = None;
     let api = env.api();
     let tok = floodgate_todos::mint_token(SECRET, "alice", Duration::from_secs(60)).expect("mint");
     let (status, body) = post_with(&api, Some(&tok)).await;

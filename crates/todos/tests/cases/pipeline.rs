@@ -8,6 +8,8 @@ use axum::http::{Method, StatusCode};
 use floodgate_bus::BusError;
 use serde_json::json;
 
+use floodgate_todos::Settings;
+
 use crate::common::{call, command, create, get, token, wait_for_some, wait_todo, Env, STALENESS};
 
 fn ids_in(list: &serde_json::Value) -> Vec<String> {
@@ -220,7 +222,7 @@ pub async fn redelivery_applies_nothing_twice(env: Env) {
 }
 
 pub async fn poison_goes_to_the_dead_letter_topic(env: Env) {
-    let dlq = format!("{}.dlq", env.config.todo_topic);
+    let dlq = format!("{}.dlq", env.config.settings::<Settings>().topic);
     let mut dead = env
         .backends
         .bus
@@ -368,7 +370,8 @@ pub async fn the_list_version_lives_in_the_shared_store(env: Env) {
         r.status == StatusCode::OK
     })
     .await;
-    let key = floodgate_todos::Keys::for_topic(&env.ctx().config.todo_topic).version();
+    let key =
+        floodgate_todos::Keys::for_topic(&env.ctx().config.settings::<Settings>().topic).version();
     let in_store = env.backends.store.get(&key).await.expect("store answers");
     let version = env.version().await;
     assert!(version >= 1, "the applied write bumped the version");

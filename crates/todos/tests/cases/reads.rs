@@ -2,6 +2,8 @@
 
 use axum::http::StatusCode;
 
+use floodgate_todos::Settings;
+
 use crate::common::{get, Env};
 
 fn titles(v: &serde_json::Value) -> Vec<String> {
@@ -27,7 +29,7 @@ pub async fn empty_list_is_an_empty_array(env: Env) {
 }
 
 pub async fn limits_are_validated_and_clamped(mut env: Env) {
-    env.config.todos_max_limit = 25;
+    env.config.settings_mut::<Settings>().max_limit = 25;
     assert_eq!(
         floodgate_todos::seed(&env.backends.db, 30)
             .await

@@ -14,6 +14,7 @@ use floodgate_core::config::Secret;
 use floodgate_core::{AppContext, Backends, Config};
 use floodgate_db::Db;
 use floodgate_store::{MemoryStore, RedisStore, SharedStore, Store};
+use floodgate_todos::Settings;
 use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -39,9 +40,10 @@ pub struct Env {
 
 pub fn test_config() -> Config {
     let mut c = Config::defaults();
-    c.jwt_secret = Some(Secret::new(SECRET));
-    c.todo_topic = format!("todos-test-{}", uuid::Uuid::new_v4().simple());
-    c.cache_staleness = STALENESS;
+    let s = c.settings_mut::<Settings>();
+    s.jwt_secret = Some(Secret::new(SECRET));
+    s.topic = format!("todos-test-{}", uuid::Uuid::new_v4().simple());
+    s.cache_staleness = STALENESS;
     c
 }
 
@@ -151,7 +153,7 @@ impl Env {
 
     pub async fn publish_raw(&self, key: &str, payload: &[u8]) {
         let msg = Outgoing {
-            topic: &self.config.todo_topic,
+            topic: &self.config.settings::<Settings>().topic,
             key: Some(key.as_bytes()),
             payload,
             headers: &[],
