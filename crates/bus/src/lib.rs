@@ -21,13 +21,16 @@ pub use meters::total_lag;
 pub enum BusError {
     /// The broker is unreachable, or did not acknowledge in time: retryable, maps to 503.
     #[error("bus unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BoxError),
     /// The consumer was closed (shutdown).
     #[error("consumer closed")]
     Closed,
     #[error("bus error: {0}")]
-    Other(String),
+    Other(#[source] BoxError),
 }
+
+/// The cause a `BusError` keeps: the client's own error, or a sentence where there is none.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 pub type BusResult<T> = Result<T, BusError>;
 

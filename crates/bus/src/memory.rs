@@ -436,10 +436,13 @@ impl Consumer for MemoryConsumer {
         }
         if msg.topic != self.topic {
             meters::error(Op::Commit);
-            return Err(BusError::Other(format!(
-                "commit of a message from topic {:?} on a consumer of {:?}",
-                msg.topic, self.topic
-            )));
+            return Err(BusError::Other(
+                format!(
+                    "commit of a message from topic {:?} on a consumer of {:?}",
+                    msg.topic, self.topic
+                )
+                .into(),
+            ));
         }
         let mut state = self.inner.lock();
         let Some(t) = state.get_mut(&self.topic) else {

@@ -49,7 +49,7 @@ impl Publisher {
                 trace::publish(&**bus, msg).await.map_err(|e| match e {
                     BusError::Unavailable(_) | BusError::Closed => SendError::Bus(e),
                     BusError::Other(ref m) => SendError::Refused {
-                        reason: m.clone(),
+                        reason: m.to_string(),
                         source: e,
                     },
                 })

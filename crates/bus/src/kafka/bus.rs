@@ -198,9 +198,9 @@ impl KafkaBus {
             match res {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) if is_transient_code(code) => {
-                    return Err(BusError::Unavailable(format!(
-                        "create topic {name}: {code}"
-                    )))
+                    return Err(BusError::Unavailable(
+                        format!("create topic {name}: {code}").into(),
+                    ))
                 }
                 // E.g. not authorised to create: the topic may well exist (provisioned by
                 // an operator), so go on and let produce/consume tell.
@@ -276,7 +276,7 @@ impl Bus for KafkaBus {
                 .map_err(unavailable)
         })
         .await
-        .map_err(|e| BusError::Other(format!("ping task: {e}")))?
+        .map_err(|e| BusError::Other(format!("ping task: {e}").into()))?
     }
 
     async fn publish(&self, msg: Outgoing<'_>) -> BusResult<()> {
@@ -312,7 +312,7 @@ impl Bus for KafkaBus {
         let timeout = self.cfg.message_timeout;
         tokio::task::spawn_blocking(move || producer.flush(timeout).map_err(map_error))
             .await
-            .map_err(|e| BusError::Other(format!("flush task: {e}")))?
+            .map_err(|e| BusError::Other(format!("flush task: {e}").into()))?
     }
 
     async fn ensure_topic(&self, topic: &str, partitions: i32) -> BusResult<()> {

@@ -6,20 +6,25 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use crate::BusError;
 
 pub(super) fn config_error(e: KafkaError) -> BusError {
-    BusError::Other(format!("invalid Kafka configuration: {e}"))
+    BusError::Other(Box::new(InvalidConfig(e)))
 }
 
+/// Says which step failed while keeping librdkafka's error as the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid Kafka configuration: {0}")]
+struct InvalidConfig(#[source] KafkaError);
+
 pub(super) fn unavailable(e: KafkaError) -> BusError {
-    BusError::Unavailable(e.to_string())
+    BusError::Unavailable(Box::new(e))
 }
 
 /// Broker trouble (down, timing out, electing leaders) is `Unavailable`: the caller may
 /// retry. Only errors that retrying cannot fix are `Other`.
 pub(super) fn map_error(e: KafkaError) -> BusError {
     if is_transient(&e) {
-        BusError::Unavailable(e.to_string())
+        BusError::Unavailable(Box::new(e))
     } else {
-        BusError::Other(e.to_string())
+        BusError::Other(Box::new(e))
     }
 }
 
