@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use ::redis::{cmd, Script, Value};
+use ::redis::{cmd, Cmd, FromRedisValue, Script, ScriptInvocation, Value};
 use async_trait::async_trait;
 use bytes::Bytes;
 
@@ -58,7 +58,7 @@ pub(crate) fn parse_counter(key: &str, raw: &[u8]) -> StoreResult<i64> {
 }
 
 /// `SET key value [NX] [PX ttl]`.
-fn set_cmd(key: &str, value: &[u8], nx: bool, ttl: Option<Duration>) -> ::redis::Cmd {
+fn set_cmd(key: &str, value: &[u8], nx: bool, ttl: Option<Duration>) -> Cmd {
     let mut c = cmd("SET");
     c.arg(key).arg(value);
     if nx {
@@ -83,6 +83,29 @@ pub(crate) fn unexpected(what: &str) -> StoreError {
     StoreError::Unavailable(format!("unexpected reply from redis to {what}").into())
 }
 
+impl RedisStore {
+    /// Runs one command on `key`'s connection (`key` also names the key in errors).
+    pub(crate) async fn query<T: FromRedisValue>(&self, key: &str, c: Cmd) -> StoreResult<T> {
+        self.conn
+            .exec(key, |mut m| async move { c.query_async(&mut m).await })
+            .await
+    }
+
+    /// Runs one script, its keys and arguments given, on `key`'s hash slot.
+    pub(crate) async fn invoke<T: FromRedisValue>(
+        &self,
+        key: &str,
+        script: ScriptInvocation<'_>,
+    ) -> StoreResult<T> {
+        self.conn
+            .exec(
+                key,
+                |mut m| async move { script.invoke_async(&mut m).await },
+            )
+            .await
+    }
+}
+
 #[async_trait]
 impl Kv for RedisStore {
     fn backend(&self) -> Backend {
@@ -94,45 +117,22 @@ impl Kv for RedisStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let c = cmd("PING");
-        self.conn
-            .exec(
-                "",
-                |mut m| async move { c.query_async::<String>(&mut m).await },
-            )
-            .await
-            .map(|_| ())
+        self.query::<String>("", cmd("PING")).await.map(|_| ())
     }
 
     async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
         let mut c = cmd("GET");
         c.arg(key);
-        let raw = self
-            .conn
-            .exec(key, |mut m| async move {
-                c.query_async::<Option<Vec<u8>>>(&mut m).await
-            })
-            .await?;
+        let raw: Option<Vec<u8>> = self.query(key, c).await?;
         Ok(raw.map(Bytes::from))
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
-        let c = set_cmd(key, &value, false, ttl);
-        self.conn
-            .exec(key, |mut m| async move { c.exec_async(&mut m).await })
-            .await
+        self.query(key, set_cmd(key, &value, false, ttl)).await
     }
 
     async fn set_nx(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool> {
-        let c = set_cmd(key, &value, true, ttl);
-        let reply = self
-            .conn
-            .exec(
-                key,
-                |mut m| async move { c.query_async::<Value>(&mut m).await },
-            )
-            .await?;
-        match reply {
+        match self.query(key, set_cmd(key, &value, true, ttl)).await? {
             Value::Nil => Ok(false),
             Value::Okay => Ok(true),
             _ => Err(unexpected("SET NX")),
@@ -146,48 +146,27 @@ impl Kv for RedisStore {
         new: Bytes,
         ttl: Option<Duration>,
     ) -> StoreResult<bool> {
-        let script = &*COMPARE_AND_SET;
-        let has_expected = if expected.is_some() { "1" } else { "0" };
-        let expected = expected.unwrap_or_default().to_vec();
-        let ttl = ttl.map_or(0, ttl_ms);
-        let swapped: i64 = self
-            .conn
-            .exec(key, |mut m| async move {
-                script
-                    .key(key)
-                    .arg(has_expected)
-                    .arg(expected)
-                    .arg(&new[..])
-                    .arg(ttl)
-                    .invoke_async(&mut m)
-                    .await
-            })
-            .await?;
+        let mut script = COMPARE_AND_SET.key(key);
+        script
+            .arg(if expected.is_some() { "1" } else { "0" })
+            .arg(expected.unwrap_or_default())
+            .arg(&new[..])
+            .arg(ttl.map_or(0, ttl_ms));
+        let swapped: i64 = self.invoke(key, script).await?;
         Ok(swapped == 1)
     }
 
     async fn del(&self, key: &str) -> StoreResult<bool> {
         let mut c = cmd("DEL");
         c.arg(key);
-        let n = self
-            .conn
-            .exec(
-                key,
-                |mut m| async move { c.query_async::<i64>(&mut m).await },
-            )
-            .await?;
+        let n: i64 = self.query(key, c).await?;
         Ok(n > 0)
     }
 
     async fn incr_by(&self, key: &str, delta: i64) -> StoreResult<i64> {
         let mut c = cmd("INCRBY");
         c.arg(key).arg(delta);
-        self.conn
-            .exec(
-                key,
-                |mut m| async move { c.query_async::<i64>(&mut m).await },
-            )
-            .await
+        self.query(key, c).await
     }
 
     async fn get_i64(&self, key: &str) -> StoreResult<i64> {

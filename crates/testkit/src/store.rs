@@ -113,21 +113,34 @@ impl TestStore {
     }
 }
 
-/// Implements a capability for [`TestStore`]: the methods in braces are written out by
-/// hand; each method listed after them checks [`Faults::down`], then calls the inner store
-/// with the arguments marked `as key` put under the prefix.
+/// Implements a capability for [`TestStore`]. The methods in braces are written out by
+/// hand; each method listed after them calls the inner store with the arguments marked
+/// `as key` put under the prefix (`as rate`: the rate limit's log), after [`Faults::down`]
+/// is checked, or, marked `#[apply]`, counted as an apply ([`Faults::fail_every`],
+/// [`Faults::lose_reply_every`]).
 macro_rules! forward {
     (@arg $s:tt, $a:ident) => { $a };
     (@arg $s:tt, $a:ident, key) => { &$s.k($a) };
+    (@arg $s:tt, $a:ident, rate) => { RateLimit { key: &$s.k($a.key), ..$a } };
+    (@call $s:tt, , $call:expr) => {{
+        $s.faults.check_up()?;
+        $call.await
+    }};
+    (@call $s:tt, apply, $call:expr) => {{
+        let call = $s.before_apply()?;
+        let outcome = $call.await?;
+        $s.after_apply(call)?;
+        Ok(outcome)
+    }};
     ($cap:ident { $($by_hand:tt)* }
-     $(fn $name:ident($($arg:ident: $ty:ty $(as $key:ident)?),*) -> $ret:ty;)*) => {
+     $($(#[$hook:ident])? fn $name:ident($($arg:ident: $ty:ty $(as $key:ident)?),*) -> $ret:ty;)*) => {
         #[async_trait]
         impl $cap for TestStore {
             $($by_hand)*
             $(
                 async fn $name(&self, $($arg: $ty),*) -> $ret {
-                    self.faults.check_up()?;
-                    self.inner.$name($(forward!(@arg self, $arg $(, $key)?)),*).await
+                    forward!(@call self, $($hook)?,
+                        self.inner.$name($(forward!(@arg self, $arg $(, $key)?)),*))
                 }
             )*
         }
@@ -154,25 +167,21 @@ forward! { Kv {
     fn ping() -> StoreResult<()>;
     fn get(key: &str as key) -> StoreResult<Option<Bytes>>;
     fn set_nx(key: &str as key, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool>;
-    fn compare_and_set(
-        key: &str as key,
-        expected: Option<&[u8]>,
-        new: Bytes,
-        ttl: Option<Duration>
-    ) -> StoreResult<bool>;
+    fn compare_and_set(key: &str as key, expected: Option<&[u8]>, new: Bytes,
+        ttl: Option<Duration>) -> StoreResult<bool>;
     fn del(key: &str as key) -> StoreResult<bool>;
     fn incr_by(key: &str as key, delta: i64) -> StoreResult<i64>;
     fn get_i64(key: &str as key) -> StoreResult<i64>;
 }
 
 forward! { CounterAdoption {}
-    fn adopt_counter(
-        from: &str as key,
-        seen: &[u8],
-        to: &str as key,
-        value: i64,
-        marker: &str as key
-    ) -> StoreResult<Adoption>;
+    fn adopt_counter(from: &str as key, seen: &[u8], to: &str as key, value: i64,
+        marker: &str as key) -> StoreResult<Adoption>;
+}
+
+forward! { Idempotency {}
+    #[apply] fn idempotent_apply(counter: &str as key, op: CounterOp, idem_key: &str as key,
+        fingerprint: &str, ttl: Duration) -> StoreResult<IdemOutcome>;
 }
 
 forward! { Leases {}
@@ -189,52 +198,8 @@ forward! { RateLimiting {}
         -> StoreResult<RateDecision>;
 }
 
-#[async_trait]
-impl Idempotency for TestStore {
-    async fn idempotent_apply(
-        &self,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome> {
-        let call = self.before_apply()?;
-        let outcome = self
-            .inner
-            .idempotent_apply(&self.k(counter), op, &self.k(idem_key), fingerprint, ttl)
-            .await?;
-        self.after_apply(call)?;
-        Ok(outcome)
-    }
-}
-
-#[async_trait]
-impl LimitedApply for TestStore {
-    async fn limited_apply(
-        &self,
-        rate: RateLimit<'_>,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<Limited<IdemOutcome>> {
-        let call = self.before_apply()?;
-        let log = self.k(rate.key);
-        let rate = RateLimit { key: &log, ..rate };
-        let outcome = self
-            .inner
-            .limited_apply(
-                rate,
-                &self.k(counter),
-                op,
-                &self.k(idem_key),
-                fingerprint,
-                ttl,
-            )
-            .await?;
-        self.after_apply(call)?;
-        Ok(outcome)
-    }
+forward! { LimitedApply {}
+    #[apply] fn limited_apply(rate: RateLimit<'_> as rate, counter: &str as key, op: CounterOp,
+        idem_key: &str as key, fingerprint: &str, ttl: Duration)
+        -> StoreResult<Limited<IdemOutcome>>;
 }

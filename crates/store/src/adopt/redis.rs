@@ -22,8 +22,6 @@ impl CounterAdoption for RedisStore {
         value: i64,
         marker: &str,
     ) -> StoreResult<Adoption> {
-        let script = &*ADOPT_COUNTER;
-        let seen = seen.to_vec();
         let cluster = self.conn.is_cluster();
         if cluster && slots::slot(from) != slots::slot(to) {
             // One atomic step cannot read another slot; the seeds never ran on a cluster.
@@ -35,19 +33,13 @@ impl CounterAdoption for RedisStore {
             ));
         }
         let marker = placed(cluster, to, marker)?;
-        let reply: String = self
-            .conn
-            .exec(to, |mut m| async move {
-                script
-                    .key(from)
-                    .key(to)
-                    .key(&*marker)
-                    .arg(seen)
-                    .arg(value.to_string())
-                    .invoke_async(&mut m)
-                    .await
-            })
-            .await?;
+        let mut script = ADOPT_COUNTER.key(from);
+        script
+            .key(to)
+            .key(&*marker)
+            .arg(seen)
+            .arg(value.to_string());
+        let reply: String = self.invoke(to, script).await?;
         match reply.as_str() {
             "moved" => Ok(Adoption::Moved),
             "done" => Ok(Adoption::Done),

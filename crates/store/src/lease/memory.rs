@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::Leases;
-use crate::memory::entry::{insert, live, Entry, Map, Value};
+use crate::memory::entry::{live, live_or_insert, Entry, Map, Value};
 use crate::{MemoryStore, StoreError, StoreResult};
 
 /// Used when a lease TTL is too large to represent as an `Instant`.
@@ -46,12 +46,7 @@ impl Leases for MemoryStore {
                 .or_else(|| now.checked_add(LONGEST_LEASE))
                 .unwrap_or(now);
             let mut map = self.lock(pool);
-            if live(&mut map, pool, now).is_none() {
-                insert(&mut map, pool, Value::Leases(Pool::new()), None);
-            }
-            let Some(entry) = map.get_mut(pool) else {
-                return Err(StoreError::WrongType(pool.to_string()));
-            };
+            let entry = live_or_insert(&mut map, pool, now, || Value::Leases(Pool::new()));
             let Value::Leases(holders) = &mut entry.value else {
                 return Err(StoreError::WrongType(pool.to_string()));
             };

@@ -24,50 +24,25 @@ impl Leases for RedisStore {
         capacity: u32,
         ttl: Duration,
     ) -> StoreResult<bool> {
-        let script = &*ACQUIRE;
-        let ttl = ttl_ms(ttl);
-        let acquired: i64 = self
-            .conn
-            .exec(pool, |mut m| async move {
-                script
-                    .key(pool)
-                    .arg(holder)
-                    .arg(capacity)
-                    .arg(ttl)
-                    .invoke_async(&mut m)
-                    .await
-            })
-            .await?;
+        let mut script = ACQUIRE.key(pool);
+        script.arg(holder).arg(capacity).arg(ttl_ms(ttl));
+        let acquired: i64 = self.invoke(pool, script).await?;
         Ok(acquired == 1)
     }
 
     async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()> {
         let mut c = cmd("ZREM");
         c.arg(pool).arg(holder);
-        self.conn
-            .exec(pool, |mut m| async move { c.exec_async(&mut m).await })
-            .await
+        self.query(pool, c).await
     }
 
     async fn lease_count(&self, pool: &str) -> StoreResult<u32> {
-        let script = &*COUNT;
-        let n: u64 = self
-            .conn
-            .exec(pool, |mut m| async move {
-                script.key(pool).invoke_async(&mut m).await
-            })
-            .await?;
+        let n: u64 = self.invoke(pool, COUNT.key(pool)).await?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>> {
-        let script = &*HOLDERS;
-        let mut holders: Vec<String> = self
-            .conn
-            .exec(pool, |mut m| async move {
-                script.key(pool).invoke_async(&mut m).await
-            })
-            .await?;
+        let mut holders: Vec<String> = self.invoke(pool, HOLDERS.key(pool)).await?;
         holders.sort();
         Ok(holders)
     }

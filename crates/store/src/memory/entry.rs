@@ -47,6 +47,20 @@ pub(crate) fn live<'a>(map: &'a mut Map, key: &str, now: Instant) -> Option<&'a 
     map.get_mut(key)
 }
 
+/// The live entry at `key`, first set to `empty()` (kept forever) when there is none.
+pub(crate) fn live_or_insert<'a>(
+    map: &'a mut Map,
+    key: &str,
+    now: Instant,
+    empty: impl FnOnce() -> Value,
+) -> &'a mut Entry {
+    if !map.get(key).is_some_and(|e| e.live(now)) {
+        insert(map, key, empty(), None);
+    }
+    map.get_mut(key)
+        .expect("the entry is there: it was live or was just inserted")
+}
+
 pub(crate) fn expiry(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
     // A TTL too large to represent means "forever".
     ttl.and_then(|t| now.checked_add(t))

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{refuse_all, Limit, LimitedApply, Log, RateDecision, RateLimiting};
-use crate::memory::entry::{expiry, insert, live, Value};
+use crate::memory::entry::{expiry, live_or_insert, Value};
 use crate::{MemoryStore, StoreError, StoreResult};
 
 /// The limiter's microsecond clock, counted from the store's creation.
@@ -43,12 +43,7 @@ impl RateLimiting for MemoryStore {
             // the key's expiry agrees with the log exactly.
             let now = Instant::now();
             let now_us = self.rate_clock.micros(now);
-            if live(&mut map, key, now).is_none() {
-                insert(&mut map, key, Value::Log(Log::new()), None);
-            }
-            let Some(entry) = map.get_mut(key) else {
-                return Err(StoreError::WrongType(key.to_string()));
-            };
+            let entry = live_or_insert(&mut map, key, now, || Value::Log(Log::new()));
             let Value::Log(log) = &mut entry.value else {
                 return Err(StoreError::WrongType(key.to_string()));
             };

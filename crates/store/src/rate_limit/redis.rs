@@ -11,8 +11,8 @@ use ::redis::Script;
 use async_trait::async_trait;
 
 use super::{refuse_all, Limit, Limited, LimitedApply, RateDecision, RateLimit, RateLimiting};
-use crate::idempotency::redis::{outcome, step};
-use crate::redis::{placed, ttl_ms, unexpected};
+use crate::idempotency::redis::Apply;
+use crate::redis::{placed, unexpected};
 use crate::{CounterOp, IdemOutcome, RedisStore, StoreResult};
 
 static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| {
@@ -67,20 +67,11 @@ impl RedisStore {
         let Some(l) = Limit::new(limit, window) else {
             return Ok(refuse_all(window));
         };
-        let script = &*RATE_LIMIT;
         let member = self.members.next();
-        let (allowed, count, retry_us, reset_us): (i64, i64, i64, i64) = self
-            .conn
-            .exec(log, |mut m| async move {
-                script
-                    .key(log)
-                    .arg(l.limit)
-                    .arg(l.window_us)
-                    .arg(member)
-                    .invoke_async(&mut m)
-                    .await
-            })
-            .await?;
+        let mut script = RATE_LIMIT.key(log);
+        script.arg(l.limit).arg(l.window_us).arg(member);
+        let (allowed, count, retry_us, reset_us): (i64, i64, i64, i64) =
+            self.invoke(log, script).await?;
         l.script_decision([allowed, count, retry_us, reset_us])
             .ok_or_else(|| unexpected("rate_limit"))
     }
@@ -123,32 +114,14 @@ impl LimitedApply for RedisStore {
         let Some(l) = Limit::new(rate.limit, rate.window) else {
             return Ok(Limited::Refused(refuse_all(rate.window)));
         };
-        let script = &*LIMITED_APPLY;
-        let (kind, operand) = step(op);
-        let ttl = ttl_ms(ttl);
         let member = self.members.next();
         // On a cluster all three keys take the counter's slot (one script, one slot).
-        let cluster = self.conn.is_cluster();
-        let log = placed(cluster, counter, rate.key)?;
-        let record = placed(cluster, counter, idem_key)?;
-        let reply: (i64, i64, i64, i64, String, String) = self
-            .conn
-            .exec(counter, |mut m| async move {
-                script
-                    .key(&*log)
-                    .key(counter)
-                    .key(&*record)
-                    .arg(l.limit)
-                    .arg(l.window_us)
-                    .arg(member)
-                    .arg(kind)
-                    .arg(operand)
-                    .arg(fingerprint)
-                    .arg(ttl)
-                    .invoke_async(&mut m)
-                    .await
-            })
-            .await?;
+        let log = placed(self.conn.is_cluster(), counter, rate.key)?;
+        let apply = Apply::new(self, counter, op, idem_key, fingerprint, ttl)?;
+        let mut script = LIMITED_APPLY.key(&*log);
+        script.arg(l.limit).arg(l.window_us).arg(member);
+        apply.onto(&mut script);
+        let reply: (i64, i64, i64, i64, String, String) = self.invoke(counter, script).await?;
         let (allowed, count, retry_us, reset_us, status, value) = reply;
         let decision = l
             .script_decision([allowed, count, retry_us, reset_us])
@@ -159,7 +132,7 @@ impl LimitedApply for RedisStore {
                 _ => Err(unexpected("limited_apply")),
             };
         }
-        let applied = outcome(counter, idem_key, &status, &value, "limited_apply")?;
-        Ok(Limited::Admitted(decision, applied))
+        let outcome = apply.outcome(&status, &value, "limited_apply")?;
+        Ok(Limited::Admitted(decision, outcome))
     }
 }
