@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use floodgate_store::{RedisStore, Store};
+use floodgate_store::{Kv, RedisStore};
 
 use super::switch_env::seed_004_env;
 use super::*;

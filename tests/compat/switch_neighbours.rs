@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use floodgate_bus::{Outgoing, SharedBus};
 use floodgate_db::Db;
-use floodgate_store::{RedisStore, Store};
+use floodgate_store::{Kv, RedisStore};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 

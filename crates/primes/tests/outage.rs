@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use floodgate_bus::{KafkaBus, KafkaConfig, MemoryBus};
-use floodgate_store::{MemoryStore, RedisStore, Store};
+use floodgate_store::{Kv, Leases, MemoryStore, RedisStore};
 
 use common::{App, Setup, TestStore};
 

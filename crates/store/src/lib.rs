@@ -1,6 +1,13 @@
 //! The shared store: cached bytes, exact counters, leases, rate limits and idempotency
 //! records, each with a TTL. `memory` serves one process; `redis` makes every guarantee
 //! hold across nodes (each compound step is one Lua script, so one round trip and atomic).
+//!
+//! The store is narrow by capability. [`Kv`] is the small core both backends share (bytes
+//! and counters); each policy on top of it is a folder of its own holding its trait, its
+//! algorithm, its Lua and its memory and Redis halves: `adopt/` ([`CounterAdoption`]),
+//! `idempotency/` ([`Idempotency`]), `lease/` ([`Leases`]) and `rate_limit/`
+//! ([`RateLimiting`], and [`LimitedApply`], the limit in front of an idempotent apply).
+//! [`Store`] is every capability at once, so callers keep one `Arc<dyn Store>`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +18,17 @@ use bytes::Bytes;
 pub mod memory;
 pub mod redis;
 
+mod adopt;
+mod idempotency;
+mod lease;
 mod rate_limit;
 mod text;
 
+pub use adopt::{Adoption, CounterAdoption};
+pub use idempotency::{CounterOp, IdemOutcome, Idempotency};
+pub use lease::Leases;
 pub use memory::MemoryStore;
+pub use rate_limit::{Limited, LimitedApply, RateDecision, RateLimit, RateLimiting};
 pub use redis::RedisStore;
 
 /// The cause carried by an error: any error, or a message (`"timed out".into()`).
@@ -37,89 +51,53 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An arithmetic step applied to a counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CounterOp {
-    Add(i64),
-    Set(i64),
+/// Which backend a store is: decide on this (or on [`Backend::is_shared`]), never on the
+/// text of [`Kv::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The in-process store ([`MemoryStore`]).
+    Memory,
+    /// One Redis server ([`RedisStore`]).
+    Redis,
+    /// A Redis Cluster ([`RedisStore`] on a `redis+cluster://` URL).
+    RedisCluster,
 }
 
-/// Outcome of [`Store::idempotent_apply`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdemOutcome {
-    /// First time this key was seen: the op was applied; the counter is now this value.
-    Applied(i64),
-    /// The key was seen with the same fingerprint: nothing applied, original result returned.
-    Replayed(i64),
-    /// The key was seen with a different fingerprint (different body): nothing applied.
-    Mismatch,
-    /// The op would overflow: nothing applied, no record written.
-    Overflow,
-}
-
-/// Outcome of [`Store::adopt_counter`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Adoption {
-    /// Copied now; the marker records it.
-    Moved,
-    /// The marker exists: adopted before (by this node or another).
-    Done,
-    /// The source key is gone.
-    Absent,
-    /// The source no longer reads as it did: read it again.
-    Changed,
-    /// Our key already holds a value; nothing was overwritten.
-    TargetExists,
-}
-
-/// Outcome of a rate-limit check ([`Store::rate_limit`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateDecision {
-    pub allowed: bool,
-    /// Requests still allowed right now (0 when refused).
-    pub remaining: u64,
-    /// When refused: how long until one request would be allowed (rounded up to ms).
-    pub retry_after: Duration,
-    /// How long until every recorded request has left the window (for `RateLimit-Reset`).
-    pub reset_after: Duration,
-}
-
-/// One rate-limit check: a sliding-window log at `key`, at most `limit` admissions in any
-/// `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit<'a> {
-    pub key: &'a str,
-    pub limit: u32,
-    pub window: Duration,
-}
-
-/// Outcome of [`Store::limited_apply`]: the limiter's decision, and the step's outcome when
-/// it was admitted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Limited<T> {
-    /// Over the limit: nothing recorded, nothing applied.
-    Refused(RateDecision),
-    /// Admitted (and counted), then the step ran.
-    Admitted(RateDecision, T),
-}
-
-impl<T> Limited<T> {
-    /// The limiter's figures, refused or not.
-    pub fn rate(&self) -> &RateDecision {
+impl Backend {
+    /// "memory", "redis" or "redis-cluster", for /ready and logs.
+    pub fn name(self) -> &'static str {
         match self {
-            Limited::Refused(d) | Limited::Admitted(d, _) => d,
+            Backend::Memory => "memory",
+            Backend::Redis => "redis",
+            Backend::RedisCluster => "redis-cluster",
         }
     }
-}
-
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// "memory", "redis" or "redis-cluster", for /ready and logs (decide on `is_shared`).
-    fn kind(&self) -> &'static str;
 
     /// True when every process given the same URL sees the same data (Redis, Redis
     /// Cluster); false for the in-process store.
-    fn is_shared(&self) -> bool;
+    pub fn is_shared(self) -> bool {
+        !matches!(self, Backend::Memory)
+    }
+}
+
+/// The core every backend offers: bytes and exact counters under keys, each with an
+/// optional TTL. Policies (idempotency, leases, rate limits) are capabilities of their own.
+#[async_trait]
+pub trait Kv: Send + Sync + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// "memory", "redis" or "redis-cluster", for /ready and logs (decide on
+    /// [`Kv::backend`] or [`Kv::is_shared`]).
+    fn kind(&self) -> &'static str {
+        self.backend().name()
+    }
+
+    /// True when every process given the same URL sees the same data (Redis, Redis
+    /// Cluster); false for the in-process store.
+    fn is_shared(&self) -> bool {
+        self.backend().is_shared()
+    }
 
     /// Round trip to the backend; `Err(Unavailable)` when it does not answer.
     async fn ping(&self) -> StoreResult<()>;
@@ -145,105 +123,16 @@ pub trait Store: Send + Sync + 'static {
     async fn incr_by(&self, key: &str, delta: i64) -> StoreResult<i64>;
     /// Reads a counter written by `incr_by` (missing → 0).
     async fn get_i64(&self, key: &str) -> StoreResult<i64>;
+}
 
-    /// Takes over a counter another program kept at `from`, once, in one atomic step: when
-    /// `marker` is absent, `from` still reads `seen` and `to` is absent, sets `to` to
-    /// `value` and `marker` to `seen`. `from` is left as it was.
-    async fn adopt_counter(
-        &self,
-        from: &str,
-        seen: &[u8],
-        to: &str,
-        value: i64,
-        marker: &str,
-    ) -> StoreResult<Adoption>;
+/// Every capability at once: what services hold (`Arc<dyn Store>`). Implemented for any
+/// type that has them all; a method of any capability can be called on a `dyn Store`
+/// without importing its trait.
+pub trait Store: Kv + CounterAdoption + Idempotency + Leases + RateLimiting + LimitedApply {}
 
-    /// Applies `op` to the counter at `counter` at most once per `idem_key`: the change and
-    /// the record `(fingerprint, result)` are committed in one atomic step. The record lives
-    /// `ttl`.
-    async fn idempotent_apply(
-        &self,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome>;
-
-    /// Takes one of `capacity` slots in `pool` for `holder`, as a lease that expires after
-    /// `ttl` unless released. False when the pool is full.
-    async fn lease_acquire(
-        &self,
-        pool: &str,
-        holder: &str,
-        capacity: u32,
-        ttl: Duration,
-    ) -> StoreResult<bool>;
-    /// Gives back `holder`'s slot (a no-op when it already expired).
-    async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()>;
-    /// Live (unexpired) leases in `pool`.
-    async fn lease_count(&self, pool: &str) -> StoreResult<u32>;
-    /// Holders of the live leases in `pool`, sorted (e.g. who is alive in a cluster,
-    /// when each member renews a lease as its heartbeat).
-    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>>;
-
-    /// Sliding-window-log limiter: admits a request for `key` only while fewer than `limit`
-    /// were admitted in the last `window`, so at most `limit` pass in ANY window-long span
-    /// (never the 2x of a fixed window across its boundary). An admission is recorded, a
-    /// refusal is not. One atomic step; Redis uses its own clock so all nodes agree.
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision>;
-
-    /// [`Store::rate_limit`] for a log that travels with `anchor`: on Redis Cluster it is
-    /// kept in `anchor`'s hash slot (so one script may touch both, see
-    /// [`Store::limited_apply`]); elsewhere the key is used as it is. Callers that also use
-    /// `limited_apply` with `anchor` as its counter use this for the same log, never plain
-    /// `rate_limit` (on a cluster that would be another key).
-    /// Without hash slots (one process, one server) the log keeps its key.
-    async fn rate_limit_beside(
-        &self,
-        _anchor: &str,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        self.rate_limit(key, limit, window).await
-    }
-
-    /// The rate limit, then, only when it admits, [`Store::idempotent_apply`], in one atomic
-    /// step (one round trip on Redis). The limiter runs first whatever the idempotency
-    /// record holds, so a replay or a mismatch is counted like any admitted call, and a
-    /// refused call writes nothing (no log entry, no record, no change). The log is kept
-    /// beside `counter` as with [`Store::rate_limit_beside`].
-    ///
-    /// This default runs the two steps one after the other, each atomic: a concurrent caller
-    /// can at most see the admission a moment before the apply, as it would see an admitted
-    /// call still under way (an admission counts even when the apply then fails, as in the
-    /// Redis script). Redis overrides it with one script.
-    async fn limited_apply(
-        &self,
-        rate: RateLimit<'_>,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<Limited<IdemOutcome>> {
-        let decision = self
-            .rate_limit_beside(counter, rate.key, rate.limit, rate.window)
-            .await?;
-        if !decision.allowed {
-            return Ok(Limited::Refused(decision));
-        }
-        let outcome = self
-            .idempotent_apply(counter, op, idem_key, fingerprint, ttl)
-            .await?;
-        Ok(Limited::Admitted(decision, outcome))
-    }
+impl<T> Store for T where
+    T: Kv + CounterAdoption + Idempotency + Leases + RateLimiting + LimitedApply + ?Sized
+{
 }
 
 pub type SharedStore = Arc<dyn Store>;

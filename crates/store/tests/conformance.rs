@@ -10,31 +10,20 @@ mod outage;
 /// Instantiates each case once per backend.
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
-        mod memory {
+        backend!(memory, Some(crate::common::memory_store()), $($case),*);
+        backend!(redis, crate::common::redis_store().await, $($case),*);
+        backend!(redis_cluster, crate::common::redis_cluster_store().await, $($case),*);
+    };
+}
+
+/// The cases on one backend; a backend whose variable is unset skips them.
+macro_rules! backend {
+    ($backend:ident, $store:expr, $($case:ident),*) => {
+        mod $backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    let store = crate::common::memory_store();
-                    crate::cases::$case(store, crate::common::prefix()).await;
-                }
-            )*
-        }
-        mod redis {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(store) = crate::common::redis_store().await else {
-                        return;
-                    };
-                    crate::cases::$case(store, crate::common::prefix()).await;
-                }
-            )*
-        }
-        mod redis_cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(store) = crate::common::redis_cluster_store().await else {
+                    let Some(store) = $store else {
                         return;
                     };
                     crate::cases::$case(store, crate::common::prefix()).await;
@@ -45,6 +34,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    // Kv: bytes (cases/kv.rs) and counters (cases/counters.rs)
     get_set_del,
     set_nx_only_when_absent,
     ttl_expiry,
@@ -53,14 +43,18 @@ conformance!(
     counter_reads_as_text,
     incr_by_exact_at_edges,
     wrong_types,
+    // idempotency/ (cases/idempotency.rs)
     idempotent_outcomes,
     idempotent_exact_large_values,
     idempotent_concurrent_applies_once,
     idempotent_record_expires,
+    // lease/ (cases/leases.rs)
     lease_capacity_under_contention,
     lease_release_frees_slot,
     lease_expiry_frees_slot,
     lease_holders_are_the_live_leases,
+    // rate_limit/: the limiter (cases/rate.rs) and the limit in front of an apply
+    // (cases/limited.rs)
     rate_limit_burst_exact,
     rate_limit_retry_after_is_enough,
     rate_limit_no_double_burst,

@@ -1,6 +1,8 @@
 //! A store wrapper for tests, the one every crate's tests use: puts every key under a
 //! per-test prefix (so tests share one Redis without seeing each other's keys), records the
-//! keys written with `set`, and injects failures on demand ([`Faults`]).
+//! keys written with `set`, and injects failures on demand ([`Faults`]). It has every
+//! capability of the store, so it is a `Store` itself; most methods only forward
+//! (`forward!`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use floodgate_store::{
-    Adoption, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, Store,
-    StoreError, StoreResult,
+    Adoption, Backend, CounterAdoption, CounterOp, IdemOutcome, Idempotency, Kv, Leases, Limited,
+    LimitedApply, RateDecision, RateLimit, RateLimiting, SharedStore, StoreError, StoreResult,
 };
 
 /// Switches read by [`TestStore`]; shared with the test through an `Arc`.
@@ -111,177 +113,93 @@ impl TestStore {
     }
 }
 
-#[async_trait]
-impl Store for TestStore {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-
-    fn is_shared(&self) -> bool {
-        self.inner.is_shared()
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        self.faults.check_up()?;
-        self.inner.ping().await
-    }
-
-    async fn get(&self, key: &str) -> StoreResult<Option<Bytes>> {
-        self.faults.check_up()?;
-        self.inner.get(&self.k(key)).await
-    }
-
-    async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
-        self.faults.check_up()?;
-        if self.faults.fail_sets.load(Ordering::Relaxed) {
-            return Err(StoreError::Unavailable("test: writes failing".into()));
+/// Implements a capability for [`TestStore`]. The methods in braces are written out by
+/// hand; each method listed after them calls the inner store with the arguments marked
+/// `as key` put under the prefix (`as rate`: the rate limit's log), after [`Faults::down`]
+/// is checked, or, marked `#[apply]`, counted as an apply ([`Faults::fail_every`],
+/// [`Faults::lose_reply_every`]).
+macro_rules! forward {
+    (@arg $s:tt, $a:ident) => { $a };
+    (@arg $s:tt, $a:ident, key) => { &$s.k($a) };
+    (@arg $s:tt, $a:ident, rate) => { RateLimit { key: &$s.k($a.key), ..$a } };
+    (@call $s:tt, , $call:expr) => {{
+        $s.faults.check_up()?;
+        $call.await
+    }};
+    (@call $s:tt, apply, $call:expr) => {{
+        let call = $s.before_apply()?;
+        let outcome = $call.await?;
+        $s.after_apply(call)?;
+        Ok(outcome)
+    }};
+    ($cap:ident { $($by_hand:tt)* }
+     $($(#[$hook:ident])? fn $name:ident($($arg:ident: $ty:ty $(as $key:ident)?),*) -> $ret:ty;)*) => {
+        #[async_trait]
+        impl $cap for TestStore {
+            $($by_hand)*
+            $(
+                async fn $name(&self, $($arg: $ty),*) -> $ret {
+                    forward!(@call self, $($hook)?,
+                        self.inner.$name($(forward!(@arg self, $arg $(, $key)?)),*))
+                }
+            )*
         }
-        self.written
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(key.to_string());
-        self.inner.set(&self.k(key), value, ttl).await
-    }
+    };
+}
 
-    async fn set_nx(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool> {
-        self.faults.check_up()?;
-        self.inner.set_nx(&self.k(key), value, ttl).await
-    }
+forward! { Kv {
+        fn backend(&self) -> Backend {
+            self.inner.backend()
+        }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Bytes,
-        ttl: Option<Duration>,
-    ) -> StoreResult<bool> {
-        self.faults.check_up()?;
-        self.inner
-            .compare_and_set(&self.k(key), expected, new, ttl)
-            .await
+        async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()> {
+            self.faults.check_up()?;
+            if self.faults.fail_sets.load(Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("test: writes failing".into()));
+            }
+            self.written
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(key.to_string());
+            self.inner.set(&self.k(key), value, ttl).await
+        }
     }
+    fn ping() -> StoreResult<()>;
+    fn get(key: &str as key) -> StoreResult<Option<Bytes>>;
+    fn set_nx(key: &str as key, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool>;
+    fn compare_and_set(key: &str as key, expected: Option<&[u8]>, new: Bytes,
+        ttl: Option<Duration>) -> StoreResult<bool>;
+    fn del(key: &str as key) -> StoreResult<bool>;
+    fn incr_by(key: &str as key, delta: i64) -> StoreResult<i64>;
+    fn get_i64(key: &str as key) -> StoreResult<i64>;
+}
 
-    async fn del(&self, key: &str) -> StoreResult<bool> {
-        self.faults.check_up()?;
-        self.inner.del(&self.k(key)).await
-    }
+forward! { CounterAdoption {}
+    fn adopt_counter(from: &str as key, seen: &[u8], to: &str as key, value: i64,
+        marker: &str as key) -> StoreResult<Adoption>;
+}
 
-    async fn incr_by(&self, key: &str, delta: i64) -> StoreResult<i64> {
-        self.faults.check_up()?;
-        self.inner.incr_by(&self.k(key), delta).await
-    }
+forward! { Idempotency {}
+    #[apply] fn idempotent_apply(counter: &str as key, op: CounterOp, idem_key: &str as key,
+        fingerprint: &str, ttl: Duration) -> StoreResult<IdemOutcome>;
+}
 
-    async fn get_i64(&self, key: &str) -> StoreResult<i64> {
-        self.faults.check_up()?;
-        self.inner.get_i64(&self.k(key)).await
-    }
+forward! { Leases {}
+    fn lease_acquire(pool: &str as key, holder: &str, capacity: u32, ttl: Duration)
+        -> StoreResult<bool>;
+    fn lease_release(pool: &str as key, holder: &str) -> StoreResult<()>;
+    fn lease_count(pool: &str as key) -> StoreResult<u32>;
+    fn lease_holders(pool: &str as key) -> StoreResult<Vec<String>>;
+}
 
-    async fn adopt_counter(
-        &self,
-        from: &str,
-        seen: &[u8],
-        to: &str,
-        value: i64,
-        marker: &str,
-    ) -> StoreResult<Adoption> {
-        self.faults.check_up()?;
-        self.inner
-            .adopt_counter(&self.k(from), seen, &self.k(to), value, &self.k(marker))
-            .await
-    }
+forward! { RateLimiting {}
+    fn rate_limit(key: &str as key, limit: u32, window: Duration) -> StoreResult<RateDecision>;
+    fn rate_limit_beside(anchor: &str as key, key: &str as key, limit: u32, window: Duration)
+        -> StoreResult<RateDecision>;
+}
 
-    async fn idempotent_apply(
-        &self,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome> {
-        let call = self.before_apply()?;
-        let outcome = self
-            .inner
-            .idempotent_apply(&self.k(counter), op, &self.k(idem_key), fingerprint, ttl)
-            .await?;
-        self.after_apply(call)?;
-        Ok(outcome)
-    }
-
-    async fn limited_apply(
-        &self,
-        rate: RateLimit<'_>,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<Limited<IdemOutcome>> {
-        let call = self.before_apply()?;
-        let log = self.k(rate.key);
-        let rate = RateLimit { key: &log, ..rate };
-        let outcome = self
-            .inner
-            .limited_apply(
-                rate,
-                &self.k(counter),
-                op,
-                &self.k(idem_key),
-                fingerprint,
-                ttl,
-            )
-            .await?;
-        self.after_apply(call)?;
-        Ok(outcome)
-    }
-
-    async fn lease_acquire(
-        &self,
-        pool: &str,
-        holder: &str,
-        capacity: u32,
-        ttl: Duration,
-    ) -> StoreResult<bool> {
-        self.faults.check_up()?;
-        self.inner
-            .lease_acquire(&self.k(pool), holder, capacity, ttl)
-            .await
-    }
-
-    async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()> {
-        self.faults.check_up()?;
-        self.inner.lease_release(&self.k(pool), holder).await
-    }
-
-    async fn lease_count(&self, pool: &str) -> StoreResult<u32> {
-        self.faults.check_up()?;
-        self.inner.lease_count(&self.k(pool)).await
-    }
-
-    async fn lease_holders(&self, pool: &str) -> StoreResult<Vec<String>> {
-        self.faults.check_up()?;
-        self.inner.lease_holders(&self.k(pool)).await
-    }
-
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        self.faults.check_up()?;
-        self.inner.rate_limit(&self.k(key), limit, window).await
-    }
-
-    async fn rate_limit_beside(
-        &self,
-        anchor: &str,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        self.faults.check_up()?;
-        self.inner
-            .rate_limit_beside(&self.k(anchor), &self.k(key), limit, window)
-            .await
-    }
+forward! { LimitedApply {}
+    #[apply] fn limited_apply(rate: RateLimit<'_> as rate, counter: &str as key, op: CounterOp,
+        idem_key: &str as key, fingerprint: &str, ttl: Duration)
+        -> StoreResult<Limited<IdemOutcome>>;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use floodgate_core::config::Secret;
 use floodgate_core::{AppContext, Backends, Config};
-use floodgate_store::{MemoryStore, RedisStore, SharedStore, Store};
+use floodgate_store::{Kv, MemoryStore, RedisStore, SharedStore};
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::Value;

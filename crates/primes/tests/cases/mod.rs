@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::http::header::RETRY_AFTER;
 use axum::http::StatusCode;
 use floodgate_bus::Outgoing;
-use floodgate_store::Store;
+use floodgate_store::{Kv, Leases};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 

@@ -13,7 +13,7 @@ use axum::Router;
 use floodgate_bus::{KafkaBus, MemoryBus, SharedBus};
 use floodgate_core::{AppContext, Backends, Config};
 use floodgate_primes::Options;
-use floodgate_store::{MemoryStore, RedisStore, SharedStore, Store};
+use floodgate_store::{Kv, MemoryStore, RedisStore, SharedStore};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::task::JoinHandle;

@@ -1,31 +1,34 @@
 //! What the memory store keeps per key, and the small helpers every operation shares.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::idempotency::memory::Record;
+use crate::lease::memory::Pool;
+use crate::rate_limit::Log;
 use crate::text::parse_i64;
 use crate::{StoreError, StoreResult};
 
-pub(super) type Map = HashMap<Box<str>, Entry>;
+pub(crate) type Map = HashMap<Box<str>, Entry>;
 
-/// What a key holds. Counters are integers but read back as decimal text, like Redis.
+/// What a key holds. Counters are integers but read back as decimal text, like Redis. The
+/// capabilities' own kinds are defined in their folders.
 #[derive(Debug, Clone)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Bytes(Bytes),
     Int(i64),
-    Record {
-        fingerprint: Box<str>,
-        result: i64,
-    },
-    Leases(HashMap<Box<str>, Instant>),
-    /// Rate-limit admissions, microseconds on the store's clock, oldest first.
-    Log(VecDeque<u64>),
+    /// An idempotency record (`idempotency/memory.rs`).
+    Record(Record),
+    /// A lease pool (`lease/memory.rs`).
+    Leases(Pool),
+    /// A rate-limit log (`rate_limit/memory.rs`).
+    Log(Log),
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Entry {
+pub(crate) struct Entry {
     pub value: Value,
     pub expires: Option<Instant>,
 }
@@ -37,45 +40,59 @@ impl Entry {
 }
 
 /// The live entry at `key`, dropping it when expired.
-pub(super) fn live<'a>(map: &'a mut Map, key: &str, now: Instant) -> Option<&'a mut Entry> {
+pub(crate) fn live<'a>(map: &'a mut Map, key: &str, now: Instant) -> Option<&'a mut Entry> {
     if map.get(key).is_some_and(|e| !e.live(now)) {
         map.remove(key);
     }
     map.get_mut(key)
 }
 
-pub(super) fn expiry(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
+/// The live entry at `key`, first set to `empty()` (kept forever) when there is none.
+pub(crate) fn live_or_insert<'a>(
+    map: &'a mut Map,
+    key: &str,
+    now: Instant,
+    empty: impl FnOnce() -> Value,
+) -> &'a mut Entry {
+    if !map.get(key).is_some_and(|e| e.live(now)) {
+        insert(map, key, empty(), None);
+    }
+    map.get_mut(key)
+        .expect("the entry is there: it was live or was just inserted")
+}
+
+pub(crate) fn expiry(now: Instant, ttl: Option<Duration>) -> Option<Instant> {
     // A TTL too large to represent means "forever".
     ttl.and_then(|t| now.checked_add(t))
 }
 
-pub(super) fn insert(map: &mut Map, key: &str, value: Value, expires: Option<Instant>) {
+pub(crate) fn insert(map: &mut Map, key: &str, value: Value, expires: Option<Instant>) {
     map.insert(key.into(), Entry { value, expires });
 }
 
 /// Bytes as Redis would return them from GET.
-pub(super) fn as_bytes(key: &str, value: &Value) -> StoreResult<Bytes> {
+pub(crate) fn as_bytes(key: &str, value: &Value) -> StoreResult<Bytes> {
     match value {
         Value::Bytes(b) => Ok(b.clone()),
         Value::Int(n) => Ok(Bytes::from(n.to_string())),
-        Value::Record { .. } | Value::Leases(_) | Value::Log(_) => {
+        Value::Record(_) | Value::Leases(_) | Value::Log(_) => {
             Err(StoreError::WrongType(key.to_string()))
         }
     }
 }
 
-pub(super) fn as_int(key: &str, value: &Value) -> StoreResult<i64> {
+pub(crate) fn as_int(key: &str, value: &Value) -> StoreResult<i64> {
     match value {
         Value::Int(n) => Ok(*n),
         Value::Bytes(b) => parse_i64(b).ok_or_else(|| StoreError::WrongType(key.to_string())),
-        Value::Record { .. } | Value::Leases(_) | Value::Log(_) => {
+        Value::Record(_) | Value::Leases(_) | Value::Log(_) => {
             Err(StoreError::WrongType(key.to_string()))
         }
     }
 }
 
 /// The counter's value (missing = 0) and its expiry, which arithmetic keeps (like INCRBY).
-pub(super) fn counter(
+pub(crate) fn counter(
     map: &mut Map,
     key: &str,
     now: Instant,

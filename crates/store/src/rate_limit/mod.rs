@@ -1,17 +1,133 @@
-//! Sliding-window-log limiting, the one place its algorithm lives: the memory store's half
-//! here ([`Log`]), the Redis half in `window.lua` (and `rate_limit.lua`, which calls it),
-//! whose reply [`Limit::script_decision`] reads.
+//! Sliding-window-log limiting, the one place its algorithm lives: the trait
+//! ([`RateLimiting`], and [`LimitedApply`] for a limit in front of an idempotent apply),
+//! the algorithm itself ([`Limit::check`], which the memory half in `memory.rs` runs on a
+//! [`Log`]), and the Redis half in `redis.rs` with its Lua: `window.lua` (mirrors
+//! [`Limit::check`]), run by `rate_limit.lua` and `limited_apply.lua`, whose reply
+//! [`Limit::script_decision`] reads.
 //!
-//! Sliding-window-log limiting shared by both backends. Each key keeps the timestamps
-//! (integer microseconds) of the requests it admitted during the last window; a request
-//! passes only while fewer than `limit` remain. So at most `limit` pass in ANY window-long
-//! span, unlike a fixed window or a GCRA with a full burst, which both let about twice the
-//! limit through across a window boundary. `window.lua` mirrors [`Log::check`].
+//! Each key keeps the timestamps (integer microseconds) of the requests it admitted during
+//! the last window; a request passes only while fewer than `limit` remain. So at most
+//! `limit` pass in ANY window-long span, unlike a fixed window or a GCRA with a full burst,
+//! which both let about twice the limit through across a window boundary.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::RateDecision;
+use async_trait::async_trait;
+
+use crate::{CounterOp, IdemOutcome, Idempotency, StoreResult};
+
+pub(crate) mod memory;
+pub(crate) mod redis;
+
+/// Outcome of a rate-limit check ([`RateLimiting::rate_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests still allowed right now (0 when refused).
+    pub remaining: u64,
+    /// When refused: how long until one request would be allowed (rounded up to ms).
+    pub retry_after: Duration,
+    /// How long until every recorded request has left the window (for `RateLimit-Reset`).
+    pub reset_after: Duration,
+}
+
+/// One rate-limit check: a sliding-window log at `key`, at most `limit` admissions in any
+/// `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit<'a> {
+    pub key: &'a str,
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// Outcome of [`LimitedApply::limited_apply`]: the limiter's decision, and the step's
+/// outcome when it was admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limited<T> {
+    /// Over the limit: nothing recorded, nothing applied.
+    Refused(RateDecision),
+    /// Admitted (and counted), then the step ran.
+    Admitted(RateDecision, T),
+}
+
+impl<T> Limited<T> {
+    /// The limiter's figures, refused or not.
+    pub fn rate(&self) -> &RateDecision {
+        match self {
+            Limited::Refused(d) | Limited::Admitted(d, _) => d,
+        }
+    }
+}
+
+#[async_trait]
+pub trait RateLimiting: Send + Sync + 'static {
+    /// Sliding-window-log limiter: admits a request for `key` only while fewer than `limit`
+    /// were admitted in the last `window`, so at most `limit` pass in ANY window-long span
+    /// (never the 2x of a fixed window across its boundary). An admission is recorded, a
+    /// refusal is not. One atomic step; Redis uses its own clock so all nodes agree.
+    async fn rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision>;
+
+    /// [`RateLimiting::rate_limit`] for a log that travels with `anchor`: on Redis Cluster
+    /// it is kept in `anchor`'s hash slot (so one script may touch both, see
+    /// [`LimitedApply::limited_apply`]); elsewhere the key is used as it is. Callers that
+    /// also use `limited_apply` with `anchor` as its counter use this for the same log,
+    /// never plain `rate_limit` (on a cluster that would be another key).
+    /// Without hash slots (one process, one server) the log keeps its key.
+    async fn rate_limit_beside(
+        &self,
+        _anchor: &str,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<RateDecision> {
+        self.rate_limit(key, limit, window).await
+    }
+}
+
+/// A rate limit in front of an idempotent apply.
+#[async_trait]
+pub trait LimitedApply: RateLimiting + Idempotency {
+    /// The rate limit, then, only when it admits, [`Idempotency::idempotent_apply`], in one
+    /// atomic step (one round trip on Redis). The limiter runs first whatever the
+    /// idempotency record holds, so a replay or a mismatch is counted like any admitted
+    /// call, and a refused call writes nothing (no log entry, no record, no change). The
+    /// log is kept beside `counter` as with [`RateLimiting::rate_limit_beside`].
+    ///
+    /// This default runs the two steps one after the other, each atomic: a concurrent caller
+    /// can at most see the admission a moment before the apply, as it would see an admitted
+    /// call still under way (an admission counts even when the apply then fails, as in the
+    /// Redis script). Redis overrides it with one script.
+    async fn limited_apply(
+        &self,
+        rate: RateLimit<'_>,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<Limited<IdemOutcome>> {
+        let decision = self
+            .rate_limit_beside(counter, rate.key, rate.limit, rate.window)
+            .await?;
+        if !decision.allowed {
+            return Ok(Limited::Refused(decision));
+        }
+        let outcome = self
+            .idempotent_apply(counter, op, idem_key, fingerprint, ttl)
+            .await?;
+        Ok(Limited::Admitted(decision, outcome))
+    }
+}
+
+/// A key's log: the admissions of the last window, microseconds on the store's clock,
+/// oldest first.
+pub(crate) type Log = VecDeque<u64>;
 
 /// Longest window honoured; keeps every timestamp well inside a Lua double's exact range.
 const MAX_WINDOW_US: u64 = 365 * 24 * 3600 * 1_000_000;
@@ -50,7 +166,7 @@ impl Limit {
     /// Drops entries a window old or older, then admits `now` when there is room. `log`
     /// must be in ascending order; appending `now` (never earlier than the last entry,
     /// which the caller guarantees by reading a monotonic clock under its lock) keeps it so.
-    pub fn check(&self, log: &mut VecDeque<u64>, now: u64) -> Check {
+    pub fn check(&self, log: &mut Log, now: u64) -> Check {
         // An entry at exactly `now - window` has left the window (`ZREMRANGEBYSCORE -inf
         // now-window` in the script).
         while log.front().is_some_and(|&t| t + self.window_us <= now) {

@@ -1,4 +1,4 @@
--- Sliding-window log (mirrors window.rs), shared by rate_limit.lua and limited_apply.lua.
+-- Sliding-window log (mirrors Limit::check in mod.rs), shared by rate_limit.lua and limited_apply.lua.
 -- `key` is a sorted set of the requests admitted in the last window, scored by their time in
 -- microseconds of Redis TIME, so every node shares one clock. `limit` and `window` (us) are
 -- numbers; `member` is unique to the call (two admissions in the same microsecond stay two

@@ -33,7 +33,7 @@ const RESET_AFTER_FAILURES: u32 = 3;
 
 /// Shared handle; clones share one connection.
 #[derive(Clone)]
-pub(super) struct Conn {
+pub(crate) struct Conn {
     inner: Arc<Inner>,
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use floodgate_store::{MemoryStore, RedisStore, SharedStore, Store};
+use floodgate_store::{Backend, Kv, MemoryStore, RedisStore, SharedStore};
 
 pub const REDIS_VAR: &str = "FLOODGATE_TEST_REDIS_URL";
 pub const REDIS_CLUSTER_VAR: &str = "FLOODGATE_TEST_REDIS_CLUSTER_URL";
@@ -17,7 +17,7 @@ pub async fn redis_store() -> Option<SharedStore> {
 
 pub async fn redis_cluster_store() -> Option<SharedStore> {
     let store = store_at(REDIS_CLUSTER_VAR).await?;
-    assert_eq!(store.kind(), "redis-cluster");
+    assert_eq!(store.backend(), Backend::RedisCluster);
     Some(store)
 }
 

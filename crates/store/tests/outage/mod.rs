@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use floodgate_store::{CounterOp, IdemOutcome, RedisStore, Store, StoreError};
+use floodgate_store::{
+    CounterOp, IdemOutcome, Idempotency, Kv, Leases, RateLimiting, RedisStore, StoreError,
+};
 
 /// Asserts the call fails with `Unavailable` and returns promptly (no hang).
 async fn assert_unavailable<T: std::fmt::Debug>(

@@ -13,7 +13,7 @@ use floodgate_bus::{KafkaBus, MemoryBus, Outgoing, SharedBus};
 use floodgate_core::config::Secret;
 use floodgate_core::{AppContext, Backends, Config};
 use floodgate_db::Db;
-use floodgate_store::{MemoryStore, RedisStore, SharedStore, Store};
+use floodgate_store::{Kv, MemoryStore, RedisStore, SharedStore};
 use floodgate_todos::Settings;
 use http_body_util::BodyExt;
 use tokio_util::sync::CancellationToken;

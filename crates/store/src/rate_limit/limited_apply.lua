@@ -1,6 +1,6 @@
 -- The rate limit, then (only when it admits) the idempotent apply: one script, so one round
--- trip and one atomic step. Runs after rate_limit/window.lua and parts/counter_apply.lua
--- (see redis.rs). KEYS[1]: the log, KEYS[2]: counter, KEYS[3]: record (on Redis Cluster the
+-- trip and one atomic step. Runs after window.lua and idempotency/counter_apply.lua
+-- (see redis.rs beside). KEYS[1]: the log, KEYS[2]: counter, KEYS[3]: record (on Redis Cluster the
 -- store puts the log and the record in the counter's hash slot).
 -- ARGV[1]: limit, ARGV[2]: window us, ARGV[3]: a member id unique to this call,
 -- ARGV[4]: 'add' | 'set', ARGV[5]: operand (decimal), ARGV[6]: fingerprint, ARGV[7]: TTL ms.

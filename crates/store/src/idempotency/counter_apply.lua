@@ -1,5 +1,5 @@
 -- One counter step at most once per idempotency record, shared by idempotent_apply.lua and
--- limited_apply.lua. `counter` and `record` (a hash: fp, result) are keys; `kind` is 'add' or
+-- rate_limit/limited_apply.lua. `counter` and `record` (a hash: fp, result) are keys; `kind` is 'add' or
 -- 'set', `operand` a decimal string, `fp` the fingerprint, `ttl` the record's TTL in ms.
 -- Returns {status, value}, or Redis's error table for an error other than an overflow.
 -- Values stay strings end to end: Lua numbers are doubles and would round integers above

@@ -1,0 +1,48 @@
+//! Idempotent counter steps: a step applied at most once per idempotency key, the change and
+//! the record `(fingerprint, result)` committed in one atomic step. The memory half is in
+//! `memory.rs`; the Redis half is `counter_apply.lua` (the algorithm, also called by
+//! `rate_limit/limited_apply.lua`) run by `idempotent_apply.lua`, read back in `redis.rs`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::StoreResult;
+
+pub(crate) mod memory;
+pub(crate) mod redis;
+
+/// An arithmetic step applied to a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterOp {
+    Add(i64),
+    Set(i64),
+}
+
+/// Outcome of [`Idempotency::idempotent_apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemOutcome {
+    /// First time this key was seen: the op was applied; the counter is now this value.
+    Applied(i64),
+    /// The key was seen with the same fingerprint: nothing applied, original result returned.
+    Replayed(i64),
+    /// The key was seen with a different fingerprint (different body): nothing applied.
+    Mismatch,
+    /// The op would overflow: nothing applied, no record written.
+    Overflow,
+}
+
+#[async_trait]
+pub trait Idempotency: Send + Sync + 'static {
+    /// Applies `op` to the counter at `counter` at most once per `idem_key`: the change and
+    /// the record `(fingerprint, result)` are committed in one atomic step. The record lives
+    /// `ttl`.
+    async fn idempotent_apply(
+        &self,
+        counter: &str,
+        op: CounterOp,
+        idem_key: &str,
+        fingerprint: &str,
+        ttl: Duration,
+    ) -> StoreResult<IdemOutcome>;
+}
