@@ -106,3 +106,37 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
         .unwrap_or(admin_url);
     format!("{base}/{name}")
 }
+
+/// Instantiates every case once per backend set: a module per set, in it a
+/// `#[tokio::test]` per case that builds the set's environment and runs
+/// `crate::cases::<case>(env)`. A set's expression is an `Option`, evaluated inside the
+/// (async) test: `None` (a service not configured, already reported by `skip`) ends it.
+///
+/// ```ignore
+/// floodgate_testkit::per_backend! {
+///     memory => Some(crate::common::Env::memory()),
+///     redis => crate::common::Env::redis();
+///     [add_get_and_reset, bad_numbers_are_400]
+/// }
+/// ```
+#[macro_export]
+macro_rules! per_backend {
+    ($($set:ident => $env:expr),+ $(,)?; $cases:tt) => {
+        $(
+            mod $set {
+                $crate::per_backend!(@cases $env; $cases);
+            }
+        )+
+    };
+    (@cases $env:expr; [$($case:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(env) = $env else {
+                    return;
+                };
+                crate::cases::$case(env).await;
+            }
+        )*
+    };
+}
