@@ -1,4 +1,5 @@
-//! The wire shapes: a todo as clients see it, and a command as it travels over the bus.
+//! The wire shapes: a todo as clients see it, the bodies of the writes and their answer,
+//! and a command as it travels over the bus.
 
 use serde::{Deserialize, Serialize};
 use time::format_description::FormatItem;
@@ -56,6 +57,29 @@ pub struct Todo {
     pub created_at: String,
     #[schema(example = "2025-01-31T12:00:00Z")]
     pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTodo {
+    /// Required, 1 to 500 characters.
+    pub title: Option<String>,
+    /// Up to 5000 characters; default empty.
+    pub description: Option<String>,
+}
+
+/// At least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateTodo {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub completed: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    pub id: String,
+    #[schema(example = "Todo creation queued")]
+    pub message: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

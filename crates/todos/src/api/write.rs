@@ -7,36 +7,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use floodgate_core::idempotency::REPLAYED;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::error::Error;
 use crate::idempotency::{self, Keyed};
-use crate::model::{now_stamp, storable, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
+use crate::model::{
+    now_stamp, storable, Action, Command, CreateTodo, Queued, UpdateTodo, MAX_DESCRIPTION,
+    MAX_TITLE,
+};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateTodo {
-    /// Required, 1 to 500 characters.
-    pub title: Option<String>,
-    /// Up to 5000 characters; default empty.
-    pub description: Option<String>,
-}
-
-/// At least one field.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateTodo {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub completed: Option<bool>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Queued {
-    pub id: String,
-    #[schema(example = "Todo creation queued")]
-    pub message: &'static str,
-}
 
 fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(raw).map_err(|e| Error::Invalid(format!("body: {e}")))
