@@ -6,7 +6,10 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::json;
 
-use crate::common::{call, call_with, get, token, wait_for_some, wait_todo, Env, LostAck, Resp};
+use crate::common::{
+    call, get, put, request, send, token, wait_for_some, wait_present, wait_todo, Env, LostAck,
+    Resp,
+};
 
 async fn keyed(
     api: &Router,
@@ -16,16 +19,10 @@ async fn keyed(
     key: &str,
     body: Option<&str>,
 ) -> Resp {
-    let tok = token(user);
-    call_with(
-        api,
-        method,
-        uri,
-        Some(&tok),
-        body,
-        &[("idempotency-key", key)],
-    )
-    .await
+    let mut req = request(method, uri, Some(&token(user)), body);
+    let key = key.parse().expect("key is a header value");
+    req.headers_mut().insert("idempotency-key", key);
+    send(api, req).await
 }
 
 fn unique_key(what: &str) -> String {
@@ -93,10 +90,7 @@ pub async fn keyed_writes_apply_once(env: Env) {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    wait_todo(&env, &api, &id, "keyed create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    wait_present(&env, &api, &id, "keyed create applied").await;
     assert_eq!(listed_with_title(&env, &api, &id, &title).await, 1);
 
     // An update retried after a later write does not undo it.
@@ -106,14 +100,7 @@ pub async fn keyed_writes_apply_once(env: Env) {
     let first = keyed(&api, Method::PUT, &uri, "alice", &key, Some(rename)).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
     let tok = token("alice");
-    let later = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&tok),
-        Some(r#"{"title":"later"}"#),
-    )
-    .await;
+    let later = put(&api, &uri, &tok, r#"{"title":"later"}"#).await;
     assert_eq!(later.status, StatusCode::ACCEPTED);
     let again = keyed(&api, Method::PUT, &uri, "alice", &key, Some(rename)).await;
     assert_eq!(
@@ -174,10 +161,7 @@ pub async fn a_retry_after_a_503_applies_once(mut env: Env) {
     let retry = keyed(&api, Method::POST, "/todos", "carol", &key, Some(&body)).await;
     assert_eq!(retry.status, StatusCode::ACCEPTED, "{:?}", retry.body);
     let id = retry.json()["id"].as_str().expect("id").to_string();
-    wait_todo(&env, &api, &id, "retried create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    wait_present(&env, &api, &id, "retried create applied").await;
     // Both copies are on the bus; a later write to the same todo proves both were consumed.
     marker(&env, &api, "carol", &id).await;
     assert_eq!(listed_with_title(&env, &api, &id, &title).await, 1);
