@@ -36,6 +36,15 @@ async fn started(cfg: floodgate_core::Config) -> floodgate::Running {
     node
 }
 
+/// Our own Redis and a store on it; None (the test skips) without redis-server.
+async fn redis_store() -> Option<(Process, floodgate_store::RedisStore)> {
+    let redis = redis()?;
+    let store = floodgate_store::RedisStore::connect(&redis.redis_url())
+        .await
+        .expect("store");
+    Some((redis, store))
+}
+
 /// Sends `req`; status, Content-Type and body text of the answer.
 async fn call(req: reqwest::RequestBuilder) -> (u16, String, String) {
     read(req.send().await.expect("send")).await
