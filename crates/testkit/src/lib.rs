@@ -119,6 +119,8 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
 ///     [add_get_and_reset, bad_numbers_are_400]
 /// }
 /// ```
+// `crate::cases` is meant: the cases live in the test crate that calls the macro.
+#[allow(clippy::crate_in_macro_def)]
 #[macro_export]
 macro_rules! per_backend {
     ($($set:ident => $env:expr),+ $(,)?; $cases:tt) => {
