@@ -22,18 +22,23 @@ const PRELOAD: usize = 400;
 /// Payload → when the broker acknowledged it.
 type Acked = Arc<Mutex<HashMap<String, Instant>>>;
 
+/// Publishes `payload` with itself as the key; true once the broker acked it.
+async fn publish_keyed_by_itself(bus: &KafkaBus, topic: &str, payload: &str) -> bool {
+    let msg = Outgoing {
+        topic,
+        key: Some(payload.as_bytes()),
+        payload: payload.as_bytes(),
+        headers: &[],
+    };
+    bus.publish(msg).await.is_ok()
+}
+
 /// Publishes `n-0`, `n-1`, ... every 20 ms until stopped, noting what the broker acked.
 fn spawn_load(bus: Arc<KafkaBus>, topic: String, acked: Acked) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for i in 0.. {
             let payload = format!("n-{i}");
-            let msg = Outgoing {
-                topic: &topic,
-                key: Some(payload.as_bytes()),
-                payload: payload.as_bytes(),
-                headers: &[],
-            };
-            if bus.publish(msg).await.is_ok() {
+            if publish_keyed_by_itself(&bus, &topic, &payload).await {
                 acked.lock().unwrap().insert(payload, Instant::now());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -49,14 +54,7 @@ async fn preload(bus: &Arc<KafkaBus>, topic: &str, n: usize) {
     for i in 0..n {
         let (bus, topic) = (bus.clone(), topic.to_string());
         tasks.spawn(async move {
-            let payload = format!("pre-{i}");
-            let msg = Outgoing {
-                topic: &topic,
-                key: Some(payload.as_bytes()),
-                payload: payload.as_bytes(),
-                headers: &[],
-            };
-            let _ = bus.publish(msg).await;
+            publish_keyed_by_itself(&bus, &topic, &format!("pre-{i}")).await;
         });
     }
     while tasks.join_next().await.is_some() {}
