@@ -29,6 +29,13 @@ fn unique_key(what: &str) -> String {
     format!("{what}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A fresh key (`key_what-…`), a fresh title (`title_what-…`) and a create body with it.
+fn keyed_create_body(key_what: &str, title_what: &str) -> (String, String, String) {
+    let title = unique_key(title_what);
+    let body = json!({ "title": title }).to_string();
+    (unique_key(key_what), title, body)
+}
+
 /// How many listed todos carry `title`, once the list shows `id`.
 async fn listed_with_title(env: &Env, api: &Router, id: &str, title: &str) -> usize {
     wait_for_some(env.patience(), "list shows the todo", || async {
@@ -57,9 +64,7 @@ async fn marker(env: &Env, api: &Router, user: &str, id: &str) -> serde_json::Va
 pub async fn keyed_writes_apply_once(env: Env) {
     let node = env.node();
     let api = node.router.clone();
-    let key = unique_key("create");
-    let title = unique_key("once");
-    let body = json!({"title": title}).to_string();
+    let (key, title, body) = keyed_create_body("create", "once");
     let first = keyed(&api, Method::POST, "/todos", "alice", &key, Some(&body)).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
     assert_eq!(first.header("idempotent-replayed"), None);
@@ -148,9 +153,7 @@ pub async fn a_retry_after_a_503_applies_once(mut env: Env) {
     });
     let node = env.node();
     let api = node.router.clone();
-    let key = unique_key("lost");
-    let title = unique_key("lost-ack");
-    let body = json!({"title": title}).to_string();
+    let (key, title, body) = keyed_create_body("lost", "lost-ack");
     let first = keyed(&api, Method::POST, "/todos", "carol", &key, Some(&body)).await;
     assert_eq!(
         first.status,

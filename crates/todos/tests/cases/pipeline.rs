@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use axum::Router;
 use floodgate_bus::BusError;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{
     call, command, create, field_of, get, put, token, wait_for_some, wait_present, wait_todo, Env,
@@ -15,6 +16,21 @@ use crate::common::{
 
 fn ids_in(list: &serde_json::Value) -> Vec<String> {
     field_of(list, "id")
+}
+
+/// Publishes `user`'s create of todo `id` titled `title` and waits until it is applied
+/// (`what` names the wait); the todo.
+async fn publish_create(
+    env: &Env,
+    api: &Router,
+    id: &str,
+    user: &str,
+    title: &str,
+    what: &str,
+) -> Value {
+    env.publish_command("create", id, user, json!({ "title": title }))
+        .await;
+    wait_present(env, api, id, what).await
 }
 
 pub async fn create_update_delete_are_applied(env: Env) {
@@ -127,9 +143,15 @@ pub async fn other_users_and_missing_todos_are_not_touched(env: Env) {
     // A sentinel on the ghost's key: the update before it must not have created anything.
     env.publish_command("delete", &ghost, "mallory", json!({}))
         .await;
-    env.publish_command("create", &ghost, "sentinel", json!({"title": "sentinel"}))
-        .await;
-    let ghost_todo = wait_present(&env, &api, &ghost, "sentinel applied").await;
+    let ghost_todo = publish_create(
+        &env,
+        &api,
+        &ghost,
+        "sentinel",
+        "sentinel",
+        "sentinel applied",
+    )
+    .await;
     assert_eq!(ghost_todo["title"], "sentinel");
     node.stop().await;
 }
@@ -168,9 +190,7 @@ pub async fn redelivery_applies_nothing_twice(env: Env) {
     })
     .await;
     env.publish(&first).await; // redelivered: must not resurrect it
-    env.publish_command("create", &y, "alice", json!({"title": "second"}))
-        .await;
-    let todo = wait_present(&env, &api, &y, "second create").await;
+    let todo = publish_create(&env, &api, &y, "alice", "second", "second create").await;
     assert_eq!(todo["title"], "second");
     node.stop().await;
 }
