@@ -205,19 +205,10 @@ pub async fn poison_goes_to_the_dead_letter_topic(env: Env) {
         .expect("subscribe dlq");
     let node = env.node();
     env.publish_raw("k1", b"this is not json").await;
-    let bad_action = command(
-        "explode",
-        &uuid::Uuid::new_v4().to_string(),
-        "alice",
-        json!({}),
-    );
+    // An unknown action, then a create without a title.
+    let [bad_action, no_title] = ["explode", "create"]
+        .map(|a| command(a, &uuid::Uuid::new_v4().to_string(), "alice", json!({})));
     env.publish(&bad_action).await;
-    let no_title = command(
-        "create",
-        &uuid::Uuid::new_v4().to_string(),
-        "alice",
-        json!({}),
-    );
     env.publish(&no_title).await;
     let ok = uuid::Uuid::new_v4().to_string();
     env.publish_command("create", &ok, "alice", json!({"title": "after poison"}))
