@@ -36,12 +36,18 @@ async fn started(cfg: floodgate_core::Config) -> floodgate::Running {
     node
 }
 
-/// Our own Redis and a store on it; None (the test skips) without redis-server.
-async fn redis_store() -> Option<(Process, floodgate_store::RedisStore)> {
+/// Our own Redis and a store on it, holding `seed` (key, value) as a seed left it; None
+/// (the test skips) without redis-server.
+async fn redis_store(seed: &[(&str, &str)]) -> Option<(Process, floodgate_store::RedisStore)> {
+    use floodgate_store::Store;
     let redis = redis()?;
     let store = floodgate_store::RedisStore::connect(&redis.redis_url())
         .await
         .expect("store");
+    for (key, value) in seed {
+        let value = value.to_string().into();
+        store.set(key, value, None).await.expect("set");
+    }
     Some((redis, store))
 }
 

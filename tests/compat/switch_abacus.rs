@@ -56,7 +56,7 @@ async fn the_seed_sum_carries_on_exactly() {
         ("9223372036854775807", i64::MAX, -1),
         ("-9223372036854775808", i64::MIN, 1),
     ];
-    let Some((redis, store)) = redis_store().await else {
+    let Some((redis, store)) = redis_store(&[]).await else {
         return;
     };
     let http = reqwest::Client::new();
@@ -103,13 +103,9 @@ async fn the_seed_sum_carries_on_exactly() {
 /// Several nodes starting at once on the seed's data adopt it once: every add counts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_together_adopt_once() {
-    let Some((redis, store)) = redis_store().await else {
+    let Some((redis, _store)) = redis_store(&[(SEED_KEY, "1e+15")]).await else {
         return;
     };
-    store
-        .set(SEED_KEY, "1e+15".into(), None)
-        .await
-        .expect("set");
     let dirs: Vec<TempDir> = (0..3).map(|_| TempDir::new()).collect();
     let mut nodes = Vec::new();
     for d in &dirs {
@@ -135,7 +131,7 @@ async fn nodes_starting_together_adopt_once() {
 /// (500, logged) and left alone; a sum floodgate already keeps is never overwritten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unadoptable_or_competing_sums_are_left_alone() {
-    let Some((redis, store)) = redis_store().await else {
+    let Some((redis, store)) = redis_store(&[]).await else {
         return;
     };
     let http = reqwest::Client::new();

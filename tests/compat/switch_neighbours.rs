@@ -219,14 +219,10 @@ async fn todo_workers_of_both_sides_on_one_topic() {
 /// RATE_LIMIT_CAPACITY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_in_flight_counter_is_not_shared() {
-    let Some((redis, store)) = redis_store().await else {
+    // The seed's nodes hold every slot.
+    let Some((redis, store)) = redis_store(&[("RATE_LIMIT_COUNTER", "100")]).await else {
         return;
     };
-    // The seed's nodes hold every slot.
-    store
-        .set("RATE_LIMIT_COUNTER", "100".into(), None)
-        .await
-        .expect("set");
     let dir = TempDir::new();
     let mut cfg = embedded_config(&dir);
     cfg.redis_url = Some(redis.redis_url());
