@@ -76,12 +76,7 @@ async fn oversized_bodies_get_413_and_request_ids_are_echoed() {
     // The unread body makes the connection unusable; the client must be told to drop it.
     assert_eq!(resp.headers()["connection"], "close");
 
-    let resp = http
-        .get(url(&node, "/health"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let resp = get_with(&http, &url(&node, "/health"), ("x-request-id", "abc-123")).await;
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
     // Without one from the client, only failures get an id (they are the ones logged).
     let resp = http

@@ -155,6 +155,15 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     send_json(http.get(url)).await
 }
 
+/// GET `url` with one extra header; the answer, whatever its status.
+pub async fn get_with(
+    http: &reqwest::Client,
+    url: &str,
+    (name, value): (&str, &str),
+) -> reqwest::Response {
+    http.get(url).header(name, value).send().await.expect("GET")
+}
+
 /// The body of GET `url` as text (e.g. `/metrics`), whatever the status.
 pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
     let r = http.get(url).send().await.expect("GET");

@@ -8,7 +8,7 @@ use floodgate_core::Config;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{all_services_config, start, url, TempDir};
+use crate::common::{all_services_config, get_with, start, url, TempDir};
 use crate::{read_response, read_to_close};
 
 const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -112,12 +112,9 @@ async fn slow_bodies_get_408_and_are_closed() {
         2_000,
     );
     // Nothing was added.
-    let sum = reqwest::Client::new()
-        .get(url(&node, "/abacus/sum"))
-        .header("x-api-key", "k1")
-        .send()
+    let http = reqwest::Client::new();
+    let sum = get_with(&http, &url(&node, "/abacus/sum"), ("x-api-key", "k1"))
         .await
-        .unwrap()
         .json::<serde_json::Value>()
         .await
         .unwrap();
