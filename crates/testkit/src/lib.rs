@@ -142,3 +142,26 @@ macro_rules! per_backend {
         )*
     };
 }
+
+/// Checks a rate limit of `limit` per `window` from admissions as (sent, answered) instants.
+/// The limiter admitted each somewhere in between, so `limit + 1` of them whose true times
+/// span less than `window` would show up as a group with `max(answered) - min(sent) <
+/// window` (the check can only be loosened by timing noise, never tightened).
+pub fn assert_at_most_limit_in_any_window(
+    mut admitted: Vec<(std::time::Instant, std::time::Instant)>,
+    limit: usize,
+    window: std::time::Duration,
+) {
+    admitted.sort();
+    for (i, group) in admitted.windows(limit + 1).enumerate() {
+        let first_sent = group[0].0;
+        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
+        assert!(
+            last_answered - first_sent >= window,
+            "admissions {i}..={} ({} of them) fit in {:?} < {window:?}",
+            i + limit,
+            limit + 1,
+            last_answered - first_sent
+        );
+    }
+}

@@ -104,7 +104,7 @@ pub async fn rate_limit_holds_across_two_nodes(env: Env) {
         "slots come back as they leave the window: only {} admitted",
         admitted.len()
     );
-    assert_at_most_limit_in_any_window(admitted, limit as usize, window);
+    floodgate_testkit::assert_at_most_limit_in_any_window(admitted, limit as usize, window);
 }
 
 /// Admissions as (sent, answered): the store admitted each in between, so `limit + 1` of
@@ -119,24 +119,6 @@ fn assert_limited(r: &Resp, limit: u64) {
     assert!((1..=60).contains(&r.header_u64("retry-after")), "{r:?}");
     assert_eq!(r.header_u64("ratelimit-remaining"), 0);
     assert_eq!(r.header_u64("ratelimit-limit"), limit);
-}
-
-fn assert_at_most_limit_in_any_window(
-    mut admitted: Vec<(Instant, Instant)>,
-    limit: usize,
-    window: Duration,
-) {
-    admitted.sort();
-    for (i, group) in admitted.windows(limit + 1).enumerate() {
-        let first_sent = group[0].0;
-        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
-        assert!(
-            last_answered - first_sent >= window,
-            "admissions {i}..={} fit in {:?}",
-            i + limit,
-            last_answered - first_sent
-        );
-    }
 }
 
 /// A write checks the limit inside its one store call; what each answer says is what it
