@@ -180,11 +180,11 @@ async fn send_all(
             })
         })
         .collect();
-    let mut all = Vec::new();
-    for t in clients {
-        all.extend(t.await.expect("client"));
-    }
-    all
+    futures::future::join_all(clients)
+        .await
+        .into_iter()
+        .flat_map(|ids| ids.expect("client"))
+        .collect()
 }
 
 fn job(c: &Cluster, base: &str, _: usize) -> reqwest::RequestBuilder {
