@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary as floodgate, free_port, TempDir};
+use common::{binary as floodgate, failed_with_one_line, free_port, run_in, succeeded, TempDir};
 
 #[test]
 fn help_lists_every_subcommand() {
@@ -21,15 +21,10 @@ fn help_lists_every_subcommand() {
 #[test]
 fn a_bad_setting_stops_startup_with_one_line_and_exit_2() {
     let dir = TempDir::new();
-    let out = floodgate()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RATE_LIMIT_CAPACITY", "lots")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let mut cmd = floodgate();
+    cmd.env("RATE_LIMIT_CAPACITY", "lots");
+    let out = run_in(cmd, &dir, &["serve", "--listen", "127.0.0.1:0"]);
+    let err = failed_with_one_line(&out, 2);
     assert!(err.contains("RATE_LIMIT_CAPACITY"), "{err}");
     assert!(err.contains("lots"), "{err}");
 }
@@ -60,37 +55,25 @@ fn print_config_shows_precedence_and_hides_secrets() {
         .env("KAFKA_GIFT_CODE_TIMEOUT", "9")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = succeeded(&out);
     let line = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(&format!("{name} =")))
             .unwrap_or("")
             .to_string()
     };
-    assert!(
-        line("CACHE_TTL_SEC").contains("\"7\"") && line("CACHE_TTL_SEC").contains("floodgate.toml"),
-        "{text}"
-    );
-    assert!(
-        line("RATE_LIMIT_CAPACITY").contains("\"20\"")
-            && line("RATE_LIMIT_CAPACITY").contains(".env"),
-        "{text}"
-    );
-    assert!(
-        line("FLOODGATE_LISTEN").contains("127.0.0.1:2222")
-            && line("FLOODGATE_LISTEN").contains("environment"),
-        "{text}"
-    );
-    assert!(
-        line("KAFKA_GIFT_CODE_TIMEOUT").contains("\"3\"")
-            && line("KAFKA_GIFT_CODE_TIMEOUT").contains("flag"),
-        "{text}"
-    );
+    // Each setting's value and where it came from.
+    for (name, value, source) in [
+        ("CACHE_TTL_SEC", "\"7\"", "floodgate.toml"),
+        ("RATE_LIMIT_CAPACITY", "\"20\"", ".env"),
+        ("FLOODGATE_LISTEN", "127.0.0.1:2222", "environment"),
+        ("KAFKA_GIFT_CODE_TIMEOUT", "\"3\"", "flag"),
+    ] {
+        assert!(
+            line(name).contains(value) && line(name).contains(source),
+            "{text}"
+        );
+    }
     assert!(
         !text.contains("super-secret-value"),
         "secret printed: {text}"
@@ -186,18 +169,10 @@ fn sigterm_drains_and_exits_cleanly() {
 #[test]
 fn token_mints_a_jwt() {
     let dir = TempDir::new();
-    let out = floodgate()
-        .current_dir(dir.path())
-        .args(["token", "--sub", "alice", "--ttl", "1h"])
-        .env("JWT_SECRET", "s3cret")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut cmd = floodgate();
+    cmd.env("JWT_SECRET", "s3cret");
+    let out = run_in(cmd, &dir, &["token", "--sub", "alice", "--ttl", "1h"]);
+    let token = succeeded(&out).trim().to_string();
     assert_eq!(token.split('.').count(), 3, "{token}");
     // Without a secret: tests/first_run.rs (zero-setup, or one line naming JWT_SECRET).
 }
@@ -207,17 +182,12 @@ fn seed_todos_is_idempotent() {
     let dir = TempDir::new();
     let db = format!("sqlite://{}/seed.db", dir.path().display());
     let run = || {
-        let out = floodgate()
-            .current_dir(dir.path())
-            .args(["seed", "todos", "--count", "50", "--database-url", &db])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_in(
+            floodgate(),
+            &dir,
+            &["seed", "todos", "--count", "50", "--database-url", &db],
         );
-        String::from_utf8_lossy(&out.stdout).to_string()
+        succeeded(&out)
     };
     assert!(run().contains("50 inserted"));
     assert!(run().contains("0 inserted, 50 already present"));

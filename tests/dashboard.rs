@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -86,15 +86,8 @@ async fn dashboard_receives_live_samples_under_load() {
 }
 
 struct Member {
-    child: Child,
+    child: Killed,
     base: String,
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A real `floodgate` process on the shared Redis store (bus and database its own).
@@ -121,15 +114,12 @@ async fn member(dir: &TempDir, redis: &str, name: &'static str, args: &[&str]) -
         .expect("spawn floodgate");
     let base = format!("http://{addr}");
     let http = reqwest::Client::new();
-    let up = until_status(
-        &http,
-        &format!("{base}/health"),
-        200,
-        Duration::from_secs(60),
-    )
-    .await;
+    let up = healthy(&http, &base, Duration::from_secs(60)).await;
     assert!(up, "{name} never became healthy");
-    Member { child, base }
+    Member {
+        child: Killed(child),
+        base,
+    }
 }
 
 /// Every service, over and over, through `base` until `stop`: gift codes, prime jobs,

@@ -34,8 +34,7 @@ async fn kill9_of_a_worker_fails_over_within_bound() {
     let Some(c) = Cluster::new().await else {
         return;
     };
-    let api = c.node("api", &["serve", "--no-workers"]).await;
-    let base = api.base.clone().expect("base");
+    let (_api, base) = c.api_node().await;
     let mut w1 = c.spawn("worker-1", &["worker"]);
     let mut w2 = c.spawn("worker-2", &["worker"]);
     let names = ["api", "worker-1", "worker-2", "worker-3"];

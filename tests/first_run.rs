@@ -8,7 +8,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{binary_unconfigured as floodgate, free_port, TempDir};
+use common::{
+    binary_unconfigured as floodgate, failed_with_one_line, free_port, run_in, succeeded, TempDir,
+};
 
 /// A node started in `dir`, stopped (SIGTERM) when dropped.
 struct Node {
@@ -164,11 +166,7 @@ fn zero_setup_generates_secrets_once_and_every_printed_request_works() {
 
     // `floodgate token` needs no flag: the same secret, so the node accepts its token.
     let out = token(&dir, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let bearer = format!("Bearer {}", stdout(&out));
     let headers = [
         ("Authorization", bearer.as_str()),
@@ -204,24 +202,18 @@ fn a_shared_backend_without_secrets_stops_startup_with_one_line() {
         ("--kafka-brokers", "127.0.0.1:1"),
         ("--database-url", "postgres://u:p@127.0.0.1:1/db"),
     ] {
-        let out = floodgate()
-            .current_dir(dir.path())
-            .args(["serve", "--listen", "127.0.0.1:0", flag, value])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        let out = run_in(
+            floodgate(),
+            &dir,
+            &["serve", "--listen", "127.0.0.1:0", flag, value],
+        );
+        let err = failed_with_one_line(&out, 2);
         assert!(
             err.contains("JWT_SECRET") && err.contains("must be set"),
             "{err}"
         );
         // `token` needs the secret too, and says so.
-        let out = floodgate()
-            .current_dir(dir.path())
-            .args(["token", "--sub", "me", flag, value])
-            .output()
-            .unwrap();
+        let out = run_in(floodgate(), &dir, &["token", "--sub", "me", flag, value]);
         assert_eq!(out.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
     }
@@ -233,14 +225,8 @@ fn a_busy_port_fails_at_once_with_one_line_and_no_migrations() {
     let dir = TempDir::new();
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    let out = floodgate()
-        .current_dir(dir.path())
-        .args(["serve", "--listen", &addr])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = run_in(floodgate(), &dir, &["serve", "--listen", &addr]);
+    let err = failed_with_one_line(&out, 1);
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
     assert_eq!(err.matches("in use").count(), 1, "cause repeated: {err}");
     assert!(
@@ -252,11 +238,7 @@ fn a_busy_port_fails_at_once_with_one_line_and_no_migrations() {
 #[test]
 fn print_config_shows_the_sqlite_url_in_use() {
     let dir = TempDir::new();
-    let out = floodgate()
-        .current_dir(dir.path())
-        .args(["serve", "--print-config"])
-        .output()
-        .unwrap();
+    let out = run_in(floodgate(), &dir, &["serve", "--print-config"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
@@ -297,17 +279,9 @@ fn todos_seeded_from_another_process_show_within_the_staleness_bound() {
     assert_eq!(list(), 0);
     std::thread::sleep(Duration::from_millis(STALENESS_MS));
     assert_eq!(list(), 0);
-    let out = floodgate()
-        .current_dir(dir.path())
-        .args(["seed", "todos", "--count", "25"])
-        .output()
-        .unwrap();
+    let out = run_in(floodgate(), &dir, &["seed", "todos", "--count", "25"]);
     let seeded = Instant::now();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(stdout(&out).contains("25 inserted"), "{}", stdout(&out));
     let seen = loop {
         if list() == 10 {

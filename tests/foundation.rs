@@ -20,14 +20,7 @@ async fn embedded_node_serves_the_shared_routes() {
     assert_eq!(health.text().await.unwrap(), "OK");
 
     // Migrations run in the background; readiness waits for them.
-    let ready = eventually(Duration::from_secs(10), || async {
-        http.get(url(&node, "/ready"))
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    let ready = until_ok(Duration::from_secs(10), || http.get(url(&node, "/ready"))).await;
     assert!(ready, "/ready never became 200");
     let body = get_json(&http, &url(&node, "/ready")).await;
     assert_eq!(body["checks"]["store"]["backend"], "memory");
@@ -64,11 +57,7 @@ async fn embedded_node_serves_the_shared_routes() {
     assert!(text.contains("process_resident_memory_bytes"), "{text}");
     assert!(!text.contains("12345"), "raw paths leaked into labels");
 
-    node.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), node.done)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,12 +76,7 @@ async fn oversized_bodies_get_413_and_request_ids_are_echoed() {
     // The unread body makes the connection unusable; the client must be told to drop it.
     assert_eq!(resp.headers()["connection"], "close");
 
-    let resp = http
-        .get(url(&node, "/health"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let resp = get_with(&http, &url(&node, "/health"), ("x-request-id", "abc-123")).await;
     assert_eq!(resp.headers()["x-request-id"], "abc-123");
     // Without one from the client, only failures get an id (they are the ones logged).
     let resp = http
@@ -139,6 +123,23 @@ enum Outage {
     Pause,
 }
 
+impl Outage {
+    fn begin(&self, server: &mut Process) {
+        match self {
+            Outage::Kill => server.kill(),
+            Outage::Pause => server.pause(),
+        }
+    }
+
+    /// Brings the server back: restarted after a kill, resumed after a pause.
+    fn end(&self, server: &mut Process) {
+        match self {
+            Outage::Kill => server.restart(),
+            Outage::Pause => server.resume(),
+        }
+    }
+}
+
 /// `/ready` is 200 with the backend up, 503 naming `check` while it is away (liveness
 /// stays 200), and 200 again once it is back, without restarting the node.
 async fn ready_through_outage(
@@ -161,10 +162,7 @@ async fn ready_through_outage(
         backend
     );
 
-    match outage {
-        Outage::Kill => server.kill(),
-        Outage::Pause => server.pause(),
-    }
+    outage.begin(server);
     assert!(
         until_status(&http, &u, 503, t).await,
         "/ready stayed 200 with {backend} down"
@@ -180,10 +178,7 @@ async fn ready_through_outage(
         200
     );
 
-    match outage {
-        Outage::Kill => server.restart(),
-        Outage::Pause => server.resume(),
-    }
+    outage.end(server);
     assert!(
         until_status(&http, &u, 200, t).await,
         "/ready did not recover after {backend} came back"

@@ -6,13 +6,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
-use common::{binary, free_port, TempDir};
+use common::{binary, free_port, Killed, TempDir};
 
 const JWT_SECRET: &str = "fuzz-secret";
 const TEMPLATES: &[&str] = &[
@@ -48,17 +48,10 @@ fn method() -> impl Strategy<Value = &'static str> {
 }
 
 struct Node {
-    child: Child,
+    child: Killed,
     addr: SocketAddr,
     log: std::path::PathBuf,
     _dir: TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start_node() -> Node {
@@ -80,7 +73,7 @@ fn start_node() -> Node {
         .spawn()
         .expect("spawn floodgate");
     let node = Node {
-        child,
+        child: Killed(child),
         addr,
         log,
         _dir: dir,

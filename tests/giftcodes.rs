@@ -19,14 +19,7 @@ async fn broker_outage_gives_503_then_recovers() {
         .build()
         .unwrap();
     let queue = url(&node, "/queue");
-    let ok = eventually(Duration::from_secs(60), || async {
-        http.post(&queue)
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    let ok = until_ok(Duration::from_secs(60), || http.post(&queue)).await;
     assert!(ok, "never got a gift code through Tansu");
 
     broker.pause();
@@ -52,14 +45,7 @@ async fn broker_outage_gives_503_then_recovers() {
     );
 
     broker.resume();
-    let back = eventually(Duration::from_secs(90), || async {
-        http.post(&queue)
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    let back = until_ok(Duration::from_secs(90), || http.post(&queue)).await;
     assert!(back, "no gift code after the broker came back");
     node.shutdown.cancel();
 }
@@ -86,15 +72,7 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
         .build()
         .unwrap();
     let a_url = format!("http://127.0.0.1:{port_a}");
-    assert!(
-        until_status(
-            &http,
-            &format!("{a_url}/health"),
-            200,
-            Duration::from_secs(20)
-        )
-        .await
-    );
+    assert!(healthy(&http, &a_url, Duration::from_secs(20)).await);
     // Node B: same Redis and topics, with a worker.
     let mut cfg = embedded_config(&dir);
     cfg.redis_url = Some(redis_url);
@@ -126,14 +104,7 @@ async fn slots_of_a_node_killed_with_sigkill_come_back_by_lease_expiry() {
     let r = http.post(url(&b, "/queue")).send().await.unwrap();
     assert_eq!(r.status(), 429, "slots freed without lease expiry?");
     // Leases last timeout × 1.5 at least timeout + 1 s: 3 s here.
-    let back = eventually(Duration::from_secs(10), || async {
-        http.post(url(&b, "/queue"))
-            .send()
-            .await
-            .map(|r| r.status() == 200)
-            .unwrap_or(false)
-    })
-    .await;
+    let back = until_ok(Duration::from_secs(10), || http.post(url(&b, "/queue"))).await;
     assert!(back, "capacity never came back after kill -9");
     assert!(killed_at.elapsed() < Duration::from_secs(10));
     let r = http.post(url(&b, "/queue")).send().await.unwrap();
@@ -183,8 +154,7 @@ async fn graceful_shutdown_gives_the_reply_slot_back() {
         eventually(Duration::from_secs(10), || holder(b_id.clone())).await,
         "a node started right after did not get slot 0"
     );
-    b.shutdown.cancel();
-    let _ = b.done.await;
+    stop_any(b).await;
 }
 
 /// A node stopped with SIGTERM while its requests still hold admission slots, its drain cut
@@ -205,15 +175,7 @@ async fn sigterm_gives_admission_slots_back() {
     let mut node = idle_node(&dir, port, &redis_url, capacity, &settings);
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    assert!(
-        until_status(
-            &http,
-            &format!("{base}/health"),
-            200,
-            Duration::from_secs(20)
-        )
-        .await
-    );
+    assert!(healthy(&http, &base, Duration::from_secs(20)).await);
     let store = floodgate_store::connect(Some(&redis_url))
         .await
         .expect("store");

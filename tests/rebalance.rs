@@ -51,8 +51,7 @@ async fn workers_killed_and_added_while_work_flows_lose_and_repeat_nothing() {
     let Some(c) = Cluster::new().await else {
         return;
     };
-    let api = c.node("api", &["serve", "--no-workers"]).await;
-    let base = api.base.clone().expect("base");
+    let (_api, base) = c.api_node().await;
     let mut workers: Vec<_> = (1..=4)
         .map(|i| c.spawn(&format!("worker-{i}"), &["worker"]))
         .collect();

@@ -180,11 +180,11 @@ async fn send_all(
             })
         })
         .collect();
-    let mut all = Vec::new();
-    for t in clients {
-        all.extend(t.await.expect("client"));
-    }
-    all
+    futures::future::join_all(clients)
+        .await
+        .into_iter()
+        .flat_map(|ids| ids.expect("client"))
+        .collect()
 }
 
 fn job(c: &Cluster, base: &str, _: usize) -> reqwest::RequestBuilder {
@@ -247,8 +247,7 @@ async fn rows(db: &sqlx::PgPool) -> f64 {
 
 /// One API node and `w` workers on a fresh cluster: the jobs phase, then the writes phase.
 async fn measure(c: Cluster, w: usize) -> (Phase, Phase) {
-    let api = c.node("api", &["serve", "--no-workers"]).await;
-    let base = api.base.clone().expect("base");
+    let (api, base) = c.api_node().await;
     let workers: Vec<Proc> = (1..=w)
         .map(|i| c.spawn(&format!("worker-{i}"), &["worker"]))
         .collect();

@@ -74,11 +74,7 @@ async fn one_node_serves_every_service_end_to_end() {
             "{p} missing from /openapi.json: {paths:?}"
         );
     }
-    node.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(30), node.done)
-        .await
-        .unwrap()
-        .unwrap();
+    stop(node).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

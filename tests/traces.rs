@@ -4,14 +4,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use common::{eventually, free_port, until_status, TempDir};
+use common::{eventually, free_port, until_status, Killed, TempDir};
 use serde_json::Value;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -45,16 +45,9 @@ async fn collector() -> (String, Received) {
 }
 
 struct Node {
-    child: Child,
+    _child: Killed,
     base: String,
     _dir: TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn floodgate(dir: &TempDir) -> Command {
@@ -81,7 +74,7 @@ async fn node(endpoint: &str, protocol: &str, extra: &[(&str, String)]) -> Node 
     }
     // Owned from here on, so a failed check below still kills the process.
     let node = Node {
-        child: cmd.spawn().unwrap(),
+        _child: Killed(cmd.spawn().unwrap()),
         base: format!("http://127.0.0.1:{port}"),
         _dir: dir,
     };

@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{binary, free_port, get_text, until_status, TempDir};
+use common::{binary, free_port, get_text, send_json, until_status, TempDir};
 
 struct Proc(Child);
 
@@ -81,14 +81,7 @@ async fn a_worker_only_process_serves_its_prime_task_metrics() {
     const JOBS: u64 = 5;
     let mut ids = Vec::new();
     for n in 0..JOBS {
-        let r: serde_json::Value = http
-            .post(format!("{api}/generate?n={}", 100 + n))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = send_json(http.post(format!("{api}/generate?n={}", 100 + n))).await;
         ids.push(r["request_id"].as_str().expect("request_id").to_string());
     }
     for id in &ids {

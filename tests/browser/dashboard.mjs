@@ -3,22 +3,14 @@
 // Usage: node dashboard.mjs BASE_URL SCREENSHOT.png [NODE,NODE,...]
 // With NODE names: waits until every one of them is listed and shows non-zero figures in
 // each service panel (see BUSY below); otherwise until four live frames have arrived.
-import { chromium } from "playwright-core";
+import { readPage } from "./chromium.mjs";
 
 const [base, shot, names] = process.argv.slice(2);
 const want = names ? names.split(",") : [];
 // Per-service figures that load on a node must move.
 const BUSY = { giftcodes: ["ok"], primes: ["submitted"], todos: ["reads", "accepted"], abacus: ["requests"] };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  const errors = [];
-  page.on("pageerror", e => errors.push(String(e)));
+await readPage({ viewport: { width: 1400, height: 900 }, flags: ["--disable-quic"], shot }, async page => {
   // Everything the test checks, read in one go from the page as it is.
   const read = (arg) => {
     const num = t => Number(String(t).replace(/,/g, "")) || 0;
@@ -61,10 +53,6 @@ try {
     timedOut = true;
     result = await page.evaluate(a => window.__read(a).out, arg).catch(e => ({ error: String(e) }));
   }
-  if (shot) await page.screenshot({ path: shot, fullPage: true });
   result.timed_out = timedOut;
-  result.errors = errors;
-  console.log(JSON.stringify(result));
-} finally {
-  await browser.close();
-}
+  return result;
+});

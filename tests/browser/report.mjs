@@ -1,19 +1,12 @@
 // Opens a `floodgate bench --html` report (a local file, no server) in headless Chromium and
 // reads back what its charts drew: per chart, each SVG line's name and point count.
 // Usage: node report.mjs REPORT.html [SCREENSHOT.png]
-import { chromium } from "playwright-core";
+import { readPage } from "./chromium.mjs";
 import { pathToFileURL } from "node:url";
 
 const [file, shot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors = [], requests = [];
-  page.on("pageerror", e => errors.push(String(e)));
+await readPage({ viewport: { width: 1280, height: 900 }, shot }, async page => {
+  const requests = [];
   // A self-contained report asks for nothing but itself.
   page.on("request", r => { if (!r.url().startsWith("file:")) requests.push(r.url()); });
   await page.goto(pathToFileURL(file).href);
@@ -30,10 +23,6 @@ try {
     const cards = Object.fromEntries([...document.querySelectorAll(".card[data-figure]")].map(c => [c.dataset.figure, [...c.querySelectorAll("b")].map(b => b.textContent)]));
     return { title: document.getElementById("title").textContent, charts, cards, settings: document.getElementById("settings").innerText };
   });
-  if (shot) await page.screenshot({ path: shot, fullPage: true });
-  result.errors = errors;
   result.requests = requests;
-  console.log(JSON.stringify(result));
-} finally {
-  await browser.close();
-}
+  return result;
+});

@@ -3,7 +3,7 @@
 //! that must all be done. Used by the failover and broker restart tests.
 
 use std::collections::HashSet;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use floodgate_testkit::{env_or_skip, fresh_pg_database};
@@ -24,7 +24,7 @@ pub struct Cluster {
 }
 
 pub struct Proc {
-    child: Child,
+    child: super::Killed,
     pub name: String,
     /// Where it serves HTTP (a worker serves probes and metrics).
     pub base: Option<String>,
@@ -39,13 +39,6 @@ impl Proc {
     /// Still running (not exited).
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -119,7 +112,7 @@ impl Cluster {
             .env("FLOODGATE_WORKER_LISTEN", format!("127.0.0.1:{port}"));
         let base = Some(format!("http://127.0.0.1:{port}"));
         Proc {
-            child: cmd.spawn().expect("spawn floodgate"),
+            child: super::Killed(cmd.spawn().expect("spawn floodgate")),
             name: name.to_string(),
             base,
         }
@@ -128,15 +121,16 @@ impl Cluster {
     pub async fn node(&self, name: &str, args: &[&str]) -> Proc {
         let p = self.spawn(name, args);
         let base = p.base.clone().expect("a node");
-        let up = super::until_status(
-            &self.http,
-            &format!("{base}/health"),
-            200,
-            Duration::from_secs(60),
-        )
-        .await;
+        let up = super::healthy(&self.http, &base, Duration::from_secs(60)).await;
         assert!(up, "{name} never became healthy:\n{}", self.log(name));
         p
+    }
+
+    /// A node serving HTTP without workers, and its base URL.
+    pub async fn api_node(&self) -> (Proc, String) {
+        let api = self.node("api", &["serve", "--no-workers"]).await;
+        let base = api.base.clone().expect("base");
+        (api, base)
     }
 
     /// The bearer token todo writes carry.

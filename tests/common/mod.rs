@@ -44,6 +44,21 @@ pub async fn start(config: Config) -> Running {
         .expect("node starts")
 }
 
+/// Stops `node` and waits for it: it must finish cleanly within 30 s.
+pub async fn stop(node: Running) {
+    node.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), node.done)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Stops `node` and waits for it, however it ends.
+pub async fn stop_any(node: Running) {
+    node.shutdown.cancel();
+    let _ = node.done.await;
+}
+
 pub fn url(node: &Running, path: &str) -> String {
     format!("http://{}{}", node.addr, path)
 }
@@ -107,6 +122,23 @@ pub async fn until_status(http: &reqwest::Client, url: &str, code: u16, timeout:
     .await
 }
 
+/// Waits until `{base}/health` answers 200; true when it did.
+pub async fn healthy(http: &reqwest::Client, base: &str, timeout: Duration) -> bool {
+    until_status(http, &format!("{base}/health"), 200, timeout).await
+}
+
+/// Waits until the request `req` builds answers 200; true when it did.
+pub async fn until_ok(timeout: Duration, req: impl Fn() -> reqwest::RequestBuilder) -> bool {
+    eventually(timeout, || async {
+        req()
+            .send()
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await
+}
+
 /// Sends `req` and parses the answer as JSON (whatever its status).
 pub async fn send_json(req: reqwest::RequestBuilder) -> serde_json::Value {
     req.send()
@@ -125,10 +157,73 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     send_json(http.get(url)).await
 }
 
+/// GET `url` with one extra header; the answer, whatever its status.
+pub async fn get_with(
+    http: &reqwest::Client,
+    url: &str,
+    (name, value): (&str, &str),
+) -> reqwest::Response {
+    http.get(url).header(name, value).send().await.expect("GET")
+}
+
 /// The body of GET `url` as text (e.g. `/metrics`), whatever the status.
 pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
     let r = http.get(url).send().await.expect("GET");
     r.text().await.expect("body")
+}
+
+/// Runs `cmd` with `args` in `dir` to completion.
+pub fn run_in(
+    mut cmd: std::process::Command,
+    dir: &TempDir,
+    args: &[&str],
+) -> std::process::Output {
+    cmd.current_dir(dir.path())
+        .args(args)
+        .output()
+        .expect("run floodgate")
+}
+
+/// Asserts that a finished command failed with exit `code` and one line on stderr; the line.
+pub fn failed_with_one_line(out: &std::process::Output, code: i32) -> String {
+    assert_eq!(out.status.code(), Some(code));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}
+
+/// Asserts that a finished command succeeded (showing its stderr if not); its stdout.
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failed assertion never
+/// leaves it running.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Killed {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Killed {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
 }
 
 /// Secrets [`binary`] passes, as a deployment with shared backends must.

@@ -117,8 +117,7 @@ async fn seed_worker_answers_every_node() {
     stop.cancel();
     let _ = worker.await;
     for node in nodes {
-        node.shutdown.cancel();
-        let _ = node.done.await;
+        stop_any(node).await;
     }
 }
 

@@ -36,6 +36,21 @@ async fn started(cfg: floodgate_core::Config) -> floodgate::Running {
     node
 }
 
+/// Our own Redis and a store on it, holding `seed` (key, value) as a seed left it; None
+/// (the test skips) without redis-server.
+async fn redis_store(seed: &[(&str, &str)]) -> Option<(Process, floodgate_store::RedisStore)> {
+    use floodgate_store::Kv;
+    let redis = redis()?;
+    let store = floodgate_store::RedisStore::connect(&redis.redis_url())
+        .await
+        .expect("store");
+    for (key, value) in seed {
+        let value = value.to_string().into();
+        store.set(key, value, None).await.expect("set");
+    }
+    Some((redis, store))
+}
+
 /// Sends `req`; status, Content-Type and body text of the answer.
 async fn call(req: reqwest::RequestBuilder) -> (u16, String, String) {
     read(req.send().await.expect("send")).await

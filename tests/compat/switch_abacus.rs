@@ -56,10 +56,9 @@ async fn the_seed_sum_carries_on_exactly() {
         ("9223372036854775807", i64::MAX, -1),
         ("-9223372036854775808", i64::MIN, 1),
     ];
-    let Some(redis) = redis() else { return };
-    let store = RedisStore::connect(&redis.redis_url())
-        .await
-        .expect("store");
+    let Some((redis, store)) = redis_store(&[]).await else {
+        return;
+    };
     let http = reqwest::Client::new();
     for (raw, value, delta) in cases {
         for key in [SEED_KEY, OUR_KEY, MARKER] {
@@ -86,8 +85,7 @@ async fn the_seed_sum_carries_on_exactly() {
             "seed key kept"
         );
         assert_eq!(text(&store, MARKER).await.as_deref(), Some(*raw));
-        node.shutdown.cancel();
-        let _ = node.done.await;
+        stop_any(node).await;
 
         // A later start never adopts again, even when the seed's key changed since (a seed
         // node left running).
@@ -98,22 +96,16 @@ async fn the_seed_sum_carries_on_exactly() {
             (200, format!(r#"{{"current_sum":{after}}}"#)),
             "{raw}: adopted twice"
         );
-        node.shutdown.cancel();
-        let _ = node.done.await;
+        stop_any(node).await;
     }
 }
 
 /// Several nodes starting at once on the seed's data adopt it once: every add counts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_starting_together_adopt_once() {
-    let Some(redis) = redis() else { return };
-    let store = RedisStore::connect(&redis.redis_url())
-        .await
-        .expect("store");
-    store
-        .set(SEED_KEY, "1e+15".into(), None)
-        .await
-        .expect("set");
+    let Some((redis, _store)) = redis_store(&[(SEED_KEY, "1e+15")]).await else {
+        return;
+    };
     let dirs: Vec<TempDir> = (0..3).map(|_| TempDir::new()).collect();
     let mut nodes = Vec::new();
     for d in &dirs {
@@ -131,8 +123,7 @@ async fn nodes_starting_together_adopt_once() {
         r#"{"current_sum":1000000000000030}"#
     );
     for node in nodes {
-        node.shutdown.cancel();
-        let _ = node.done.await;
+        stop_any(node).await;
     }
 }
 
@@ -140,10 +131,9 @@ async fn nodes_starting_together_adopt_once() {
 /// (500, logged) and left alone; a sum floodgate already keeps is never overwritten.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unadoptable_or_competing_sums_are_left_alone() {
-    let Some(redis) = redis() else { return };
-    let store = RedisStore::connect(&redis.redis_url())
-        .await
-        .expect("store");
+    let Some((redis, store)) = redis_store(&[]).await else {
+        return;
+    };
     let http = reqwest::Client::new();
     let dir = TempDir::new();
 
@@ -158,8 +148,7 @@ async fn unadoptable_or_competing_sums_are_left_alone() {
         get_sum(&http, &node).await,
         (200, r#"{"current_sum":12}"#.into())
     );
-    node.shutdown.cancel();
-    let _ = node.done.await;
+    stop_any(node).await;
 
     for key in [SEED_KEY, OUR_KEY, MARKER] {
         store.del(key).await.expect("del");

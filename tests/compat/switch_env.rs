@@ -212,9 +212,7 @@ fn seed_000_env_reads_with_the_seeds_meaning() {
         "REDIS_URL_INTERNAL",
     ] {
         assert!(
-            cfg.ignored_settings
-                .iter()
-                .any(|l| l.contains(&format!(" {name} "))),
+            ignored(&cfg, name),
             "{name} not reported: {:?}",
             cfg.ignored_settings
         );
@@ -250,13 +248,7 @@ fn seed_003_env_reads_with_the_seeds_meaning() {
         Some("KAFKA_PARTITIONS")
     );
     for name in ["DB_POOL_SIZE", "REDIS_POOL_SIZE", "WORKER_POOL_SIZE"] {
-        assert!(
-            cfg.ignored_settings
-                .iter()
-                .any(|l| l.contains(&format!(" {name} "))),
-            "{name}: {:?}",
-            cfg.ignored_settings
-        );
+        assert!(ignored(&cfg, name), "{name}: {:?}", cfg.ignored_settings);
     }
 }
 
@@ -274,10 +266,7 @@ fn seed_004_env_selects_redis_not_the_memory_store() {
             .rate_limit_requests,
         600
     );
-    assert!(cfg
-        .ignored_settings
-        .iter()
-        .any(|l| l.contains(" REDIS_MAX_OPERATION_ATTEMPTS ")));
+    assert!(ignored(&cfg, "REDIS_MAX_OPERATION_ATTEMPTS"));
     // The compose file's REDIS_URL agrees: kept, no conflict.
     let text = format!("REDIS_URL=redis://127.0.0.1:6390/0\n{}", seed_004_env(6390));
     let (cfg, _) = seed_env(&dir, &text).expect("agreeing spellings load");
@@ -421,18 +410,16 @@ async fn a_node_on_seed_000_env_answers_the_queue() {
     })
     .await;
     assert!(answered, "no gift code on the seed's environment");
-    let v: serde_json::Value = http
-        .post(&queue)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = send_json(http.post(&queue)).await;
     assert!(
         v["gift_code"].as_str().unwrap_or("").starts_with("GIFT-"),
         "{v}"
     );
-    node.shutdown.cancel();
-    let _ = node.done.await;
+    stop_any(node).await;
+}
+
+/// Whether the setting `name` is among those reported as ignored.
+fn ignored(cfg: &floodgate_core::Config, name: &str) -> bool {
+    let word = format!(" {name} ");
+    cfg.ignored_settings.iter().any(|l| l.contains(&word))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use floodgate_bus::{Outgoing, SharedBus};
 use floodgate_db::Db;
-use floodgate_store::{Kv, RedisStore};
+use floodgate_store::Kv;
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
@@ -74,8 +74,7 @@ async fn floodgate_worker_answers_the_seeds_gift_code_requests() {
         }
         let _ = results.commit(&m).await;
     }
-    node.shutdown.cancel();
-    let _ = node.done.await;
+    stop_any(node).await;
 }
 
 /// Seed 003's worker (`internal/worker/worker.go`, group `todo-workers`): one command at a
@@ -174,14 +173,7 @@ async fn todo_workers_of_both_sides_on_one_topic() {
         applied,
         "floodgate's worker never applied the seed's command"
     );
-    let v: serde_json::Value = http
-        .get(url(&node, &format!("/todos/{seed_id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = send_json(http.get(url(&node, &format!("/todos/{seed_id}")))).await;
     assert_eq!(v["created_at"], "2026-12-03T16:00:00.123456Z", "{v}");
 
     // Now the seed's worker joins the topic too.
@@ -234,8 +226,7 @@ async fn todo_workers_of_both_sides_on_one_topic() {
         .map(|(a, _, _)| a.as_str())
         .collect();
     assert_eq!(actions, ["create", "delete"], "{seen:?}");
-    node.shutdown.cancel();
-    let _ = node.done.await;
+    stop_any(node).await;
 }
 
 /// Seed 000 counts requests in flight in Redis at `RATE_LIMIT_COUNTER`; floodgate keeps
@@ -243,15 +234,10 @@ async fn todo_workers_of_both_sides_on_one_topic() {
 /// RATE_LIMIT_CAPACITY.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_in_flight_counter_is_not_shared() {
-    let Some(redis) = redis() else { return };
-    let store = RedisStore::connect(&redis.redis_url())
-        .await
-        .expect("store");
     // The seed's nodes hold every slot.
-    store
-        .set("RATE_LIMIT_COUNTER", "100".into(), None)
-        .await
-        .expect("set");
+    let Some((redis, store)) = redis_store(&[("RATE_LIMIT_COUNTER", "100")]).await else {
+        return;
+    };
     let dir = TempDir::new();
     let mut cfg = embedded_config(&dir);
     cfg.redis_url = Some(redis.redis_url());
@@ -264,6 +250,5 @@ async fn the_seeds_in_flight_counter_is_not_shared() {
         Some(&b"100"[..]),
         "floodgate touched the seed's counter"
     );
-    node.shutdown.cancel();
-    let _ = node.done.await;
+    stop_any(node).await;
 }

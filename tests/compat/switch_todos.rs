@@ -297,8 +297,7 @@ async fn seed_database_and_fresh_database_serve_the_same_bytes() {
     assert_eq!(count, ROWS as i64 + 1);
 
     for n in [on_seed, on_fresh] {
-        n.shutdown.cancel();
-        let _ = n.done.await;
+        stop_any(n).await;
     }
 }
 
@@ -355,6 +354,5 @@ async fn a_node_on_seed_003_env_writes_through_the_seeds_broker() {
     })
     .await;
     assert!(landed, "the write never reached the seed's table");
-    node.shutdown.cancel();
-    let _ = node.done.await;
+    stop_any(node).await;
 }

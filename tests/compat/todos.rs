@@ -69,14 +69,7 @@ async fn contract(cfg: floodgate_core::Config) {
     // floodgate's; the seed has only the list).
     for id in &ids {
         let one = url(&node, &format!("/todos/{id}"));
-        let found = eventually(Duration::from_secs(20), || async {
-            http.get(&one)
-                .send()
-                .await
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        })
-        .await;
+        let found = until_ok(Duration::from_secs(20), || http.get(&one)).await;
         assert!(found, "todo {id} never applied");
         let r = call(http.get(&one)).await;
         assert_eq!(r.1, GIN_JSON);

@@ -1,25 +1,18 @@
 //! A client that pipelines and never reads must cost the node a small, fixed amount of
 //! memory, on one connection and on fifty. Measured on the real binary's resident set.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::common::{binary, free_port, until_status, TempDir};
+use crate::common::{binary, free_port, healthy, TempDir};
 
 const REQUESTS: usize = 20_000;
 const BUDGET_PER_CONNECTION_KB: i64 = 1024;
 
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::Killed as Node;
 
 fn rss_kb(pid: u32) -> i64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
@@ -72,15 +65,7 @@ async fn unread_pipelines_cost_a_fixed_amount_per_connection() {
     let pid = node.0.id();
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
-    assert!(
-        until_status(
-            &http,
-            &format!("{base}/health"),
-            200,
-            Duration::from_secs(30)
-        )
-        .await
-    );
+    assert!(healthy(&http, &base, Duration::from_secs(30)).await);
     // Warm up: the document and the allocator's arenas are in place before measuring.
     for _ in 0..20 {
         let r = http

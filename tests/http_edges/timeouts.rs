@@ -3,11 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use floodgate::Running;
 use floodgate_core::Config;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::common::{all_services_config, start, url, TempDir};
+use crate::common::{all_services_config, get_with, start, url, TempDir};
 use crate::{read_response, read_to_close};
 
 const GET: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -21,6 +22,15 @@ fn config(dir: &TempDir, header_ms: u64, body_ms: u64, idle_ms: u64) -> Config {
     c.body_timeout = Duration::from_millis(body_ms);
     c.idle_timeout = Duration::from_millis(idle_ms);
     c
+}
+
+/// A node with these timeouts (ms), and a connection to it (the node's files live as long
+/// as the dir).
+async fn connected(header_ms: u64, body_ms: u64, idle_ms: u64) -> (TempDir, Running, TcpStream) {
+    let dir = TempDir::new();
+    let node = start(config(&dir, header_ms, body_ms, idle_ms)).await;
+    let s = TcpStream::connect(node.addr).await.unwrap();
+    (dir, node, s)
 }
 
 /// Prints the measured figure and checks it is in [lo, hi) ms.
@@ -45,9 +55,7 @@ async fn drip<W: AsyncWrite + Unpin>(s: &mut W, every: Duration, limit: Duration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_are_timed_from_their_first_byte() {
-    let dir = TempDir::new();
-    let node = start(config(&dir, 400, 5_000, 5_000)).await;
-    let mut s = TcpStream::connect(node.addr).await.unwrap();
+    let (_dir, node, mut s) = connected(400, 5_000, 5_000).await;
     s.write_all(GET).await.unwrap();
     assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
     // Waiting between requests longer than the header timeout is fine: that is idle time.
@@ -71,9 +79,7 @@ async fn headers_are_timed_from_their_first_byte() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_get_408_and_are_closed() {
-    let dir = TempDir::new();
-    let node = start(config(&dir, 5_000, 600, 5_000)).await;
-    let mut s = TcpStream::connect(node.addr).await.unwrap();
+    let (_dir, node, mut s) = connected(5_000, 600, 5_000).await;
     let started = Instant::now();
     s.write_all(SLOW_POST).await.unwrap();
     let (mut r, mut w) = s.into_split();
@@ -106,12 +112,9 @@ async fn slow_bodies_get_408_and_are_closed() {
         2_000,
     );
     // Nothing was added.
-    let sum = reqwest::Client::new()
-        .get(url(&node, "/abacus/sum"))
-        .header("x-api-key", "k1")
-        .send()
+    let http = reqwest::Client::new();
+    let sum = get_with(&http, &url(&node, "/abacus/sum"), ("x-api-key", "k1"))
         .await
-        .unwrap()
         .json::<serde_json::Value>()
         .await
         .unwrap();
@@ -121,10 +124,8 @@ async fn slow_bodies_get_408_and_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
-    let dir = TempDir::new();
     // The header timeout is shorter on purpose: it must not cut idle connections.
-    let node = start(config(&dir, 300, 300, 1_500)).await;
-    let mut s = TcpStream::connect(node.addr).await.unwrap();
+    let (_dir, node, mut s) = connected(300, 300, 1_500).await;
     s.write_all(GET).await.unwrap();
     assert!(read_response(&mut s).await.starts_with("HTTP/1.1 200"));
     let (rest, closed) = read_to_close(&mut s, Duration::from_secs(5)).await;

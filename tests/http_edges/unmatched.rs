@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{all_services_config, start, url, TempDir};
+use crate::common::{all_services_config, get_with, start, url, TempDir};
 
 const PATHS: [&str; 7] = [
     "/nope",
@@ -80,12 +80,7 @@ async fn unknown_paths_and_methods_answer_without_any_service() {
     // The rate limit (3 a minute) was never spent on them, auth never ran, and the abacus
     // counted nothing; request metrics count them under one label.
     for _ in 0..3 {
-        let r = http
-            .get(url(&node, "/abacus/sum"))
-            .header("x-api-key", "k1")
-            .send()
-            .await
-            .unwrap();
+        let r = get_with(&http, &url(&node, "/abacus/sum"), ("x-api-key", "k1")).await;
         assert_eq!(r.status(), 200);
     }
     let text = metrics().await;

@@ -2,26 +2,30 @@
 //! handler checks its headers, parses the body and makes exactly one store call. A write
 //! checks the rate limit itself: a keyed one inside that call (`Limiter::limited_apply`),
 //! an unkeyed one just before it; it reports what the limiter said in a [`Counted`] on its
-//! response, for the guard's headers.
+//! response, for the guard's headers. The OpenAPI description of the three is here too.
 
 use std::sync::Arc;
 
 use std::convert::Infallible;
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use bytes::Bytes;
 use floodgate_store::{CounterOp, IdemOutcome};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::body::parse_number;
 use crate::error::Error;
 use crate::guard::{rate_limited, Caller, Counted};
 use crate::idempotency::{self, IdempotencyKey, REPLAYED};
-use crate::model::{AddedResponse, Detail, ResetResponse, SumResponse, ValidationBody};
+use crate::model::{
+    AddedResponse, Detail, FieldError, NumberRequest, ResetResponse, SumResponse, ValidationBody,
+};
 use crate::telemetry::timed;
 use crate::{Abacus, SUM_KEY};
 
@@ -72,53 +76,8 @@ pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>
         (status = 503, description = "Store unreachable (see Retry-After); retry with the same Idempotency-Key", body = Detail),
     )
 )]
-pub async fn add_number(
-    State(app): State<Arc<Abacus>>,
-    caller: Option<Extension<Caller>>,
-    key: IdempotencyKey,
-    content_type: ContentType,
-    body: Bytes,
-) -> Response {
-    let mut write = Write::new(&app, caller);
-    let result = add(&app, &mut write, key, content_type, body).await;
-    write.answer(result)
-}
-
-async fn add(
-    app: &Abacus,
-    write: &mut Write,
-    key: IdempotencyKey,
-    content_type: ContentType,
-    body: Bytes,
-) -> Result<Response, Error> {
-    // The seed's order: the body, then the key's length, then the record.
-    let n = parse_number(content_type.bytes(), &body)?;
-    let key = key.checked()?;
-    app.adopted().await?;
-    if key.is_none() && app.idempotency_required {
-        return Err(Error::IdempotencyKeyRequired);
-    }
-    let written = match key {
-        Some(k) => write
-            .apply_once(app, "number", k, CounterOp::Add(n))
-            .await
-            .map_err(|e| e.adding(n))?,
-        None => {
-            write.admit(app).await?;
-            let sum = timed("incrby", app.store.incr_by(SUM_KEY, n))
-                .await
-                .map_err(|e| Error::from(e).adding(n))?;
-            Written {
-                sum,
-                replayed: false,
-            }
-        }
-    };
-    let body = AddedResponse {
-        message: "Number added successfully.",
-        current_sum: written.sum,
-    };
-    Ok(respond(body, written.replayed))
+pub async fn add_number(State(app): State<Arc<Abacus>>, req: WriteRequest) -> Response {
+    write_sum(&app, req, CounterOp::Add).await
 }
 
 /// Replaces the sum.
@@ -142,45 +101,102 @@ async fn add(
         (status = 503, description = "Store unreachable (see Retry-After)", body = Detail),
     )
 )]
-pub async fn reset_sum(
-    State(app): State<Arc<Abacus>>,
-    caller: Option<Extension<Caller>>,
+pub async fn reset_sum(State(app): State<Arc<Abacus>>, req: WriteRequest) -> Response {
+    write_sum(&app, req, CounterOp::Set).await
+}
+
+/// What a write brings besides the sum's state: its caller (set by the guard), its
+/// Idempotency-Key, Content-Type and body, taken in that order.
+pub struct WriteRequest {
+    caller: Option<Caller>,
     key: IdempotencyKey,
     content_type: ContentType,
     body: Bytes,
-) -> Response {
-    let mut write = Write::new(&app, caller);
-    let result = reset(&app, &mut write, key, content_type, body).await;
+}
+
+impl<S: Send + Sync> FromRequest<S> for WriteRequest {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let caller = parts.extensions.get::<Caller>().cloned();
+        let Ok(key) = IdempotencyKey::from_request_parts(&mut parts, state).await;
+        let Ok(content_type) = ContentType::from_request_parts(&mut parts, state).await;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(WriteRequest {
+            caller,
+            key,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// A write of `op(number)`: `POST /abacus/number` adds, `PUT /abacus/sum` sets.
+async fn write_sum(app: &Abacus, req: WriteRequest, op: fn(i64) -> CounterOp) -> Response {
+    let mut write = Write::new(app, req.caller);
+    let result = apply(app, &mut write, req.key, &req.content_type, &req.body, op).await;
     write.answer(result)
 }
 
-async fn reset(
+async fn apply(
     app: &Abacus,
     write: &mut Write,
     key: IdempotencyKey,
-    content_type: ContentType,
-    body: Bytes,
+    content_type: &ContentType,
+    body: &[u8],
+    op: fn(i64) -> CounterOp,
 ) -> Result<Response, Error> {
-    let n = parse_number(content_type.bytes(), &body)?;
+    // The seed's order: the body, then the key's length, then the record.
+    let n = parse_number(content_type.bytes(), body)?;
     let key = key.checked()?;
     app.adopted().await?;
+    let op = op(n);
+    let adding = matches!(op, CounterOp::Add(_));
+    if adding && key.is_none() && app.idempotency_required {
+        return Err(Error::IdempotencyKeyRequired);
+    }
+    // An overflow while adding is an underflow when n is negative.
+    let of_op = |e: Error| if adding { e.adding(n) } else { e };
+    let route = if adding { "number" } else { "sum" };
     let written = match key {
-        Some(k) => write.apply_once(app, "sum", k, CounterOp::Set(n)).await?,
+        Some(k) => write.apply_once(app, route, k, op).await.map_err(of_op)?,
         None => {
             write.admit(app).await?;
-            let text = Bytes::from(n.to_string());
-            timed("set", app.store.set(SUM_KEY, text, None)).await?;
+            let sum = match op {
+                CounterOp::Add(n) => timed("incrby", app.store.incr_by(SUM_KEY, n))
+                    .await
+                    .map_err(|e| of_op(Error::from(e)))?,
+                CounterOp::Set(n) => {
+                    let text = Bytes::from(n.to_string());
+                    timed("set", app.store.set(SUM_KEY, text, None)).await?;
+                    n
+                }
+            };
             Written {
-                sum: n,
+                sum,
                 replayed: false,
             }
         }
     };
-    let body = ResetResponse {
-        message: "Sum reset successfully.",
-        new_sum: written.sum,
-    };
-    Ok(respond(body, written.replayed))
+    Ok(match op {
+        CounterOp::Add(_) => respond(
+            AddedResponse {
+                message: "Number added successfully.",
+                current_sum: written.sum,
+            },
+            written.replayed,
+        ),
+        CounterOp::Set(_) => respond(
+            ResetResponse {
+                message: "Sum reset successfully.",
+                new_sum: written.sum,
+            },
+            written.replayed,
+        ),
+    })
 }
 
 /// One write's caller, and what the rate limit said about it (the guard left the limit
@@ -191,14 +207,11 @@ struct Write {
 }
 
 impl Write {
-    fn new(app: &Abacus, caller: Option<Extension<Caller>>) -> Self {
-        let caller = caller.map_or_else(
-            || Caller {
-                scope: app.anonymous.clone(),
-                bucket: app.anonymous.clone(),
-            },
-            |Extension(c)| c,
-        );
+    fn new(app: &Abacus, caller: Option<Caller>) -> Self {
+        let caller = caller.unwrap_or_else(|| Caller {
+            scope: app.anonymous.clone(),
+            bucket: app.anonymous.clone(),
+        });
         Write {
             caller,
             counted: None,
@@ -310,4 +323,39 @@ fn respond<T: serde::Serialize>(body: T, replayed: bool) -> Response {
             .insert(REPLAYED, HeaderValue::from_static("true"));
     }
     resp
+}
+
+/// Adds the `X-API-Key` scheme the paths refer to.
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "abacus_api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(get_sum, add_number, reset_sum),
+    components(schemas(
+        NumberRequest,
+        SumResponse,
+        AddedResponse,
+        ResetResponse,
+        Detail,
+        ValidationBody,
+        FieldError
+    )),
+    modifiers(&ApiKeyScheme),
+    tags((name = "abacus", description = "A running sum shared by every node"))
+)]
+struct AbacusDoc;
+
+/// The OpenAPI description of the abacus routes, for merging into the node's document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    AbacusDoc::openapi()
 }

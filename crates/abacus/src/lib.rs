@@ -11,7 +11,6 @@ mod adopt;
 mod api;
 mod auth;
 mod body;
-mod docs;
 mod error;
 mod guard;
 mod idempotency;
@@ -30,7 +29,7 @@ use axum::Router;
 use floodgate_core::AppContext;
 use floodgate_store::SharedStore;
 
-pub use docs::openapi;
+pub use api::openapi;
 pub use error::Error;
 pub use limit::{Limiter, Verdict};
 pub use panel::panel;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{config, Backend, Env, Node, Req};
+use common::{config, until_count, Backend, Env, Node, Req};
 use floodgate_store::redis::slots;
 
 enum Fault {
@@ -90,9 +90,7 @@ async fn run(fault: Fault) {
         .collect();
 
     let total = CLIENTS * EACH;
-    while done.load(Ordering::Relaxed) < total / 4 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_count(&done, total / 4).await;
     let fault_at = Instant::now();
     let done_at_fault = done.load(Ordering::Relaxed);
     match fault {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{config, Node, Req, TestStore};
+use common::{config, until_count, Node, Req, TestStore};
 use floodgate_store::RedisStore;
 
 async fn node(url: &str) -> Node {
@@ -74,9 +74,7 @@ async fn redis_killed_mid_run_sum_stays_exact() {
         .collect();
 
     let total = CLIENTS * EACH;
-    while done.load(Ordering::Relaxed) < total / 3 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_count(&done, total / 3).await;
     server.kill();
     let killed_at = done.load(Ordering::Relaxed);
     let wait_for_503 = Instant::now() + Duration::from_secs(10);

@@ -8,11 +8,11 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::conn::Conn;
+use crate::conn::{Conn, ErrorKind};
+use crate::ctx::{connect_backoff, micros_between, WorkerCtx};
 use crate::deadline::Deadline;
 use crate::request::Rng;
-use crate::stats::{ErrorKind, Row};
-use crate::worker::{connect_backoff, micros_between, WorkerCtx};
+use crate::stats::Row;
 
 /// A request written and not yet answered.
 struct InFlight {

@@ -145,3 +145,44 @@ impl Conn {
         }
     }
 }
+
+/// Why a request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Connect,
+    Read,
+    Write,
+    Timeout,
+    Parse,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Connect,
+        ErrorKind::Read,
+        ErrorKind::Write,
+        ErrorKind::Timeout,
+        ErrorKind::Parse,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Read => "read",
+            ErrorKind::Write => "write",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Parse => "parse",
+        }
+    }
+}
+
+impl From<&ConnError> for ErrorKind {
+    fn from(error: &ConnError) -> Self {
+        match error {
+            ConnError::Connect(_) => ErrorKind::Connect,
+            ConnError::Write(_) => ErrorKind::Write,
+            ConnError::Read(_) | ConnError::Closed => ErrorKind::Read,
+            ConnError::Parse(_) => ErrorKind::Parse,
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! Errors that stop a run before or after the load (not per-request failures: those are
-//! counted, see `stats::ErrorKind`).
+//! counted, see `conn::ErrorKind`).
 
 use std::path::PathBuf;
 

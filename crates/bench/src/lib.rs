@@ -11,6 +11,7 @@ mod client;
 mod closed;
 mod compare;
 mod conn;
+mod ctx;
 mod deadline;
 mod error;
 mod html;
@@ -36,16 +37,17 @@ use std::time::{Instant, SystemTime};
 use clap::Parser;
 
 pub use args::{parse_duration, BenchArgs, Scenario};
+pub use conn::ErrorKind;
 pub use error::BenchError;
 pub use parse::{ParseError, Response, ResponseParser};
 pub use report::{json as summary_json, table as summary_table};
 pub use scenario::{run as run_scenario, ScenarioReport};
-pub use stats::{ErrorKind, Stats};
+pub use stats::Stats;
 pub use summary::{Percentiles, Summary};
 
+use ctx::Clock;
 use plan::Plan;
 use stats::Live;
-use worker::Clock;
 
 /// Entry point for `floodgate bench ARGS...`: parses, runs, prints, and says how it went.
 /// `default_api_key` is used when neither `--api-key` nor ABACUS_API_KEYS gives one.

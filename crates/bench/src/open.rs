@@ -5,11 +5,11 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::conn::Conn;
+use crate::conn::{Conn, ErrorKind};
+use crate::ctx::{micros_between, WorkerCtx};
 use crate::deadline::Deadline;
 use crate::request::Rng;
-use crate::stats::{ErrorKind, Row};
-use crate::worker::{micros_between, WorkerCtx};
+use crate::stats::Row;
 
 const TIMER_TICK: Duration = Duration::from_millis(1);
 

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
+use crate::conn::ErrorKind;
 use crate::error::BenchError;
-use crate::stats::ErrorKind;
 use crate::summary::{Percentiles, Summary};
 
 /// The human-readable table printed at the end of a run.

@@ -5,53 +5,12 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::conn::ConnError;
+use crate::conn::ErrorKind;
 use crate::error::BenchError;
 use crate::timeline::Timeline;
 
 /// Latencies are recorded in microseconds, from 1 µs to 1 hour, 3 significant digits.
 const HIGHEST_US: u64 = 3_600_000_000;
-
-/// Why a request got no response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Connect,
-    Read,
-    Write,
-    Timeout,
-    Parse,
-}
-
-impl ErrorKind {
-    pub const ALL: [ErrorKind; 5] = [
-        ErrorKind::Connect,
-        ErrorKind::Read,
-        ErrorKind::Write,
-        ErrorKind::Timeout,
-        ErrorKind::Parse,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::Connect => "connect",
-            ErrorKind::Read => "read",
-            ErrorKind::Write => "write",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::Parse => "parse",
-        }
-    }
-}
-
-impl From<&ConnError> for ErrorKind {
-    fn from(error: &ConnError) -> Self {
-        match error {
-            ConnError::Connect(_) => ErrorKind::Connect,
-            ConnError::Write(_) => ErrorKind::Write,
-            ConnError::Read(_) | ConnError::Closed => ErrorKind::Read,
-            ConnError::Parse(_) => ErrorKind::Parse,
-        }
-    }
-}
 
 /// One row of `--csv` output, kept compact because there is one per request.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use crate::stats::ErrorKind;
+use crate::conn::ErrorKind;
 
 const PER_OCTAVE: usize = 8;
 /// 1 µs .. 2^34 µs (~4.8 h).

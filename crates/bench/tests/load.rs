@@ -98,6 +98,22 @@ async fn open_model_corrects_coordinated_omission() {
     );
 }
 
+/// A server on a free port that hands its first connection to `handle`, with an empty read
+/// buffer and the encoded 200 answer with `body`; its URL.
+async fn one_connection<F, Fut>(body: &'static str, handle: F) -> String
+where
+    F: FnOnce(tokio::net::TcpStream, Vec<u8>, Vec<u8>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        handle(stream, Vec::new(), common::encode(&Reply::ok(body))).await;
+    });
+    url
+}
+
 /// Answers the `pending` requests already read, then every request as it arrives.
 async fn answer_from_now_on(
     stream: &mut tokio::net::TcpStream,
@@ -121,14 +137,9 @@ async fn answer_from_now_on(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_arrive_before_any_response() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
     let seen_before_reply = Arc::new(Mutex::new(None));
     let seen = seen_before_reply.clone();
-    tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        let reply = common::encode(&Reply::ok("p"));
+    let url = one_connection("p", |mut stream, mut buf, reply| async move {
         // Count what arrives (up to 2 s) before the first answer goes out.
         let mut first = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
@@ -142,7 +153,8 @@ async fn pipelined_requests_arrive_before_any_response() {
         }
         *seen.lock().unwrap() = Some(first);
         answer_from_now_on(&mut stream, &mut buf, &reply, first).await;
-    });
+    })
+    .await;
     let summary = load(&["-n", "32", "-c", "1", "-p", "8", &url]).await;
     assert_eq!(summary.stats.status(200), 32);
     assert_eq!(*seen_before_reply.lock().unwrap(), Some(8));
@@ -151,14 +163,9 @@ async fn pipelined_requests_arrive_before_any_response() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_window_refills_as_answers_arrive() {
     use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
     let refilled = Arc::new(Mutex::new(None));
     let flag = refilled.clone();
-    tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut buf = Vec::new();
-        let reply = common::encode(&Reply::ok("w"));
+    let url = one_connection("w", |mut stream, mut buf, reply| async move {
         for _ in 0..4 {
             common::read_request(&mut stream, &mut buf).await.unwrap();
         }
@@ -173,7 +180,8 @@ async fn the_pipeline_window_refills_as_answers_arrive() {
         *flag.lock().unwrap() = Some(matches!(fifth, Ok(Some(_))));
         let pending = 2 + usize::from(matches!(fifth, Ok(Some(_))));
         answer_from_now_on(&mut stream, &mut buf, &reply, pending).await;
-    });
+    })
+    .await;
     let summary = load(&["-n", "8", "-c", "1", "-p", "4", &url]).await;
     assert_eq!(summary.stats.status(200), 8);
     assert_eq!(

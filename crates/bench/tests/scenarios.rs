@@ -9,9 +9,20 @@ use common::{args, serve, Reply};
 use floodgate_bench::Scenario;
 
 async fn scenario(list: &[&str]) -> floodgate_bench::ScenarioReport {
-    let args = args(list);
+    run(args(list)).await
+}
+
+async fn run(args: floodgate_bench::BenchArgs) -> floodgate_bench::ScenarioReport {
     let name = args.scenario.unwrap();
     floodgate_bench::run_scenario(name, &args).await.unwrap()
+}
+
+/// The abacus scenario with API key `key` and `posts` POSTs (then `more`) against `url`.
+fn abacus_args(key: &str, posts: &str, more: &[&str], url: &str) -> floodgate_bench::BenchArgs {
+    let mut list = vec!["--scenario", "abacus", "--api-key", key, "-n", posts];
+    list.extend_from_slice(more);
+    list.push(url);
+    args(&list)
 }
 
 /// A fake abacus. `drop_nth` acknowledges that POST without adding it; `flaky` answers 503
@@ -65,18 +76,7 @@ fn abacus(drop_nth: Option<u64>, flaky: bool) -> impl Fn(&common::Request) -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abacus_passes_against_a_correct_service_with_retries() {
     let server = serve(abacus(None, true)).await;
-    let report = scenario(&[
-        "--scenario",
-        "abacus",
-        "--api-key",
-        "secret",
-        "-n",
-        "40",
-        "-c",
-        "4",
-        &server.url,
-    ])
-    .await;
+    let report = run(abacus_args("secret", "40", &["-c", "4"], &server.url)).await;
     assert!(report.passed, "{}", report.text);
     // 40 POSTs, 10 of them retried, plus two sum reads.
     assert_eq!(server.count(), 52);
@@ -87,18 +87,7 @@ async fn abacus_catches_a_dropped_increment() {
     // Find a run where the dropped number is not 0 (a 0 would not move the sum).
     for _ in 0..5 {
         let server = serve(abacus(Some(7), false)).await;
-        let report = scenario(&[
-            "--scenario",
-            "abacus",
-            "--api-key",
-            "secret",
-            "-n",
-            "20",
-            "-c",
-            "2",
-            &server.url,
-        ])
-        .await;
+        let report = run(abacus_args("secret", "20", &["-c", "2"], &server.url)).await;
         if report.passed {
             continue;
         }
@@ -111,15 +100,7 @@ async fn abacus_catches_a_dropped_increment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abacus_fails_when_refused() {
     let server = serve(abacus(None, false)).await;
-    let args = args(&[
-        "--scenario",
-        "abacus",
-        "--api-key",
-        "wrong",
-        "-n",
-        "5",
-        &server.url,
-    ]);
+    let args = abacus_args("wrong", "5", &[], &server.url);
     let error = floodgate_bench::run_scenario(Scenario::Abacus, &args)
         .await
         .unwrap_err();

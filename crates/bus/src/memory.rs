@@ -494,6 +494,17 @@ mod tests {
             .and_then(Result::ok)
     }
 
+    /// A bus and two consumers of topic "t", in groups `ga` and `gb`.
+    async fn two_consumers(
+        ga: &str,
+        gb: &str,
+    ) -> (MemoryBus, Box<dyn Consumer>, Box<dyn Consumer>) {
+        let bus = MemoryBus::new();
+        let a = bus.subscribe("t", ga).await.unwrap();
+        let b = bus.subscribe("t", gb).await.unwrap();
+        (bus, a, b)
+    }
+
     #[tokio::test]
     async fn recv_waits_for_a_later_publish() {
         let bus = MemoryBus::new();
@@ -531,9 +542,7 @@ mod tests {
 
     #[tokio::test]
     async fn consumers_of_one_group_share_the_work() {
-        let bus = MemoryBus::new();
-        let mut a = bus.subscribe("t", "g").await.unwrap();
-        let mut b = bus.subscribe("t", "g").await.unwrap();
+        let (bus, mut a, mut b) = two_consumers("g", "g").await;
         for i in 0..10u8 {
             bus.publish(out("t", &[i], &[i])).await.unwrap();
         }
@@ -553,9 +562,7 @@ mod tests {
 
     #[tokio::test]
     async fn busy_key_is_not_handed_to_another_consumer() {
-        let bus = MemoryBus::new();
-        let mut a = bus.subscribe("t", "g").await.unwrap();
-        let mut b = bus.subscribe("t", "g").await.unwrap();
+        let (bus, mut a, mut b) = two_consumers("g", "g").await;
         bus.publish(out("t", b"k1", b"first")).await.unwrap();
         bus.publish(out("t", b"k1", b"second")).await.unwrap();
         bus.publish(out("t", b"k2", b"other")).await.unwrap();
@@ -572,9 +579,7 @@ mod tests {
 
     #[tokio::test]
     async fn log_is_trimmed_once_every_group_committed() {
-        let bus = MemoryBus::new();
-        let mut a = bus.subscribe("t", "g1").await.unwrap();
-        let mut b = bus.subscribe("t", "g2").await.unwrap();
+        let (bus, mut a, mut b) = two_consumers("g1", "g2").await;
         for i in 0..100u8 {
             bus.publish(out("t", b"k", &[i])).await.unwrap();
         }

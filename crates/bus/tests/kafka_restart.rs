@@ -22,18 +22,23 @@ const PRELOAD: usize = 400;
 /// Payload → when the broker acknowledged it.
 type Acked = Arc<Mutex<HashMap<String, Instant>>>;
 
+/// Publishes `payload` with itself as the key; true once the broker acked it.
+async fn publish_keyed_by_itself(bus: &KafkaBus, topic: &str, payload: &str) -> bool {
+    let msg = Outgoing {
+        topic,
+        key: Some(payload.as_bytes()),
+        payload: payload.as_bytes(),
+        headers: &[],
+    };
+    bus.publish(msg).await.is_ok()
+}
+
 /// Publishes `n-0`, `n-1`, ... every 20 ms until stopped, noting what the broker acked.
 fn spawn_load(bus: Arc<KafkaBus>, topic: String, acked: Acked) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         for i in 0.. {
             let payload = format!("n-{i}");
-            let msg = Outgoing {
-                topic: &topic,
-                key: Some(payload.as_bytes()),
-                payload: payload.as_bytes(),
-                headers: &[],
-            };
-            if bus.publish(msg).await.is_ok() {
+            if publish_keyed_by_itself(&bus, &topic, &payload).await {
                 acked.lock().unwrap().insert(payload, Instant::now());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -49,14 +54,7 @@ async fn preload(bus: &Arc<KafkaBus>, topic: &str, n: usize) {
     for i in 0..n {
         let (bus, topic) = (bus.clone(), topic.to_string());
         tasks.spawn(async move {
-            let payload = format!("pre-{i}");
-            let msg = Outgoing {
-                topic: &topic,
-                key: Some(payload.as_bytes()),
-                payload: payload.as_bytes(),
-                headers: &[],
-            };
-            let _ = bus.publish(msg).await;
+            publish_keyed_by_itself(&bus, &topic, &format!("pre-{i}")).await;
         });
     }
     while tasks.join_next().await.is_some() {}
@@ -102,6 +100,41 @@ fn bus_on(broker: &Process) -> Arc<KafkaBus> {
 
 /// Waits until a message acked at or after `since` arrives; the time that took. Everything
 /// received meanwhile goes into `seen`.
+/// A bus on a broker, a load publishing to a fresh topic on it, and a consumer of the topic.
+struct Flow {
+    bus: Arc<KafkaBus>,
+    topic: String,
+    acked: Acked,
+    load: tokio::task::JoinHandle<()>,
+    consuming: tokio::task::JoinHandle<()>,
+    rx: mpsc::UnboundedReceiver<String>,
+}
+
+impl Flow {
+    async fn start(broker: &Process, name: &str) -> Flow {
+        let bus = bus_on(broker);
+        let topic = unique(name);
+        let acked: Acked = Arc::default();
+        let load = spawn_load(bus.clone(), topic.clone(), acked.clone());
+        let (consuming, rx) = spawn_consumer(&bus, &topic).await;
+        Flow {
+            bus,
+            topic,
+            acked,
+            load,
+            consuming,
+            rx,
+        }
+    }
+
+    /// Closes the bus and waits (15 s at most) for the consumer to end.
+    async fn finish(self) {
+        self.bus.close();
+        drop(self.rx);
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.consuming).await;
+    }
+}
+
 async fn first_after(
     rx: &mut mpsc::UnboundedReceiver<String>,
     seen: &mut HashSet<String>,
@@ -127,25 +160,27 @@ async fn first_after(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
     let Some(mut broker) = tansu() else { return };
-    let bus = bus_on(&broker);
-    let topic = unique("heal");
-    let acked: Acked = Arc::default();
-    let load = spawn_load(bus.clone(), topic.clone(), acked.clone());
-
-    let (consuming, mut rx) = spawn_consumer(&bus, &topic).await;
+    let mut flow = Flow::start(&broker, "heal").await;
     let mut seen = HashSet::new();
     let start = Instant::now();
-    let first = first_after(&mut rx, &mut seen, &acked, start, Duration::from_secs(60)).await;
+    let first = first_after(
+        &mut flow.rx,
+        &mut seen,
+        &flow.acked,
+        start,
+        Duration::from_secs(60),
+    )
+    .await;
     assert!(first.is_some(), "nothing flowed before the restarts");
 
     let mut back = Instant::now();
     for round in 1..=ROUNDS {
-        preload(&bus, &topic, PRELOAD).await;
+        preload(&flow.bus, &flow.topic, PRELOAD).await;
         broker.kill();
         tokio::time::sleep(Duration::from_secs(2)).await;
         broker.restart();
         back = Instant::now();
-        let took = first_after(&mut rx, &mut seen, &acked, back, RECOVERY).await;
+        let took = first_after(&mut flow.rx, &mut seen, &flow.acked, back, RECOVERY).await;
         eprintln!("round {round}: delivering again {took:?} after the broker came back");
         assert!(
             took.is_some(),
@@ -156,8 +191,9 @@ async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
     // Acks from before the loss died with the broker's memory (its durability is ours);
     // everything acked since the last return must be delivered.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    load.abort();
-    let mut missing: HashSet<String> = acked
+    flow.load.abort();
+    let mut missing: HashSet<String> = flow
+        .acked
         .lock()
         .unwrap()
         .iter()
@@ -166,7 +202,7 @@ async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
         .collect();
     let deadline = tokio::time::Instant::now() + RECOVERY;
     while !missing.is_empty() {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        match tokio::time::timeout_at(deadline, flow.rx.recv()).await {
             Ok(Some(p)) => {
                 missing.remove(&p);
             }
@@ -177,9 +213,7 @@ async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
         missing.is_empty(),
         "acked after the return, never delivered: {missing:?}"
     );
-    bus.close();
-    drop(rx);
-    let _ = tokio::time::timeout(Duration::from_secs(15), consuming).await;
+    flow.finish().await;
 }
 
 /// A broker that goes away keeping its state (frozen, then thawed): delivery resumes within
@@ -187,16 +221,12 @@ async fn bus_heals_after_the_broker_loses_its_state_twice_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bus_loses_nothing_when_the_broker_keeps_its_state() {
     let Some(broker) = tansu() else { return };
-    let bus = bus_on(&broker);
-    let topic = unique("keep");
-    let acked: Acked = Arc::default();
-    let load = spawn_load(bus.clone(), topic.clone(), acked.clone());
-    let (consuming, mut rx) = spawn_consumer(&bus, &topic).await;
+    let mut flow = Flow::start(&broker, "keep").await;
     let mut seen = HashSet::new();
     let first = first_after(
-        &mut rx,
+        &mut flow.rx,
         &mut seen,
-        &acked,
+        &flow.acked,
         Instant::now(),
         Duration::from_secs(60),
     )
@@ -207,18 +237,18 @@ async fn bus_loses_nothing_when_the_broker_keeps_its_state() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     broker.resume();
     let back = Instant::now();
-    let took = first_after(&mut rx, &mut seen, &acked, back, RECOVERY).await;
+    let took = first_after(&mut flow.rx, &mut seen, &flow.acked, back, RECOVERY).await;
     eprintln!("delivering again {took:?} after the broker came back");
     assert!(took.is_some(), "no delivery within {RECOVERY:?}");
 
     tokio::time::sleep(Duration::from_secs(2)).await;
-    load.abort();
+    flow.load.abort();
     // Everything ever acked, also before the outage, counting what `first_after` consumed.
-    let want: HashSet<String> = acked.lock().unwrap().keys().cloned().collect();
+    let want: HashSet<String> = flow.acked.lock().unwrap().keys().cloned().collect();
     let mut delivered = seen;
     let deadline = tokio::time::Instant::now() + RECOVERY;
     while !want.is_subset(&delivered) {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
+        match tokio::time::timeout_at(deadline, flow.rx.recv()).await {
             Ok(Some(p)) => {
                 delivered.insert(p);
             }
@@ -226,9 +256,14 @@ async fn bus_loses_nothing_when_the_broker_keeps_its_state() {
         }
     }
     let missing: Vec<_> = want.difference(&delivered).collect();
-    eprintln!("acked: {}, not delivered: {}", want.len(), missing.len());
-    assert!(missing.is_empty(), "acked, never delivered: {missing:?}");
-    bus.close();
-    drop(rx);
-    let _ = tokio::time::timeout(Duration::from_secs(15), consuming).await;
+    eprintln!(
+        "flow.acked: {}, not delivered: {}",
+        want.len(),
+        missing.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "flow.acked, never delivered: {missing:?}"
+    );
+    flow.finish().await;
 }

@@ -1,4 +1,4 @@
-//! `GET /` and `POST /queue`.
+//! `GET /` and `POST /queue`, and their OpenAPI description.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,9 +9,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use floodgate_bus::Outgoing;
 use floodgate_core::telemetry::trace;
-use serde::Serialize;
 
-use crate::model::{Request, ACTION};
+use crate::model::{QueueResponse, Request, ACTION};
 use crate::{Error, GiftCodes, Settings};
 
 /// How long a slow failed publish marks the bus as down before the next attempt.
@@ -22,18 +21,6 @@ const BUS_DOWN_FOR: Duration = Duration::from_secs(1);
 const FAST_REFUSAL: Duration = Duration::from_millis(500);
 const HELLO: &[u8] = br#"{"Hello":"World"}"#;
 const LANDING: &str = include_str!("landing.html");
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(root, queue), components(schemas(QueueResponse)), tags((name = "giftcodes", description = "Gift codes over request-reply")))]
-pub struct ApiDoc;
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct QueueResponse {
-    #[schema(example = "GIFT-9F86D081884C7D659A2FEAA0C55AD015")]
-    gift_code: String,
-    #[schema(example = "5f1d7c4e-8a35-4ac7-9f0e-2f8c7b7f4a10")]
-    request_id: String,
-}
 
 /// `{"Hello":"World"}`, or a landing page for browsers.
 #[utoipa::path(get, path = "/", tag = "giftcodes", responses((status = 200, description = "Greeting", body = Object, example = json!({"Hello": "World"}))))]
@@ -144,4 +131,13 @@ mod tests {
         assert!(!prefers_html("*/*"));
         assert!(!prefers_html("application/json, text/html"));
     }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(root, queue), components(schemas(QueueResponse)), tags((name = "giftcodes", description = "Gift codes over request-reply")))]
+struct ApiDoc;
+
+/// The OpenAPI description of the gift-code routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <ApiDoc as utoipa::OpenApi>::openapi()
 }

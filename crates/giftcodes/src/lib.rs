@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use floodgate_core::AppContext;
 
-pub use api::ApiDoc;
+pub use api::openapi;
 pub use error::Error;
 pub use panel::panel;
 pub use replies::Replies;
@@ -98,8 +98,4 @@ pub(crate) fn short_retention(ctx: &AppContext) {
     for slot in 0..replies::SLOTS {
         bus.set_retention(&replies::slot_topic(results, slot), retention);
     }
-}
-
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    <ApiDoc as utoipa::OpenApi>::openapi()
 }

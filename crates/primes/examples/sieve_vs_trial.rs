@@ -8,23 +8,9 @@ use std::time::{Duration, Instant};
 
 use floodgate_primes::first_primes;
 
-/// Trial division by every prime found so far up to the square root: the usual shape of
-/// a Python "first n primes" task.
-fn trial_division(n: usize) -> Vec<u64> {
-    let mut primes: Vec<u64> = Vec::with_capacity(n);
-    let mut candidate = 2u64;
-    while primes.len() < n {
-        if primes
-            .iter()
-            .take_while(|&&p| p * p <= candidate)
-            .all(|&p| candidate % p != 0)
-        {
-            primes.push(candidate);
-        }
-        candidate += 1;
-    }
-    primes
-}
+#[path = "../tests/common/trial.rs"]
+mod trial;
+use trial::trial_division;
 
 /// Median of `runs` timings.
 fn median(runs: usize, mut f: impl FnMut() -> Vec<u64>) -> Duration {

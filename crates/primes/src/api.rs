@@ -1,6 +1,4 @@
-//! `POST /generate` and `GET /status/{request_id}`.
-
-use std::sync::Arc;
+//! `POST /generate` and `GET /status/{request_id}`, and their OpenAPI description.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -9,65 +7,14 @@ use bytes::Bytes;
 use floodgate_bus::Outgoing;
 use floodgate_core::http::reply;
 use floodgate_core::telemetry::trace;
-use floodgate_core::AppContext;
-use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::model::{Detail, GenerateBody, JobStatus, Submitted, ValidationErrors, ValidationItem};
 use crate::queue::Reservation;
-use crate::{input, job, status, Options, Settings};
-
-#[derive(Clone)]
-pub struct ApiState {
-    pub ctx: AppContext,
-    pub opts: Arc<Options>,
-    /// The queue-bound pool of this node's topic.
-    pub pool: Arc<str>,
-}
-
-/// Body accepted instead of the `n` query parameter.
-#[derive(Serialize, ToSchema)]
-pub struct GenerateBody {
-    /// How many primes, from 1 to PRIMES_MAX_N.
-    pub n: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Submitted {
-    #[schema(value_type = String, example = "0b7c4c3e-8f5e-4d2a-9b1e-3f6a2d1c9e80")]
-    pub request_id: Uuid,
-}
-
-/// `pending`, `running`, `complete` (with `result`) or `failed` (with `error`).
-#[derive(Serialize, ToSchema)]
-pub struct JobStatus {
-    #[schema(example = "complete")]
-    pub status: String,
-    /// The first n primes, ascending; null until complete.
-    pub result: Option<Vec<u64>>,
-    /// Only when failed.
-    pub error: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Detail {
-    pub detail: String,
-}
-
-/// FastAPI's validation error body.
-#[derive(Serialize, ToSchema)]
-pub struct ValidationErrors {
-    pub detail: Vec<ValidationItem>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ValidationItem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub loc: Vec<String>,
-    pub msg: String,
-}
+use crate::state::ApiState;
+use crate::{input, job, status, Settings};
 
 /// Queue a job computing the first n primes.
 #[utoipa::path(
@@ -160,4 +107,24 @@ pub async fn job_status(
 
 fn json(body: Bytes) -> Response {
     reply::json(StatusCode::OK, body)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(generate, job_status),
+    components(schemas(
+        GenerateBody,
+        Submitted,
+        JobStatus,
+        Detail,
+        ValidationErrors,
+        ValidationItem
+    )),
+    tags((name = "primes", description = "Asynchronous prime generation (seed 002)"))
+)]
+struct ApiDoc;
+
+/// The OpenAPI description of the prime-job routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }

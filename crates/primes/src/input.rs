@@ -142,44 +142,54 @@ mod tests {
 
     #[test]
     fn query_values() {
-        let q = |s: &str| kind(requested_n(Some(s), b"", 100));
-        assert_eq!(q("n=10"), "ok 10");
-        assert_eq!(q("n=+7"), "ok 7");
-        assert_eq!(q("x=1&n=100"), "ok 100");
-        // Repeated: the last one counts, as in FastAPI.
-        assert_eq!(q("n=abc&n=10"), "ok 10");
-        assert_eq!(q("n=10&n=abc"), "422 query.n int_parsing");
-        assert_eq!(q("n=0"), "400");
-        assert_eq!(q("n=-3"), "400");
-        assert_eq!(q("n=-99999999999999999999999999"), "400");
-        assert_eq!(q("n=101"), "422 query.n less_than_equal");
-        assert_eq!(
-            q("n=99999999999999999999999999"),
-            "422 query.n less_than_equal"
-        );
-        assert_eq!(q("n=abc"), "422 query.n int_parsing");
-        assert_eq!(q("n=1.5"), "422 query.n int_parsing");
-        assert_eq!(q("n="), "422 query.n int_parsing");
-        assert_eq!(q("m=3"), "422 query.n missing");
+        for (query, want) in [
+            ("n=10", "ok 10"),
+            ("n=+7", "ok 7"),
+            ("x=1&n=100", "ok 100"),
+            // Repeated: the last one counts, as in FastAPI.
+            ("n=abc&n=10", "ok 10"),
+            ("n=10&n=abc", "422 query.n int_parsing"),
+            ("n=0", "400"),
+            ("n=-3", "400"),
+            ("n=-99999999999999999999999999", "400"),
+            ("n=101", "422 query.n less_than_equal"),
+            (
+                "n=99999999999999999999999999",
+                "422 query.n less_than_equal",
+            ),
+            ("n=abc", "422 query.n int_parsing"),
+            ("n=1.5", "422 query.n int_parsing"),
+            ("n=", "422 query.n int_parsing"),
+            ("m=3", "422 query.n missing"),
+        ] {
+            assert_eq!(kind(requested_n(Some(query), b"", 100)), want, "{query}");
+        }
         assert_eq!(kind(requested_n(None, b"  ", 100)), "422 query.n missing");
     }
 
     #[test]
     fn body_values() {
-        let b = |s: &str| kind(requested_n(None, s.as_bytes(), 100));
-        assert_eq!(b(r#"{"n":10}"#), "ok 10");
-        assert_eq!(b(r#"{"n":0}"#), "400");
-        assert_eq!(b(r#"{"n":-1}"#), "400");
-        assert_eq!(b(r#"{"n":-0}"#), "400");
-        assert_eq!(b(r#"{"n":99999999999999999999999}"#), "422 body.n int_type");
-        assert_eq!(b(r#"{"n":1e400}"#), "422 body json_invalid");
-        assert_eq!(b(r#"{"n":1000}"#), "422 body.n less_than_equal");
-        assert_eq!(b(r#"{"n":"10"}"#), "422 body.n int_type");
-        assert_eq!(b(r#"{"n":1.5}"#), "422 body.n int_from_float");
-        assert_eq!(b(r#"{"n":true}"#), "422 body.n int_type");
-        assert_eq!(b(r#"{"m":1}"#), "422 body.n missing");
-        assert_eq!(b("[1]"), "422 body model_attributes_type");
-        assert_eq!(b("{"), "422 body json_invalid");
+        for (body, want) in [
+            (r#"{"n":10}"#, "ok 10"),
+            (r#"{"n":0}"#, "400"),
+            (r#"{"n":-1}"#, "400"),
+            (r#"{"n":-0}"#, "400"),
+            (r#"{"n":99999999999999999999999}"#, "422 body.n int_type"),
+            (r#"{"n":1e400}"#, "422 body json_invalid"),
+            (r#"{"n":1000}"#, "422 body.n less_than_equal"),
+            (r#"{"n":"10"}"#, "422 body.n int_type"),
+            (r#"{"n":1.5}"#, "422 body.n int_from_float"),
+            (r#"{"n":true}"#, "422 body.n int_type"),
+            (r#"{"m":1}"#, "422 body.n missing"),
+            ("[1]", "422 body model_attributes_type"),
+            ("{", "422 body json_invalid"),
+        ] {
+            assert_eq!(
+                kind(requested_n(None, body.as_bytes(), 100)),
+                want,
+                "{body}"
+            );
+        }
         // The query wins when both are given.
         let e = requested_n(Some("n=10&n=x"), b"", 100).unwrap_err();
         let Error::Validation(e) = e else {

@@ -7,10 +7,12 @@ mod commits;
 mod error;
 mod input;
 mod job;
+mod model;
 mod panel;
 mod queue;
 pub mod settings;
 mod sieve;
+mod state;
 mod status;
 mod worker;
 
@@ -21,7 +23,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use floodgate_core::AppContext;
 use tokio_util::sync::CancellationToken;
-use utoipa::OpenApi;
 
 pub use error::Error;
 pub use panel::panel;
@@ -89,7 +90,7 @@ pub fn router(ctx: &AppContext) -> Router {
 }
 
 pub fn router_with(ctx: &AppContext, opts: Options) -> Router {
-    let state = api::ApiState {
+    let state = state::ApiState {
         ctx: ctx.clone(),
         pool: status::queue_key(&ctx.config.settings::<Settings>().topic).into(),
         opts: Arc::new(opts),
@@ -100,23 +101,8 @@ pub fn router_with(ctx: &AppContext, opts: Options) -> Router {
         .with_state(state)
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(api::generate, api::job_status),
-    components(schemas(
-        api::GenerateBody,
-        api::Submitted,
-        api::JobStatus,
-        api::Detail,
-        api::ValidationErrors,
-        api::ValidationItem
-    )),
-    tags((name = "primes", description = "Asynchronous prime generation (seed 002)"))
-)]
-struct ApiDoc;
-
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    api::openapi()
 }
 
 /// Consumes `prime-jobs` in group `floodgate-primes` (another topic: a group of its own)

@@ -5,39 +5,19 @@
 mod cases;
 mod common;
 
-macro_rules! per_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case(crate::common::Setup::embedded()).await;
-                }
-            )*
-        }
-        mod distributed {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(setup) = crate::common::Setup::distributed().await else {
-                        return;
-                    };
-                    crate::cases::$case(setup).await;
-                }
-            )*
-        }
-    };
+floodgate_testkit::per_backend! {
+    embedded => Some(crate::common::Setup::embedded()),
+    distributed => crate::common::Setup::distributed().await;
+    [
+        submit_then_poll_returns_the_primes,
+        a_job_is_pending_until_a_worker_runs_it,
+        invalid_requests_are_refused,
+        a_burst_of_jobs_all_complete,
+        records_expire_after_the_ttl,
+        a_job_of_a_killed_worker_is_redelivered,
+        a_full_queue_answers_503_until_jobs_finish,
+        a_poison_message_is_skipped,
+        stop_waits_for_running_jobs,
+        stop_abandons_a_stuck_job_for_redelivery,
+    ]
 }
-
-per_backend!(
-    submit_then_poll_returns_the_primes,
-    a_job_is_pending_until_a_worker_runs_it,
-    invalid_requests_are_refused,
-    a_burst_of_jobs_all_complete,
-    records_expire_after_the_ttl,
-    a_job_of_a_killed_worker_is_redelivered,
-    a_full_queue_answers_503_until_jobs_finish,
-    a_poison_message_is_skipped,
-    stop_waits_for_running_jobs,
-    stop_abandons_a_stuck_job_for_redelivery,
-);

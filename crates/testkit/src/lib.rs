@@ -106,3 +106,62 @@ pub async fn fresh_pg_database(admin_url: &str) -> String {
         .unwrap_or(admin_url);
     format!("{base}/{name}")
 }
+
+/// Instantiates every case once per backend set: a module per set, in it a
+/// `#[tokio::test]` per case that builds the set's environment and runs
+/// `crate::cases::<case>(env)`. A set's expression is an `Option`, evaluated inside the
+/// (async) test: `None` (a service not configured, already reported by `skip`) ends it.
+///
+/// ```ignore
+/// floodgate_testkit::per_backend! {
+///     memory => Some(crate::common::Env::memory()),
+///     redis => crate::common::Env::redis();
+///     [add_get_and_reset, bad_numbers_are_400]
+/// }
+/// ```
+// `crate::cases` is meant: the cases live in the test crate that calls the macro.
+#[allow(clippy::crate_in_macro_def)]
+#[macro_export]
+macro_rules! per_backend {
+    ($($set:ident => $env:expr),+ $(,)?; $cases:tt) => {
+        $(
+            mod $set {
+                $crate::per_backend!(@cases $env; $cases);
+            }
+        )+
+    };
+    (@cases $env:expr; [$($case:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(env) = $env else {
+                    return;
+                };
+                crate::cases::$case(env).await;
+            }
+        )*
+    };
+}
+
+/// Checks a rate limit of `limit` per `window` from admissions as (sent, answered) instants.
+/// The limiter admitted each somewhere in between, so `limit + 1` of them whose true times
+/// span less than `window` would show up as a group with `max(answered) - min(sent) <
+/// window` (the check can only be loosened by timing noise, never tightened).
+pub fn assert_at_most_limit_in_any_window(
+    mut admitted: Vec<(std::time::Instant, std::time::Instant)>,
+    limit: usize,
+    window: std::time::Duration,
+) {
+    admitted.sort();
+    for (i, group) in admitted.windows(limit + 1).enumerate() {
+        let first_sent = group[0].0;
+        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
+        assert!(
+            last_answered - first_sent >= window,
+            "admissions {i}..={} ({} of them) fit in {:?} < {window:?}",
+            i + limit,
+            limit + 1,
+            last_answered - first_sent
+        );
+    }
+}

@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 
 use floodgate_db::{Db, DbResult};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{Any, Row, Transaction};
 use tracing::Instrument;
 
@@ -76,15 +78,8 @@ pub async fn apply_batch(
     record_applied(&mut tx, &fresh).await?;
     if clear_outbox {
         for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "DELETE FROM todo_outbox WHERE command_id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(&mut *tx).await?;
+            let sql = in_list("DELETE FROM todo_outbox WHERE command_id", chunk.len());
+            bind_all(&sql, chunk).execute(&mut *tx).await?;
         }
     }
     tx.commit().await?;
@@ -107,21 +102,25 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// `{head} IN ($1, …, $n)`.
+fn in_list(head: &str, n: usize) -> String {
+    format!("{head} IN ({})", placeholders(1, n))
+}
+
+/// `sql` with `ids` bound in order.
+fn bind_all<'q>(sql: &'q str, ids: &[&'q str]) -> Query<'q, Any, AnyArguments<'q>> {
+    ids.iter().fold(sqlx::query(sql), |q, id| q.bind(*id))
+}
+
 async fn applied_among(
     tx: &mut Transaction<'static, Any>,
     ids: &[&str],
 ) -> DbResult<HashSet<String>> {
     let mut found = HashSet::new();
     for chunk in ids.chunks(IN_CHUNK) {
-        let sql = format!(
-            "SELECT command_id FROM todo_applied_commands WHERE command_id IN ({})",
-            placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
+        let head = "SELECT command_id FROM todo_applied_commands WHERE command_id";
+        let sql = in_list(head, chunk.len());
+        for row in bind_all(&sql, chunk).fetch_all(&mut **tx).await? {
             found.insert(row.try_get::<String, _>(0)?);
         }
     }

@@ -5,10 +5,10 @@
 //! [`mint_token`] for `floodgate token`, [`seed`] for `floodgate seed todos`; its settings
 //! are in [`settings`].
 
+mod api;
 mod apply;
 mod auth;
 mod cache;
-mod docs;
 mod error;
 mod idempotency;
 mod json;
@@ -17,7 +17,6 @@ mod model;
 mod outbox;
 mod panel;
 mod publish;
-mod read;
 mod repo;
 mod schema;
 pub mod settings;
@@ -25,7 +24,6 @@ mod stamps;
 mod state;
 mod version;
 mod worker;
-mod write;
 
 use axum::routing::get;
 use axum::Router;
@@ -52,17 +50,17 @@ pub use worker::{group_for, GROUP};
 pub fn router(ctx: &AppContext) -> Router {
     let state = state::Shared::new(ctx);
     Router::new()
-        .route("/todos", get(read::list).post(write::create))
+        .route("/todos", get(api::list).post(api::create))
         .route(
             "/todos/{id}",
-            get(read::one).put(write::update).delete(write::delete),
+            get(api::one).put(api::update).delete(api::delete),
         )
         .with_state(state)
 }
 
 /// The OpenAPI description of the todo routes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    docs::openapi()
+    api::openapi()
 }
 
 /// Runs the command appliers until `stop` is cancelled; the batch in progress is applied

@@ -1,4 +1,5 @@
-//! The wire shapes: a todo as clients see it, and a command as it travels over the bus.
+//! The wire shapes: a todo as clients see it, the bodies of the writes and their answer,
+//! and a command as it travels over the bus.
 
 use serde::{Deserialize, Serialize};
 use time::format_description::FormatItem;
@@ -56,6 +57,29 @@ pub struct Todo {
     pub created_at: String,
     #[schema(example = "2025-01-31T12:00:00Z")]
     pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTodo {
+    /// Required, 1 to 500 characters.
+    pub title: Option<String>,
+    /// Up to 5000 characters; default empty.
+    pub description: Option<String>,
+}
+
+/// At least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateTodo {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub completed: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    pub id: String,
+    #[schema(example = "Todo creation queued")]
+    pub message: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,26 +187,15 @@ mod tests {
 
     #[test]
     fn served_stamps_trim_the_fraction_as_go_does() {
-        assert_eq!(
-            go_stamp("2023-11-14T22:13:20.000000Z".into()),
-            "2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            go_stamp("2023-11-14T22:13:20.120000Z".into()),
-            "2023-11-14T22:13:20.12Z"
-        );
-        assert_eq!(
-            go_stamp("2023-11-14T22:13:20.000001Z".into()),
-            "2023-11-14T22:13:20.000001Z"
-        );
-        assert_eq!(
-            go_stamp("2023-11-14T22:13:20.5+02:00".into()),
-            "2023-11-14T22:13:20.5+02:00"
-        );
-        assert_eq!(
-            go_stamp("2023-11-14T22:13:20Z".into()),
-            "2023-11-14T22:13:20Z"
-        );
+        for (stored, served) in [
+            ("2023-11-14T22:13:20.000000Z", "2023-11-14T22:13:20Z"),
+            ("2023-11-14T22:13:20.120000Z", "2023-11-14T22:13:20.12Z"),
+            ("2023-11-14T22:13:20.000001Z", "2023-11-14T22:13:20.000001Z"),
+            ("2023-11-14T22:13:20.5+02:00", "2023-11-14T22:13:20.5+02:00"),
+            ("2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z"),
+        ] {
+            assert_eq!(go_stamp(stored.into()), served);
+        }
     }
 
     #[test]

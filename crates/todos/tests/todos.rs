@@ -8,58 +8,32 @@
 mod cases;
 mod common;
 
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case(crate::common::Env::embedded().await).await;
-                }
-            )*
-        }
-        mod real {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(env) = crate::common::Env::real().await else { return };
-                    crate::cases::$case(env).await;
-                }
-            )*
-        }
-        mod real_cluster {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(env) = crate::common::Env::real_cluster().await else { return };
-                    crate::cases::$case(env).await;
-                }
-            )*
-        }
-    };
+floodgate_testkit::per_backend! {
+    embedded => Some(crate::common::Env::embedded().await),
+    real => crate::common::Env::real().await,
+    real_cluster => crate::common::Env::real_cluster().await;
+    [
+        empty_list_is_an_empty_array,
+        limits_are_validated_and_clamped,
+        seeding_is_idempotent,
+        get_one_and_not_found,
+        bad_tokens_are_401,
+        no_secret_means_no_writes,
+        bad_bodies_are_400,
+        writes_answer_202_with_the_id,
+        create_update_delete_are_applied,
+        write_reaches_every_node_within_staleness,
+        other_users_and_missing_todos_are_not_touched,
+        redelivery_applies_nothing_twice,
+        poison_goes_to_the_dead_letter_topic,
+        concurrent_writers_keep_per_todo_order,
+        keyed_writes_apply_once,
+        a_retry_after_a_503_applies_once,
+        unstorable_text_is_refused_before_the_202,
+        longest_accepted_text_is_stored_as_sent,
+        the_list_version_lives_in_the_shared_store,
+    ]
 }
-
-on_every_backend!(
-    empty_list_is_an_empty_array,
-    limits_are_validated_and_clamped,
-    seeding_is_idempotent,
-    get_one_and_not_found,
-    bad_tokens_are_401,
-    no_secret_means_no_writes,
-    bad_bodies_are_400,
-    writes_answer_202_with_the_id,
-    create_update_delete_are_applied,
-    write_reaches_every_node_within_staleness,
-    other_users_and_missing_todos_are_not_touched,
-    redelivery_applies_nothing_twice,
-    poison_goes_to_the_dead_letter_topic,
-    concurrent_writers_keep_per_todo_order,
-    keyed_writes_apply_once,
-    a_retry_after_a_503_applies_once,
-    unstorable_text_is_refused_before_the_202,
-    longest_accepted_text_is_stored_as_sent,
-    the_list_version_lives_in_the_shared_store,
-);
 
 /// A broker that does not answer: writes are 503 with Retry-After, never 202; reads go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

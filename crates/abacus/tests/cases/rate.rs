@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use floodgate_abacus::Settings;
 
-use crate::common::{config, Env, Req, KEY2};
+use crate::common::{config, Env, Req, Resp, KEY2};
 
 pub async fn rate_limit_refuses_with_headers(env: Env) {
     let node = env
@@ -29,13 +29,7 @@ pub async fn rate_limit_refuses_with_headers(env: Env) {
         assert!((1..=60).contains(&r.header_u64("ratelimit-reset")), "{r:?}");
     }
     let r = node.send(Req::add(Some("l2"), r#"{"number":40}"#)).await;
-    assert_eq!(
-        (r.status, r.text.as_str()),
-        (429, r#"{"detail":"Rate limit exceeded."}"#)
-    );
-    assert!((1..=60).contains(&r.header_u64("retry-after")), "{r:?}");
-    assert_eq!(r.header_u64("ratelimit-remaining"), 0);
-    assert_eq!(r.header_u64("ratelimit-limit"), 3);
+    assert_limited(&r, 3);
     // The refused request changed nothing and left no record: another key is fine later.
     let other = node.send(Req::get().key(Some(KEY2))).await;
     assert_eq!(other.status, 200, "limits are per API key: {other:?}");
@@ -112,28 +106,21 @@ pub async fn rate_limit_holds_across_two_nodes(env: Env) {
         "slots come back as they leave the window: only {} admitted",
         admitted.len()
     );
-    assert_at_most_limit_in_any_window(admitted, limit as usize, window);
+    floodgate_testkit::assert_at_most_limit_in_any_window(admitted, limit as usize, window);
 }
 
 /// Admissions as (sent, answered): the store admitted each in between, so `limit + 1` of
 /// them truly within one window would show as a group with `max(answered) - min(sent)`
 /// under the window. Timing noise can only widen the groups, never fail a correct limiter.
-fn assert_at_most_limit_in_any_window(
-    mut admitted: Vec<(Instant, Instant)>,
-    limit: usize,
-    window: Duration,
-) {
-    admitted.sort();
-    for (i, group) in admitted.windows(limit + 1).enumerate() {
-        let first_sent = group[0].0;
-        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
-        assert!(
-            last_answered - first_sent >= window,
-            "admissions {i}..={} fit in {:?}",
-            i + limit,
-            last_answered - first_sent
-        );
-    }
+/// `r` is the seed's 429 with the limiter's headers: nothing left of `limit`.
+fn assert_limited(r: &Resp, limit: u64) {
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (429, r#"{"detail":"Rate limit exceeded."}"#)
+    );
+    assert!((1..=60).contains(&r.header_u64("retry-after")), "{r:?}");
+    assert_eq!(r.header_u64("ratelimit-remaining"), 0);
+    assert_eq!(r.header_u64("ratelimit-limit"), limit);
 }
 
 /// A write checks the limit inside its one store call; what each answer says is what it
@@ -176,13 +163,7 @@ pub async fn rate_limit_on_writes_counts_as_if_checked_first(env: Env) {
     ];
     for req in over {
         let r = node.send(req).await;
-        assert_eq!(
-            (r.status, r.text.as_str()),
-            (429, r#"{"detail":"Rate limit exceeded."}"#)
-        );
-        assert!((1..=60).contains(&r.header_u64("retry-after")), "{r:?}");
-        assert_eq!(r.header_u64("ratelimit-remaining"), 0);
-        assert_eq!(r.header_u64("ratelimit-limit"), 5);
+        assert_limited(&r, 5);
         assert!((1..=60).contains(&r.header_u64("ratelimit-reset")), "{r:?}");
     }
     // A node without the limit on the same store: the refused writes changed nothing and

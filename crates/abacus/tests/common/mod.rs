@@ -265,3 +265,10 @@ impl Node {
             .unwrap_or_else(|| panic!("no current_sum in {r:?}"))
     }
 }
+
+/// Waits until `counter` has reached `at_least` (clients counting what they have done).
+pub async fn until_count(counter: &std::sync::atomic::AtomicU64, at_least: u64) {
+    while counter.load(std::sync::atomic::Ordering::Relaxed) < at_least {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

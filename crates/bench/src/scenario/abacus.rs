@@ -1,10 +1,9 @@
 //! Abacus: add random numbers with idempotency keys, then check the sum moved by exactly
 //! what was acknowledged. Needs the sum to itself while it runs.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::{clients, each, latency_line, send_retrying, status_line, ScenarioReport};
+use super::{clients, each, latency_line, send_retrying, status_line, ScenarioReport, Text};
 use crate::args::BenchArgs;
 use crate::client::Client;
 use crate::error::BenchError;
@@ -81,41 +80,36 @@ pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
         }
     }
     let expected = i128::from(initial) + sent;
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "scenario     abacus, {count} POSTs at concurrency {concurrency}"
+    let mut text = Text::new(
+        "abacus",
+        format_args!("{count} POSTs at concurrency {concurrency}"),
     );
-    let _ = writeln!(
-        text,
-        "requests     {} added, {} refused ({}), {} unanswered, {:.1} req/s",
-        latencies.len(),
-        refused.len(),
-        status_line(refused.iter().copied()),
-        unknown.len(),
-        latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+    text.line(
+        "requests",
+        format_args!(
+            "{} added, {} refused ({}), {} unanswered, {:.1} req/s",
+            latencies.len(),
+            refused.len(),
+            status_line(refused.iter().copied()),
+            unknown.len(),
+            latencies.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+        ),
     );
-    text.push_str(&latency_line(latencies));
-    let _ = writeln!(
-        text,
-        "sum          initial {initial}, sent {sent}, expected {expected}, final {last}"
+    text.push(&latency_line(latencies));
+    text.line(
+        "sum",
+        format_args!("initial {initial}, sent {sent}, expected {expected}, final {last}"),
     );
     for (number, why) in unknown.iter().take(5) {
-        let _ = writeln!(text, "unanswered   number {number}: {why}");
+        text.line("unanswered", format_args!("number {number}: {why}"));
     }
     let sum_ok = i128::from(last) == expected;
     if !sum_ok {
-        let _ = writeln!(
-            text,
-            "check        the final sum is off by {}",
-            i128::from(last) - expected
-        );
+        let off = i128::from(last) - expected;
+        text.line("check", format_args!("the final sum is off by {off}"));
     }
-    Ok(ScenarioReport {
-        passed: sum_ok && refused.is_empty() && unknown.is_empty(),
-        text,
-        stats: serde_json::json!({"scenario": "abacus"}),
-    })
+    let passed = sum_ok && refused.is_empty() && unknown.is_empty();
+    Ok(text.report(passed, serde_json::json!({"scenario": "abacus"})))
 }
 
 async fn read_sum(client: &mut Client, key: &str, attempts: u32) -> Result<i64, BenchError> {

@@ -2,10 +2,9 @@
 //! user got, and enough of them must succeed (the seed's 10/200/1000-user checks).
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::{clients, each, latency_line, status_line, ScenarioReport};
+use super::{clients, each, latency_line, status_line, ScenarioReport, Text};
 use crate::args::BenchArgs;
 use crate::client::Client;
 use crate::error::BenchError;
@@ -74,27 +73,30 @@ pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
     }
     let good = seen.len() as u64;
     let success_rate = good as f64 * 100.0 / users as f64;
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "scenario     giftcodes, {users} users at concurrency {concurrency}"
+    let mut text = Text::new(
+        "giftcodes",
+        format_args!("{users} users at concurrency {concurrency}"),
     );
-    let _ = writeln!(
-        text,
-        "responses    {} ({}), {failed} without response, {:.1} req/s",
-        statuses.len(),
-        status_line(statuses),
-        users as f64 / elapsed.as_secs_f64().max(1e-9)
+    text.line(
+        "responses",
+        format_args!(
+            "{} ({}), {failed} without response, {:.1} req/s",
+            statuses.len(),
+            status_line(statuses),
+            users as f64 / elapsed.as_secs_f64().max(1e-9)
+        ),
     );
-    text.push_str(&latency_line(latencies));
-    let _ = writeln!(
-        text,
-        "codes        {good} unique, {duplicates} duplicates, {malformed} 200s without a gift_code"
+    text.push(&latency_line(latencies));
+    text.line(
+        "codes",
+        format_args!(
+            "{good} unique, {duplicates} duplicates, {malformed} 200s without a gift_code"
+        ),
     );
-    let _ = writeln!(
-        text,
-        "success      {success_rate:.2}% (required {:.2}%)",
-        args.min_success
+    let required = args.min_success;
+    text.line(
+        "success",
+        format_args!("{success_rate:.2}% (required {required:.2}%)"),
     );
     let secs = elapsed.as_secs_f64();
     let stats = serde_json::json!({
@@ -109,9 +111,6 @@ pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
         "duplicates": duplicates,
         "without_response": failed,
     });
-    Ok(ScenarioReport {
-        passed: duplicates == 0 && malformed == 0 && success_rate >= args.min_success,
-        text,
-        stats,
-    })
+    let passed = duplicates == 0 && malformed == 0 && success_rate >= args.min_success;
+    Ok(text.report(passed, stats))
 }

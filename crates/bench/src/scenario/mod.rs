@@ -105,6 +105,35 @@ async fn send_retrying(
     Err(Unanswered(last))
 }
 
+/// A scenario's account, one `label        value` line at a time.
+struct Text(String);
+
+impl Text {
+    /// Starts with `scenario     NAME, WHAT`.
+    fn new(name: &str, what: std::fmt::Arguments) -> Self {
+        let mut text = Text(String::new());
+        text.line("scenario", format_args!("{name}, {what}"));
+        text
+    }
+
+    /// `label` padded to the value column, then `value`.
+    fn line(&mut self, label: &str, value: std::fmt::Arguments) {
+        let _ = writeln!(self.0, "{label:<12} {value}");
+    }
+
+    fn push(&mut self, lines: &str) {
+        self.0.push_str(lines);
+    }
+
+    fn report(self, passed: bool, stats: serde_json::Value) -> ScenarioReport {
+        ScenarioReport {
+            passed,
+            text: self.0,
+            stats,
+        }
+    }
+}
+
 /// "latency p50 … p99 … max …" over the given durations.
 fn latency_line(mut durations: Vec<Duration>) -> String {
     if durations.is_empty() {

@@ -1,12 +1,11 @@
 //! Primes: submit jobs of the seed's three sizes, poll each until complete, and check the
 //! result is the first n primes (length, first and last, ascending).
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{clients, each, latency_line, send_retrying, ScenarioReport};
+use super::{clients, each, latency_line, send_retrying, ScenarioReport, Text};
 use crate::args::BenchArgs;
 use crate::client::Client;
 use crate::error::BenchError;
@@ -49,26 +48,17 @@ pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
             Outcome::Wrong(why) => wrong.push(why),
         }
     }
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "scenario     primes, {jobs} jobs at concurrency {concurrency}"
+    let mut text = Text::new(
+        "primes",
+        format_args!("{jobs} jobs at concurrency {concurrency}"),
     );
-    let _ = writeln!(
-        text,
-        "jobs         {} correct, {} failed",
-        took.len(),
-        wrong.len()
-    );
-    text.push_str(&latency_line(took).replacen("latency ", "completion", 1));
+    let (correct, failed) = (took.len(), wrong.len());
+    text.line("jobs", format_args!("{correct} correct, {failed} failed"));
+    text.push(&latency_line(took).replacen("latency ", "completion", 1));
     for why in wrong.iter().take(5) {
-        let _ = writeln!(text, "failed       {why}");
+        text.line("failed", format_args!("{why}"));
     }
-    Ok(ScenarioReport {
-        passed: wrong.is_empty(),
-        text,
-        stats: serde_json::json!({"scenario": "primes"}),
-    })
+    Ok(text.report(wrong.is_empty(), serde_json::json!({"scenario": "primes"})))
 }
 
 /// Submits one job and polls until it completes; returns the result and the time taken.

@@ -1,12 +1,11 @@
 //! Todos: mixed cached reads (GET /todos?limit=10) and authenticated writes (POST /todos),
 //! checking every answer has the documented status and shape.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{clients, each, latency_line, status_line, ScenarioReport};
+use super::{clients, each, latency_line, status_line, ScenarioReport, Text};
 use crate::args::BenchArgs;
 use crate::client::Client;
 use crate::error::BenchError;
@@ -75,32 +74,26 @@ pub async fn run(args: &BenchArgs) -> Result<ScenarioReport, BenchError> {
 
     let writes = outcomes.iter().filter(|o| o.write).count();
     let wrong: Vec<&str> = outcomes.iter().filter_map(|o| o.wrong.as_deref()).collect();
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "scenario     todos, {count} requests at concurrency {concurrency}"
+    let mut text = Text::new(
+        "todos",
+        format_args!("{count} requests at concurrency {concurrency}"),
     );
-    let _ = writeln!(
-        text,
-        "requests     {} reads, {writes} writes, {:.1} req/s",
-        outcomes.len() - writes,
-        outcomes.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+    text.line(
+        "requests",
+        format_args!(
+            "{} reads, {writes} writes, {:.1} req/s",
+            outcomes.len() - writes,
+            outcomes.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+        ),
     );
-    let _ = writeln!(
-        text,
-        "status       {}",
-        status_line(outcomes.iter().filter_map(|o| o.status))
-    );
-    text.push_str(&latency_line(outcomes.iter().map(|o| o.latency).collect()));
-    let _ = writeln!(text, "wrong        {}", wrong.len());
+    let statuses = status_line(outcomes.iter().filter_map(|o| o.status));
+    text.line("status", format_args!("{statuses}"));
+    text.push(&latency_line(outcomes.iter().map(|o| o.latency).collect()));
+    text.line("wrong", format_args!("{}", wrong.len()));
     for why in wrong.iter().take(5) {
-        let _ = writeln!(text, "  {why}");
+        text.push(&format!("  {why}\n"));
     }
-    Ok(ScenarioReport {
-        passed: wrong.is_empty(),
-        text,
-        stats: serde_json::json!({"scenario": "todos"}),
-    })
+    Ok(text.report(wrong.is_empty(), serde_json::json!({"scenario": "todos"})))
 }
 
 /// Why a reply is not what the contract says, if it is not.

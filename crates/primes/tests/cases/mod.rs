@@ -10,7 +10,8 @@ use floodgate_store::{Kv, Leases};
 use futures::stream::{self, StreamExt};
 use serde_json::json;
 
-use crate::common::{trial_division, App, Setup};
+use crate::common::trial::trial_division;
+use crate::common::{App, Setup};
 
 /// Jobs in the burst test (Tansu takes them in a few seconds too, so no smaller count).
 const BURST: usize = 10_000;

@@ -2,6 +2,8 @@
 //! built from `Config::defaults()`, HTTP calls through the router, polling, a reference.
 #![allow(dead_code)]
 
+pub mod trial;
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -268,21 +270,4 @@ pub struct Reply {
     pub headers: HeaderMap,
     pub json: Value,
     pub raw: String,
-}
-
-/// The first n primes by plain trial division: slow, obviously right.
-pub fn trial_division(n: usize) -> Vec<u64> {
-    let mut primes: Vec<u64> = Vec::with_capacity(n);
-    let mut candidate = 2u64;
-    while primes.len() < n {
-        if primes
-            .iter()
-            .take_while(|&&p| p * p <= candidate)
-            .all(|&p| candidate % p != 0)
-        {
-            primes.push(candidate);
-        }
-        candidate += 1;
-    }
-    primes
 }

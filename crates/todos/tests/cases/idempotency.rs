@@ -6,7 +6,10 @@ use axum::http::{Method, StatusCode};
 use axum::Router;
 use serde_json::json;
 
-use crate::common::{call, call_with, get, token, wait_for_some, wait_todo, Env, LostAck, Resp};
+use crate::common::{
+    call, get, put, request, send, token, wait_for_some, wait_present, wait_todo, Env, LostAck,
+    Resp,
+};
 
 async fn keyed(
     api: &Router,
@@ -16,20 +19,21 @@ async fn keyed(
     key: &str,
     body: Option<&str>,
 ) -> Resp {
-    let tok = token(user);
-    call_with(
-        api,
-        method,
-        uri,
-        Some(&tok),
-        body,
-        &[("idempotency-key", key)],
-    )
-    .await
+    let mut req = request(method, uri, Some(&token(user)), body);
+    let key = key.parse().expect("key is a header value");
+    req.headers_mut().insert("idempotency-key", key);
+    send(api, req).await
 }
 
 fn unique_key(what: &str) -> String {
     format!("{what}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A fresh key (`key_what-…`), a fresh title (`title_what-…`) and a create body with it.
+fn keyed_create_body(key_what: &str, title_what: &str) -> (String, String, String) {
+    let title = unique_key(title_what);
+    let body = json!({ "title": title }).to_string();
+    (unique_key(key_what), title, body)
 }
 
 /// How many listed todos carry `title`, once the list shows `id`.
@@ -60,9 +64,7 @@ async fn marker(env: &Env, api: &Router, user: &str, id: &str) -> serde_json::Va
 pub async fn keyed_writes_apply_once(env: Env) {
     let node = env.node();
     let api = node.router.clone();
-    let key = unique_key("create");
-    let title = unique_key("once");
-    let body = json!({"title": title}).to_string();
+    let (key, title, body) = keyed_create_body("create", "once");
     let first = keyed(&api, Method::POST, "/todos", "alice", &key, Some(&body)).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body);
     assert_eq!(first.header("idempotent-replayed"), None);
@@ -93,10 +95,7 @@ pub async fn keyed_writes_apply_once(env: Env) {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    wait_todo(&env, &api, &id, "keyed create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    wait_present(&env, &api, &id, "keyed create applied").await;
     assert_eq!(listed_with_title(&env, &api, &id, &title).await, 1);
 
     // An update retried after a later write does not undo it.
@@ -106,14 +105,7 @@ pub async fn keyed_writes_apply_once(env: Env) {
     let first = keyed(&api, Method::PUT, &uri, "alice", &key, Some(rename)).await;
     assert_eq!(first.status, StatusCode::ACCEPTED);
     let tok = token("alice");
-    let later = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&tok),
-        Some(r#"{"title":"later"}"#),
-    )
-    .await;
+    let later = put(&api, &uri, &tok, r#"{"title":"later"}"#).await;
     assert_eq!(later.status, StatusCode::ACCEPTED);
     let again = keyed(&api, Method::PUT, &uri, "alice", &key, Some(rename)).await;
     assert_eq!(
@@ -161,9 +153,7 @@ pub async fn a_retry_after_a_503_applies_once(mut env: Env) {
     });
     let node = env.node();
     let api = node.router.clone();
-    let key = unique_key("lost");
-    let title = unique_key("lost-ack");
-    let body = json!({"title": title}).to_string();
+    let (key, title, body) = keyed_create_body("lost", "lost-ack");
     let first = keyed(&api, Method::POST, "/todos", "carol", &key, Some(&body)).await;
     assert_eq!(
         first.status,
@@ -174,10 +164,7 @@ pub async fn a_retry_after_a_503_applies_once(mut env: Env) {
     let retry = keyed(&api, Method::POST, "/todos", "carol", &key, Some(&body)).await;
     assert_eq!(retry.status, StatusCode::ACCEPTED, "{:?}", retry.body);
     let id = retry.json()["id"].as_str().expect("id").to_string();
-    wait_todo(&env, &api, &id, "retried create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    wait_present(&env, &api, &id, "retried create applied").await;
     // Both copies are on the bus; a later write to the same todo proves both were consumed.
     marker(&env, &api, "carol", &id).await;
     assert_eq!(listed_with_title(&env, &api, &id, &title).await, 1);

@@ -5,43 +5,48 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
+use axum::Router;
 use floodgate_bus::BusError;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use floodgate_todos::Settings;
 
-use crate::common::{call, command, create, get, token, wait_for_some, wait_todo, Env, STALENESS};
+use crate::common::{
+    call, command, create, field_of, get, put, token, wait_for_some, wait_present, wait_todo, Env,
+    STALENESS,
+};
 
 fn ids_in(list: &serde_json::Value) -> Vec<String> {
-    list.as_array()
-        .expect("array")
-        .iter()
-        .map(|t| t["id"].as_str().expect("id").to_string())
-        .collect()
+    field_of(list, "id")
+}
+
+/// Publishes `user`'s create of todo `id` titled `title` and waits until it is applied
+/// (`what` names the wait); the todo.
+async fn publish_create(
+    env: &Env,
+    api: &Router,
+    id: &str,
+    user: &str,
+    title: &str,
+    what: &str,
+) -> Value {
+    env.publish_command("create", id, user, json!({ "title": title }))
+        .await;
+    wait_present(env, api, id, what).await
 }
 
 pub async fn create_update_delete_are_applied(env: Env) {
     let node = env.node();
     let api = node.router.clone();
     let id = create(&api, "alice", "first").await;
-    let todo = wait_todo(&env, &api, &id, "create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    let todo = wait_present(&env, &api, &id, "create applied").await;
     assert_eq!(todo["title"], "first");
     assert_eq!(todo["description"], "d");
     assert_eq!(todo["user_id"], "alice");
     assert_eq!(todo["completed"], false);
     let tok = token("alice");
     let uri = format!("/todos/{id}");
-    let r = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&tok),
-        Some(r#"{"title":"second","completed":true}"#),
-    )
-    .await;
+    let r = put(&api, &uri, &tok, r#"{"title":"second","completed":true}"#).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let todo = wait_todo(&env, &api, &id, "update applied", |r| {
         r.status == StatusCode::OK && r.json()["title"] == "second"
@@ -111,43 +116,25 @@ pub async fn other_users_and_missing_todos_are_not_touched(env: Env) {
     let node = env.node();
     let api = node.router.clone();
     let id = create(&api, "alice", "mine").await;
-    wait_todo(&env, &api, &id, "create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    wait_present(&env, &api, &id, "create applied").await;
     let uri = format!("/todos/{id}");
     let mallory = token("mallory");
-    let r = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&mallory),
-        Some(r#"{"title":"hacked"}"#),
-    )
-    .await;
+    let r = put(&api, &uri, &mallory, r#"{"title":"hacked"}"#).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let r = call(&api, Method::DELETE, &uri, Some(&mallory), None).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let ghost = uuid::Uuid::new_v4().to_string();
-    let r = call(
+    let r = put(
         &api,
-        Method::PUT,
         &format!("/todos/{ghost}"),
-        Some(&mallory),
-        Some(r#"{"title":"boo"}"#),
+        &mallory,
+        r#"{"title":"boo"}"#,
     )
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     // Alice's own update travels behind Mallory's (same key): once it shows, theirs were seen.
     let alice = token("alice");
-    let r = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&alice),
-        Some(r#"{"completed":true}"#),
-    )
-    .await;
+    let r = put(&api, &uri, &alice, r#"{"completed":true}"#).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     let todo = wait_todo(&env, &api, &id, "owner's update", |r| {
         r.status == StatusCode::OK && r.json()["completed"] == true
@@ -156,18 +143,16 @@ pub async fn other_users_and_missing_todos_are_not_touched(env: Env) {
     assert_eq!(todo["title"], "mine");
     assert_eq!(todo["user_id"], "alice");
     // A sentinel on the ghost's key: the update before it must not have created anything.
-    env.publish(&command("delete", &ghost, "mallory", json!({})))
+    env.publish_command("delete", &ghost, "mallory", json!({}))
         .await;
-    env.publish(&command(
-        "create",
+    let ghost_todo = publish_create(
+        &env,
+        &api,
         &ghost,
         "sentinel",
-        json!({"title": "sentinel"}),
-    ))
-    .await;
-    let ghost_todo = wait_todo(&env, &api, &ghost, "sentinel applied", |r| {
-        r.status == StatusCode::OK
-    })
+        "sentinel",
+        "sentinel applied",
+    )
     .await;
     assert_eq!(ghost_todo["title"], "sentinel");
     node.stop().await;
@@ -178,18 +163,18 @@ pub async fn redelivery_applies_nothing_twice(env: Env) {
     let api = node.router.clone();
     // Each redelivery comes after the original was applied, so it lands in a later batch.
     let x = uuid::Uuid::new_v4().to_string();
-    env.publish(&command("create", &x, "alice", json!({"title": "zero"})))
+    env.publish_command("create", &x, "alice", json!({"title": "zero"}))
         .await;
     let one = command("update", &x, "alice", json!({"title": "one"}));
     env.publish(&one).await;
-    env.publish(&command("update", &x, "alice", json!({"title": "two"})))
+    env.publish_command("update", &x, "alice", json!({"title": "two"}))
         .await;
     wait_todo(&env, &api, &x, "updates applied", |r| {
         r.status == StatusCode::OK && r.json()["title"] == "two"
     })
     .await;
     env.publish(&one).await; // redelivered: must not put "one" back
-    env.publish(&command("update", &x, "alice", json!({"completed": true})))
+    env.publish_command("update", &x, "alice", json!({"completed": true}))
         .await;
     let todo = wait_todo(&env, &api, &x, "sentinel update", |r| {
         r.status == StatusCode::OK && r.json()["completed"] == true
@@ -200,23 +185,14 @@ pub async fn redelivery_applies_nothing_twice(env: Env) {
     let y = uuid::Uuid::new_v4().to_string();
     let first = command("create", &y, "alice", json!({"title": "first"}));
     env.publish(&first).await;
-    wait_todo(&env, &api, &y, "create applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
-    env.publish(&command("delete", &y, "alice", json!({})))
-        .await;
+    wait_present(&env, &api, &y, "create applied").await;
+    env.publish_command("delete", &y, "alice", json!({})).await;
     wait_todo(&env, &api, &y, "delete applied", |r| {
         r.status == StatusCode::NOT_FOUND
     })
     .await;
     env.publish(&first).await; // redelivered: must not resurrect it
-    env.publish(&command("create", &y, "alice", json!({"title": "second"})))
-        .await;
-    let todo = wait_todo(&env, &api, &y, "second create", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    let todo = publish_create(&env, &api, &y, "alice", "second", "second create").await;
     assert_eq!(todo["title"], "second");
     node.stop().await;
 }
@@ -231,28 +207,14 @@ pub async fn poison_goes_to_the_dead_letter_topic(env: Env) {
         .expect("subscribe dlq");
     let node = env.node();
     env.publish_raw("k1", b"this is not json").await;
-    let bad_action = command(
-        "explode",
-        &uuid::Uuid::new_v4().to_string(),
-        "alice",
-        json!({}),
-    );
+    // An unknown action, then a create without a title.
+    let [bad_action, no_title] = ["explode", "create"]
+        .map(|a| command(a, &uuid::Uuid::new_v4().to_string(), "alice", json!({})));
     env.publish(&bad_action).await;
-    let no_title = command(
-        "create",
-        &uuid::Uuid::new_v4().to_string(),
-        "alice",
-        json!({}),
-    );
     env.publish(&no_title).await;
     let ok = uuid::Uuid::new_v4().to_string();
-    env.publish(&command(
-        "create",
-        &ok,
-        "alice",
-        json!({"title": "after poison"}),
-    ))
-    .await;
+    env.publish_command("create", &ok, "alice", json!({"title": "after poison"}))
+        .await;
     let mut got = Vec::new();
     while got.len() < 3 {
         let m = match tokio::time::timeout(env.patience(), dead.recv()).await {
@@ -294,10 +256,7 @@ pub async fn concurrent_writers_keep_per_todo_order(env: Env) {
         ids.push(create(&api, "alice", &format!("todo {i}")).await);
     }
     let last = ids.last().expect("ids").clone();
-    wait_todo(&env, &api, &last, "creates applied", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    wait_present(&env, &api, &last, "creates applied").await;
     // Per todo, a lock orders the writers: the 202 order is the order the user observed,
     // so the final title must be the last title answered 202.
     let slots: Arc<Vec<Slot>> = Arc::new((0..TODOS).map(|_| Slot::default()).collect());
@@ -311,14 +270,7 @@ pub async fn concurrent_writers_keep_per_todo_order(env: Env) {
             let seq = slot.0;
             slot.0 += 1;
             let body = json!({"title": format!("t{j}-{seq}")}).to_string();
-            let r = call(
-                &api,
-                Method::PUT,
-                &format!("/todos/{}", ids[j]),
-                Some(&tok),
-                Some(&body),
-            )
-            .await;
+            let r = put(&api, &format!("/todos/{}", ids[j]), &tok, &body).await;
             if r.status == StatusCode::ACCEPTED {
                 slot.1 = Some(seq);
             }

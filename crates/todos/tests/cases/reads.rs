@@ -4,14 +4,10 @@ use axum::http::StatusCode;
 
 use floodgate_todos::Settings;
 
-use crate::common::{get, Env};
+use crate::common::{field_of, get, Env};
 
 fn titles(v: &serde_json::Value) -> Vec<String> {
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|t| t["title"].as_str().expect("title").to_string())
-        .collect()
+    field_of(v, "title")
 }
 
 pub async fn empty_list_is_an_empty_array(env: Env) {

@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{call, create, token, wait_todo, Env, SECRET};
+use crate::common::{call, create, put, token, wait_present, wait_todo, Env, SECRET};
 
 pub async fn unstorable_text_is_refused_before_the_202(env: Env) {
     let api = env.api();
@@ -73,21 +73,11 @@ pub async fn longest_accepted_text_is_stored_as_sent(env: Env) {
     // is allowed: controls other than NUL, a BOM, a character outside the BMP.
     let title = "😀".repeat(500);
     let id = create(&api, "bob", &title).await;
-    let todo = wait_todo(&env, &api, &id, "long title stored", |r| {
-        r.status == StatusCode::OK
-    })
-    .await;
+    let todo = wait_present(&env, &api, &id, "long title stored").await;
     assert_eq!(todo["title"], title.as_str());
     let odd = "\u{1}\u{1f}\u{7f}\u{feff}\u{10ffff}\\\"'%_;--";
     let body = json!({"title": odd, "description": "é".repeat(5000)}).to_string();
-    let r = call(
-        &api,
-        Method::PUT,
-        &format!("/todos/{id}"),
-        Some(&token("bob")),
-        Some(&body),
-    )
-    .await;
+    let r = put(&api, &format!("/todos/{id}"), &token("bob"), &body).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     let todo = wait_todo(&env, &api, &id, "odd title stored", |r| {
         r.status == StatusCode::OK && r.json()["title"] == odd

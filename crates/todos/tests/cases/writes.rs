@@ -3,7 +3,7 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{call, token, Env};
+use crate::common::{call, put, token, Env};
 
 pub async fn bad_bodies_are_400(env: Env) {
     let api = env.api();
@@ -107,14 +107,7 @@ pub async fn writes_answer_202_with_the_id(env: Env) {
     let id = v["id"].as_str().expect("id").to_string();
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     let uri = format!("/todos/{id}");
-    let r = call(
-        &api,
-        Method::PUT,
-        &uri,
-        Some(&tok),
-        Some(r#"{"completed":true}"#),
-    )
-    .await;
+    let r = put(&api, &uri, &tok, r#"{"completed":true}"#).await;
     assert_eq!(r.status, StatusCode::ACCEPTED);
     assert_eq!(r.json(), json!({"id": id, "message": "Todo update queued"}));
     let r = call(&api, Method::DELETE, &uri, Some(&tok), None).await;

@@ -166,6 +166,17 @@ impl Env {
         self.publish_raw(&key, cmd.to_string().as_bytes()).await;
     }
 
+    /// Publishes [`command`]`(action, id, user, extra)` as a write would.
+    pub async fn publish_command(
+        &self,
+        action: &str,
+        id: &str,
+        user: &str,
+        extra: serde_json::Value,
+    ) {
+        self.publish(&command(action, id, user, extra)).await;
+    }
+
     pub async fn version(&self) -> u64 {
         floodgate_todos::list_version(&self.ctx())
             .await
@@ -221,31 +232,29 @@ pub async fn call(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Resp {
-    call_with(router, method, uri, token, body, &[]).await
+    send(router, request(method, uri, token, body)).await
 }
 
-/// `call` with extra request headers.
-pub async fn call_with(
-    router: &Router,
+/// The request [`call`] sends: as the holder of `token` (if any), with a JSON `body` (if any).
+pub fn request(
     method: Method,
     uri: &str,
     token: Option<&str>,
     body: Option<&str>,
-    headers: &[(&str, &str)],
-) -> Resp {
+) -> Request<Body> {
     let mut req = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
-    let req = req
-        .body(Body::from(body.unwrap_or("").to_string()))
-        .expect("request");
+    req.body(Body::from(body.unwrap_or("").to_string()))
+        .expect("request")
+}
+
+/// Sends `req` through `router` and collects the answer.
+pub async fn send(router: &Router, req: Request<Body>) -> Resp {
     let resp = router.clone().oneshot(req).await.expect("infallible");
     let (parts, body) = resp.into_parts();
     let body = body.collect().await.expect("body").to_bytes();
@@ -254,6 +263,11 @@ pub async fn call_with(
         headers: parts.headers,
         body,
     }
+}
+
+/// PUTs `body` to `uri` as the holder of `token`.
+pub async fn put(router: &Router, uri: &str, token: &str, body: &str) -> Resp {
+    call(router, Method::PUT, uri, Some(token), Some(body)).await
 }
 
 pub async fn get(router: &Router, uri: &str) -> Resp {
@@ -277,6 +291,20 @@ pub async fn create(router: &Router, user: &str, title: &str) -> String {
     .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     r.json()["id"].as_str().expect("id").to_string()
+}
+
+/// Waits until GET /todos/{id} finds the todo; the todo.
+pub async fn wait_present(env: &Env, router: &Router, id: &str, what: &str) -> serde_json::Value {
+    wait_todo(env, router, id, what, |r| r.status == StatusCode::OK).await
+}
+
+/// The `field` of every todo in a listed array.
+pub fn field_of(list: &serde_json::Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .map(|t| t[field].as_str().expect(field).to_string())
+        .collect()
 }
 
 /// Waits until GET /todos/{id} (a database read) satisfies `pred`.

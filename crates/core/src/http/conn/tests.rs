@@ -98,6 +98,21 @@ impl Node {
 }
 
 /// One connection to a node of its own.
+/// A connection under `LIMITS` that has sent `GET {path}`.
+async fn requested(path: &str) -> (TcpStream, Arc<ConnState>) {
+    let (mut s, state) = connected(LIMITS).await;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    (s, state)
+}
+
+/// `LIMITS` with `edit` applied.
+fn limits_with(edit: impl FnOnce(&mut Limits)) -> Limits {
+    let mut limits = LIMITS;
+    edit(&mut limits);
+    limits
+}
+
 async fn connected(limits: Limits) -> (TcpStream, Arc<ConnState>) {
     node(limits).await.connect().await
 }
@@ -221,11 +236,7 @@ async fn requests_pipelined_to_a_parked_connection_are_answered_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_connection_is_closed_at_its_idle_deadline() {
-    let (mut s, state) = connected(Limits {
-        idle: Duration::from_millis(2_500),
-        ..LIMITS
-    })
-    .await;
+    let (mut s, state) = connected(limits_with(|l| l.idle = Duration::from_millis(2_500))).await;
     ask(&mut s, "one").await;
     let answered = Instant::now();
     until_parked(&state).await;
@@ -241,11 +252,7 @@ async fn a_parked_connection_is_closed_at_its_idle_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_connection_is_closed_at_the_header_deadline() {
-    let (mut s, state) = connected(Limits {
-        header: Duration::from_millis(400),
-        ..LIMITS
-    })
-    .await;
+    let (mut s, state) = connected(limits_with(|l| l.header = Duration::from_millis(400))).await;
     let took = closed_after(&mut s, Duration::from_secs(5)).await;
     assert!(state.is_parked(), "hyper was built for a silent connection");
     within("closed after (header timeout 400 ms)", took, 300, 1_500);
@@ -302,10 +309,7 @@ async fn shutdown_closes_parked_connections_and_finishes_requests_under_way() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_not_parked_while_its_answer_streams() {
-    let (mut s, state) = connected(LIMITS).await;
-    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let (mut s, state) = requested("/stream").await;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !got.ends_with(b"0\r\n\r\n") {
@@ -332,10 +336,7 @@ async fn a_connection_is_not_parked_while_its_answer_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_the_client_reads_late_arrives_whole() {
-    let (mut s, state) = connected(LIMITS).await;
-    s.write_all(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    let (mut s, state) = requested("/big").await;
     // Not read for a while: the socket fills and the rest waits with hyper.
     tokio::time::sleep(PARK_DELAY * 4).await;
     assert!(!state.is_parked(), "parked with its answer half sent");

@@ -35,6 +35,7 @@ pin_project_lite::pin_project! {
     }
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 enum Verdict {
     Wait(u64),
     Late,
@@ -189,31 +190,17 @@ mod tests {
 
     #[test]
     fn each_phase_has_its_own_deadline() {
-        assert_eq!(
-            wait(verdict(Phase::Head, 100, 0, 105, &LIMITS, false, false)),
-            Some(110)
-        );
-        assert!(matches!(
-            verdict(Phase::Head, 100, 0, 110, &LIMITS, false, false),
-            Verdict::Close
-        ));
-        // Never sleeps longer than the shortest timeout.
-        assert_eq!(
-            wait(verdict(Phase::Body, 100, 0, 100, &LIMITS, false, false)),
-            Some(110)
-        );
-        assert!(matches!(
-            verdict(Phase::Body, 100, 0, 130, &LIMITS, false, false),
-            Verdict::Late
-        ));
-        assert_eq!(
-            wait(verdict(Phase::Idle, 100, 0, 155, &LIMITS, false, false)),
-            Some(160)
-        );
-        assert!(matches!(
-            verdict(Phase::Idle, 100, 0, 160, &LIMITS, false, false),
-            Verdict::Close
-        ));
+        let at = |phase, now| verdict(phase, 100, 0, now, &LIMITS, false, false);
+        // (phase, a moment before its deadline, the wake-up then, the deadline, its verdict)
+        for (phase, before, wake, due, then) in [
+            (Phase::Head, 105, 110, 110, Verdict::Close),
+            // Never sleeps longer than the shortest timeout.
+            (Phase::Body, 100, 110, 130, Verdict::Late),
+            (Phase::Idle, 155, 160, 160, Verdict::Close),
+        ] {
+            assert_eq!(wait(at(phase, before)), Some(wake), "{phase:?}");
+            assert_eq!(at(phase, due), then, "{phase:?}");
+        }
     }
 
     #[test]

@@ -7,36 +7,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use floodgate_core::idempotency::REPLAYED;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, IntoResponses};
 
 use crate::error::Error;
 use crate::idempotency::{self, Keyed};
-use crate::model::{now_stamp, storable, Action, Command, MAX_DESCRIPTION, MAX_TITLE};
+use crate::model::{
+    now_stamp, storable, Action, Command, CreateTodo, Queued, UpdateTodo, MAX_DESCRIPTION,
+    MAX_TITLE,
+};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CreateTodo {
-    /// Required, 1 to 500 characters.
-    pub title: Option<String>,
-    /// Up to 5000 characters; default empty.
-    pub description: Option<String>,
-}
-
-/// At least one field.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct UpdateTodo {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub completed: Option<bool>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Queued {
-    pub id: String,
-    #[schema(example = "Todo creation queued")]
-    pub message: &'static str,
-}
 
 fn body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(raw).map_err(|e| Error::Invalid(format!("body: {e}")))
@@ -123,23 +102,44 @@ async fn queue(
     Ok(resp)
 }
 
+/// The `Idempotency-Key` header every write takes, for the OpenAPI document (the handlers
+/// read it with `idempotency::key`).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct KeyHeader {
+    /// Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+/// What every write may answer besides its 202 and 400, for the OpenAPI document.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+enum Refusals {
+    #[response(status = 401, description = "Missing or invalid token")]
+    Unauthorized,
+    #[response(
+        status = 422,
+        description = "Idempotency-Key reused with a different request"
+    )]
+    KeyReused,
+    #[response(status = 503, description = "Bus unavailable", headers(("Retry-After" = u32)))]
+    BusDown,
+}
+
 /// Queue a new todo.
 #[utoipa::path(
     post,
     path = "/todos",
     tag = "todos",
     request_body = CreateTodo,
-    params(
-        ("Idempotency-Key" = Option<String>, Header,
-         description = "Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`."),
-    ),
+    params(KeyHeader),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued", body = Queued),
         (status = 400, description = "Invalid request"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 422, description = "Idempotency-Key reused with a different request"),
-        (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
+        Refusals,
     )
 )]
 pub async fn create(
@@ -169,17 +169,14 @@ pub async fn create(
     tag = "todos",
     params(
         ("id" = String, Path, description = "Todo id (UUID)"),
-        ("Idempotency-Key" = Option<String>, Header,
-         description = "Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`."),
+        KeyHeader,
     ),
     request_body = UpdateTodo,
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued (applied only if the todo exists and is yours)", body = Queued),
         (status = 400, description = "Invalid request"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 422, description = "Idempotency-Key reused with a different request"),
-        (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
+        Refusals,
     )
 )]
 pub async fn update(
@@ -217,16 +214,13 @@ pub async fn update(
     tag = "todos",
     params(
         ("id" = String, Path, description = "Todo id (UUID)"),
-        ("Idempotency-Key" = Option<String>, Header,
-         description = "Optional, 1-255 visible ASCII characters. A retry with the same key (after a 503 too) is applied once and answered the same, with `Idempotent-Replayed: true`."),
+        KeyHeader,
     ),
     security(("bearer" = [])),
     responses(
         (status = 202, description = "Queued (applied only if the todo exists and is yours)", body = Queued),
         (status = 400, description = "Invalid id"),
-        (status = 401, description = "Missing or invalid token"),
-        (status = 422, description = "Idempotency-Key reused with a different request"),
-        (status = 503, description = "Bus unavailable", headers(("Retry-After" = u32))),
+        Refusals,
     )
 )]
 pub async fn delete(

@@ -1,11 +1,17 @@
-//! OpenAPI for the todo routes, with the bearer scheme the writes require.
+//! The todo routes: reads (`read.rs`, answered from the near-cache) and writes (`write.rs`,
+//! queued on the bus and answered 202), and their OpenAPI description with the bearer
+//! scheme the writes require.
+
+mod read;
+mod write;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::model::Todo;
-use crate::write::{CreateTodo, Queued, UpdateTodo};
-use crate::{read, write};
+use crate::model::{CreateTodo, Queued, Todo, UpdateTodo};
+
+pub use read::{list, one};
+pub use write::{create, delete, update};
 
 #[derive(OpenApi)]
 #[openapi(
