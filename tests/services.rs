@@ -97,3 +97,48 @@ async fn primes_max_queued_bounds_the_backlog() {
     assert!(full.headers().contains_key("retry-after"));
     node.shutdown.cancel();
 }
+
+/// The real binary selects Redis Cluster from its URL, as docs/operations.md tells users to
+/// set it (`REDIS_URL=redis+cluster://…`), and abacus keys its records on it. The start-up
+/// check once refused that URL although the store accepted it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_runs_on_a_redis_cluster_url() {
+    let Some(cluster) = floodgate_testkit::env_or_skip("FLOODGATE_TEST_REDIS_CLUSTER_URL") else {
+        return;
+    };
+    let dir = TempDir::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _node = Killed(
+        binary()
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("REDIS_URL", &cluster)
+            .env("FLOODGATE_LISTEN", &addr)
+            .env("FLOODGATE_WORKERS", "")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn floodgate"),
+    );
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    assert!(healthy(&http, &base, Duration::from_secs(60)).await);
+    let ready = get_json(&http, &format!("{base}/ready")).await;
+    assert_eq!(
+        ready["checks"]["store"]["backend"], "redis-cluster",
+        "{ready}"
+    );
+    let key = format!("cluster-url-{}", std::process::id());
+    let add = || {
+        http.post(format!("{base}/abacus/number"))
+            .header("X-API-Key", TEST_API_KEY)
+            .header("Idempotency-Key", &key)
+            .json(&json!({"number": 7}))
+    };
+    let first = add().send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let sum = first.json::<Value>().await.unwrap()["current_sum"].clone();
+    let again = add().send().await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap()["current_sum"], sum);
+}

@@ -21,26 +21,19 @@ fn from_resolved(r: &Resolved) -> Result<Config, ConfigError> {
     schema().config(r)
 }
 
-fn layer(source: Source, pairs: &[(&str, &str)]) -> Layer {
-    Layer::new(
-        source,
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-    )
-}
-
 #[test]
 fn later_layers_win() {
     let layers = [
-        layer(
+        Layer::of(
             Source::File,
             &[("RATE_LIMIT_CAPACITY", "10"), ("CACHE_TTL_SEC", "7")],
         ),
-        layer(
+        Layer::of(
             Source::DotEnv,
             &[("RATE_LIMIT_CAPACITY", "20"), ("TASKS_TOPIC", "t-env")],
         ),
-        layer(Source::Env, &[("RATE_LIMIT_CAPACITY", "30")]),
-        layer(Source::Flag, &[("TASKS_TOPIC", "t-flag")]),
+        Layer::of(Source::Env, &[("RATE_LIMIT_CAPACITY", "30")]),
+        Layer::of(Source::Flag, &[("TASKS_TOPIC", "t-flag")]),
     ];
     let r = resolve(&layers).unwrap();
     assert_eq!(r.get("RATE_LIMIT_CAPACITY"), Some("30"));
@@ -56,7 +49,7 @@ fn later_layers_win() {
 
 #[test]
 fn seed_names_are_aliases_and_the_canonical_name_wins_within_a_layer() {
-    let r = resolve(&[layer(
+    let r = resolve(&[Layer::of(
         Source::Env,
         &[("KAFKA_BOOTSTRAP_SERVERS", "k1:9092")],
     )])
@@ -65,7 +58,7 @@ fn seed_names_are_aliases_and_the_canonical_name_wins_within_a_layer() {
         from_resolved(&r).unwrap().kafka_brokers.as_deref(),
         Some("k1:9092")
     );
-    let r = resolve(&[layer(
+    let r = resolve(&[Layer::of(
         Source::Env,
         &[
             ("REDIS_URL", "redis://alias:1/0"),
@@ -79,8 +72,8 @@ fn seed_names_are_aliases_and_the_canonical_name_wins_within_a_layer() {
     );
     // An alias in a higher layer still beats the canonical name in a lower one.
     let r = resolve(&[
-        layer(Source::File, &[("FLOODGATE_REDIS_URL", "redis://file:1/0")]),
-        layer(Source::Env, &[("REDIS_URL", "redis://env:1/0")]),
+        Layer::of(Source::File, &[("FLOODGATE_REDIS_URL", "redis://file:1/0")]),
+        Layer::of(Source::Env, &[("REDIS_URL", "redis://env:1/0")]),
     ])
     .unwrap();
     assert_eq!(
@@ -106,13 +99,30 @@ fn bad_values_name_the_setting() {
     .into_iter()
     .collect();
     for (name, value) in cases {
-        let r = resolve(&[layer(Source::Env, &[(name, value)])]).unwrap();
+        let r = resolve(&[Layer::of(Source::Env, &[(name, value)])]).unwrap();
         let err = from_resolved(&r).expect_err(name).to_string();
         let shown = schema().find(name).unwrap();
         assert!(
             err.contains(name) || shown.aliases.iter().any(|a| err.contains(a)),
             "{name}: {err}"
         );
+    }
+}
+
+/// Every store URL the store crate connects to (docs/operations.md, "Redis Cluster") passes
+/// the start-up check; a cluster URL was once refused there.
+#[test]
+fn every_store_url_form_is_accepted() {
+    for url in [
+        "redis://127.0.0.1:6379/0",
+        "rediss://user:pw@cache:6380",
+        "unix:///run/redis.sock",
+        "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+        "redis://a:7000, redis://b:7001",
+    ] {
+        let r = resolve(&[Layer::of(Source::Env, &[("REDIS_URL", url)])]).unwrap();
+        let c = from_resolved(&r).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(c.redis_url.as_deref(), Some(url));
     }
 }
 
@@ -140,7 +150,7 @@ fn defaults_are_valid_and_embedded() {
 
 #[test]
 fn reply_retention_zero_leaves_the_broker_default() {
-    let r = resolve(&[layer(
+    let r = resolve(&[Layer::of(
         Source::Env,
         &[
             ("FLOODGATE_KAFKA_REPLY_RETENTION_MS", "0"),
@@ -155,7 +165,7 @@ fn reply_retention_zero_leaves_the_broker_default() {
 
 #[test]
 fn render_redacts_secrets_and_url_passwords() {
-    let r = resolve(&[layer(
+    let r = resolve(&[Layer::of(
         Source::Env,
         &[
             ("JWT_SECRET", "hunter2"),
@@ -201,7 +211,7 @@ fn toml_accepts_short_names_and_rejects_typos() {
 #[test]
 fn workers_setting_picks_services_and_rejects_unknown_names() {
     let workers = |v: &str| {
-        let r = resolve(&[layer(Source::Flag, &[("FLOODGATE_WORKERS", v)])]).unwrap();
+        let r = resolve(&[Layer::of(Source::Flag, &[("FLOODGATE_WORKERS", v)])]).unwrap();
         from_resolved(&r).map(|c| c.workers)
     };
     assert_eq!(super::defaults().workers, Workers::ALL);
@@ -218,7 +228,7 @@ fn workers_setting_picks_services_and_rejects_unknown_names() {
 #[test]
 fn seed_listen_names_set_the_address_and_say_so() {
     let listen = |pairs: &[(&str, &str)]| {
-        let r = resolve(&[layer(Source::DotEnv, pairs)]).unwrap();
+        let r = resolve(&[Layer::of(Source::DotEnv, pairs)]).unwrap();
         let c = from_resolved(&r).unwrap();
         (
             c.listen.to_string(),
@@ -240,13 +250,13 @@ fn seed_listen_names_set_the_address_and_say_so() {
         listen(&[("PORT", "9000"), ("HTTP_PORT", "9000")]).0,
         "0.0.0.0:9000"
     );
-    let r = resolve(&[layer(Source::DotEnv, &[("PORT", "8000")])]).unwrap();
+    let r = resolve(&[Layer::of(Source::DotEnv, &[("PORT", "8000")])]).unwrap();
     assert!(r.render().contains("# .env as PORT"), "{}", r.render());
 }
 
 #[test]
 fn seed_redis_host_and_port_select_redis() {
-    let r = resolve(&[layer(
+    let r = resolve(&[Layer::of(
         Source::Env,
         &[("REDIS_HOST", "cache.internal"), ("REDIS_PORT", "6380")],
     )])
@@ -262,13 +272,13 @@ fn seed_redis_host_and_port_select_redis() {
         Some("REDIS_HOST+REDIS_PORT")
     );
     // The port alone means localhost, as redis-py's default host.
-    let r = resolve(&[layer(Source::Env, &[("REDIS_PORT", "7000")])]).unwrap();
+    let r = resolve(&[Layer::of(Source::Env, &[("REDIS_PORT", "7000")])]).unwrap();
     assert_eq!(
         r.get("FLOODGATE_REDIS_URL"),
         Some("redis://localhost:7000/0")
     );
     // Seed 004's compose file sets both spellings, agreeing: the URL is kept.
-    let r = resolve(&[layer(
+    let r = resolve(&[Layer::of(
         Source::Env,
         &[
             ("REDIS_URL", "redis://redis:6379/0"),
@@ -292,7 +302,7 @@ fn disagreeing_spellings_stop_with_one_line_naming_both() {
         &[("PORT", "8000"), ("HTTP_PORT", "8080")],
     ];
     for pairs in cases {
-        let err = resolve(&[layer(Source::DotEnv, pairs)])
+        let err = resolve(&[Layer::of(Source::DotEnv, pairs)])
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("conflicting settings"), "{pairs:?}: {err}");
@@ -303,15 +313,15 @@ fn disagreeing_spellings_stop_with_one_line_naming_both() {
     }
     // Across layers too: the environment's URL against the .env's host.
     let err = resolve(&[
-        layer(Source::DotEnv, &[("REDIS_HOST", "b")]),
-        layer(Source::Env, &[("REDIS_URL", "redis://a:6379/0")]),
+        Layer::of(Source::DotEnv, &[("REDIS_HOST", "b")]),
+        Layer::of(Source::Env, &[("REDIS_URL", "redis://a:6379/0")]),
     ])
     .unwrap_err();
     assert!(matches!(err, ConfigError::Conflict { .. }), "{err}");
     // A flag overrides both without a conflict.
     let r = resolve(&[
-        layer(Source::DotEnv, &[("PORT", "8000")]),
-        layer(Source::Flag, &[("FLOODGATE_LISTEN", "127.0.0.1:0")]),
+        Layer::of(Source::DotEnv, &[("PORT", "8000")]),
+        Layer::of(Source::Flag, &[("FLOODGATE_LISTEN", "127.0.0.1:0")]),
     ])
     .unwrap();
     assert_eq!(r.get("FLOODGATE_LISTEN"), Some("127.0.0.1:0"));
@@ -320,7 +330,7 @@ fn disagreeing_spellings_stop_with_one_line_naming_both() {
 #[test]
 fn bad_seed_values_name_the_seed_setting() {
     for (name, value) in [("PORT", "eighty"), ("HOST", "my-host"), ("REDIS_PORT", "x")] {
-        let err = resolve(&[layer(Source::DotEnv, &[(name, value)])])
+        let err = resolve(&[Layer::of(Source::DotEnv, &[(name, value)])])
             .unwrap_err()
             .to_string();
         assert!(err.contains(name), "{name}: {err}");
@@ -330,11 +340,11 @@ fn bad_seed_values_name_the_seed_setting() {
 #[test]
 fn ignored_seed_settings_are_listed_once_each() {
     let r = resolve(&[
-        layer(
+        Layer::of(
             Source::DotEnv,
             &[("WORKERS", "4"), ("DB_POOL_SIZE", "5000")],
         ),
-        layer(Source::Env, &[("WORKERS", "8")]),
+        Layer::of(Source::Env, &[("WORKERS", "8")]),
     ])
     .unwrap();
     assert_eq!(r.ignored.len(), 2, "{:?}", r.ignored);

@@ -18,80 +18,28 @@ pub mod limit;
 mod model;
 mod panel;
 pub mod settings;
+mod state;
 mod telemetry;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use axum::Router;
 use floodgate_core::AppContext;
-use floodgate_store::SharedStore;
 
 pub use api::openapi;
 pub use error::Error;
 pub use limit::{Limiter, Verdict};
 pub use panel::panel;
 pub use settings::Settings;
+pub(crate) use state::Abacus;
 
 pub(crate) const SUM: &str = "/abacus/sum";
 pub(crate) const NUMBER: &str = "/abacus/number";
 /// The sum itself, a decimal integer (INCRBY-compatible on Redis).
 pub(crate) const SUM_KEY: &str = "abacus:sum";
-const RATE_PREFIX: &str = "abacus:rl:";
-
-/// Shared by the middleware and handlers of one node.
-pub(crate) struct Abacus {
-    store: SharedStore,
-    keys: auth::Keys,
-    auth_enabled: bool,
-    limiter: Option<Limiter>,
-    idempotency_required: bool,
-    idempotency_ttl: Duration,
-    /// Idempotency scope and rate-limit bucket of callers with no identity.
-    anonymous: Arc<str>,
-    /// Set once the seed's running sum has been adopted (or there was none).
-    adopted: tokio::sync::OnceCell<()>,
-}
-
-impl Abacus {
-    fn new(ctx: &AppContext) -> Self {
-        let c = ctx.config.settings::<Settings>();
-        let keys = auth::Keys::new(&c.api_keys);
-        if c.auth_enabled && keys.is_empty() {
-            tracing::warn!("ABACUS_AUTH_ENABLED is on but ABACUS_API_KEYS is empty: every /abacus request will be refused");
-        }
-        let limiter = c.rate_limit_enabled.then(|| {
-            Limiter::new(
-                ctx.backends.store.clone(),
-                SUM_KEY,
-                RATE_PREFIX,
-                c.rate_limit_requests,
-                c.rate_limit_window,
-            )
-        });
-        Abacus {
-            store: ctx.backends.store.clone(),
-            keys,
-            auth_enabled: c.auth_enabled,
-            limiter,
-            idempotency_required: c.idempotency_required,
-            idempotency_ttl: ctx.config.idempotency_ttl,
-            anonymous: Arc::from("anonymous"),
-            adopted: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// Adopts the seed's sum before the first request touches ours (a failed try is
-    /// repeated by the next request).
-    pub(crate) async fn adopted(&self) -> Result<(), error::Error> {
-        self.adopted
-            .get_or_try_init(|| adopt::run(&self.store))
-            .await
-            .map(|_| ())
-    }
-}
+pub(crate) const RATE_PREFIX: &str = "abacus:rl:";
 
 /// `GET /abacus/sum`, `POST /abacus/number` and `PUT /abacus/sum`, state applied. Without
 /// auth the rate limit is per client address, read from `ConnectInfo<SocketAddr>` when the

@@ -4,9 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use floodgate_abacus::Settings;
-
-use common::{config, Env, Req};
+use common::{config, limit_rate, Env, Req};
 
 #[test]
 fn openapi_documents_the_three_routes() {
@@ -40,11 +38,7 @@ async fn metrics_have_the_seed_names_and_labels() {
     floodgate_core::metrics::install();
     let env = Env::memory();
     let node = env
-        .node(config(|c| {
-            c.settings_mut::<Settings>().rate_limit_enabled = true;
-            c.settings_mut::<Settings>().rate_limit_requests = 3;
-            c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
-        }))
+        .node(config(|c| limit_rate(c, 3, Duration::from_secs(60))))
         .await;
     assert_eq!(
         node.send(Req::add(Some("m1"), r#"{"number":1}"#))

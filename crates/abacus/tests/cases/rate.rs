@@ -6,15 +6,11 @@ use std::time::{Duration, Instant};
 
 use floodgate_abacus::Settings;
 
-use crate::common::{config, Env, Req, Resp, KEY2};
+use crate::common::{config, limit_rate, Env, Req, Resp, KEY2};
 
 pub async fn rate_limit_refuses_with_headers(env: Env) {
     let node = env
-        .node(config(|c| {
-            c.settings_mut::<Settings>().rate_limit_enabled = true;
-            c.settings_mut::<Settings>().rate_limit_requests = 3;
-            c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
-        }))
+        .node(config(|c| limit_rate(c, 3, Duration::from_secs(60))))
         .await;
     let reqs = [
         Req::get(),
@@ -43,9 +39,7 @@ pub async fn rate_limit_per_client_address_without_auth(env: Env) {
     let node = env
         .node(config(|c| {
             c.settings_mut::<Settings>().auth_enabled = false;
-            c.settings_mut::<Settings>().rate_limit_enabled = true;
-            c.settings_mut::<Settings>().rate_limit_requests = 2;
-            c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
+            limit_rate(c, 2, Duration::from_secs(60));
         }))
         .await;
     // Different API keys, one address: one bucket.
@@ -58,13 +52,7 @@ pub async fn rate_limit_per_client_address_without_auth(env: Env) {
 pub async fn rate_limit_holds_across_two_nodes(env: Env) {
     // Six clients alternate between two nodes for about 2.6 windows, one API key.
     let (limit, window) = (20u32, Duration::from_secs(1));
-    let cfg = || {
-        config(|c| {
-            c.settings_mut::<Settings>().rate_limit_enabled = true;
-            c.settings_mut::<Settings>().rate_limit_requests = limit;
-            c.settings_mut::<Settings>().rate_limit_window = window;
-        })
-    };
+    let cfg = || config(|c| limit_rate(c, limit, window));
     let nodes = Arc::new([env.node(cfg()).await, env.node(cfg()).await]);
     let run_for = window * 13 / 5;
     let start = Instant::now();
@@ -128,11 +116,7 @@ fn assert_limited(r: &Resp, limit: u64) {
 /// and still counts, a replay and a mismatch count, and over the limit every write is a
 /// 429 that changes and records nothing.
 pub async fn rate_limit_on_writes_counts_as_if_checked_first(env: Env) {
-    let limited = |c: &mut floodgate_core::Config| {
-        c.settings_mut::<Settings>().rate_limit_enabled = true;
-        c.settings_mut::<Settings>().rate_limit_requests = 5;
-        c.settings_mut::<Settings>().rate_limit_window = Duration::from_secs(60);
-    };
+    let limited = |c: &mut floodgate_core::Config| limit_rate(c, 5, Duration::from_secs(60));
     let node = env.node(config(limited)).await;
     let long = "k".repeat(201);
     let within = [

@@ -80,6 +80,14 @@ impl Env {
     }
 }
 
+/// Turns the rate limit on: `requests` per `window` per caller.
+pub fn limit_rate(c: &mut Config, requests: u32, window: Duration) {
+    let s = c.settings_mut::<floodgate_abacus::Settings>();
+    s.rate_limit_enabled = true;
+    s.rate_limit_requests = requests;
+    s.rate_limit_window = window;
+}
+
 /// Defaults with auth on (keys [`KEY1`], [`KEY2`]), Idempotency-Key required and the rate
 /// limit off; `edit` changes the rest.
 pub fn config(edit: impl FnOnce(&mut Config)) -> Config {

@@ -164,6 +164,22 @@ impl Resolved {
     }
 }
 
+/// `url`, when set, must start with one of `schemes`; the error shows it without a password.
+fn check_scheme(
+    setting: &str,
+    url: Option<&str>,
+    schemes: &[&str],
+    expected: &str,
+) -> Result<(), ConfigError> {
+    match url {
+        Some(u) if !schemes.iter().any(|s| u.starts_with(s)) => Err(ConfigError::invalid(
+            setting,
+            format!("expected {expected}, got {:?}", redact_url(u)),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Hides the password in `scheme://user:password@host`.
 pub fn redact_url(v: &str) -> String {
     if let Some((scheme, rest)) = v.split_once("://") {
@@ -358,32 +374,19 @@ impl Config {
             ));
         }
         let database_url = r.nonempty(name::DATABASE_URL)?;
-        if let Some(u) = &database_url {
-            if !(u.starts_with("sqlite:")
-                || u.starts_with("postgres://")
-                || u.starts_with("postgresql://"))
-            {
-                return Err(ConfigError::invalid(
-                    "DATABASE_URL",
-                    format!(
-                        "expected postgres://… or sqlite://…, got {:?}",
-                        redact_url(u)
-                    ),
-                ));
-            }
-        }
+        check_scheme(
+            "DATABASE_URL",
+            database_url.as_deref(),
+            &["sqlite:", "postgres://", "postgresql://"],
+            "postgres://… or sqlite://…",
+        )?;
         let redis_url = r.nonempty(name::REDIS_URL)?;
-        if let Some(u) = &redis_url {
-            if !(u.starts_with("redis://")
-                || u.starts_with("rediss://")
-                || u.starts_with("unix://"))
-            {
-                return Err(ConfigError::invalid(
-                    "REDIS_URL",
-                    format!("expected redis://HOST:PORT/DB, got {:?}", redact_url(u)),
-                ));
-            }
-        }
+        check_scheme(
+            "REDIS_URL",
+            redis_url.as_deref(),
+            &["redis://", "rediss://", "unix://", "redis+cluster://"],
+            "redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT",
+        )?;
         Ok(Config {
             listen,
             worker_listen,

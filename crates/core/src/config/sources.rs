@@ -41,6 +41,14 @@ impl Layer {
             values: pairs.into_iter().collect(),
         }
     }
+
+    /// A layer of literal name/value pairs (flags, tests).
+    pub fn of(source: Source, pairs: &[(&str, &str)]) -> Self {
+        Self::new(
+            source,
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
 }
 
 /// Reads the file, `.env`, environment and flag layers, lowest first.

@@ -39,18 +39,11 @@ impl ServiceSettings for Misspelled {
     }
 }
 
-fn layer(source: Source, pairs: &[(&str, &str)]) -> Layer {
-    Layer::new(
-        source,
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-    )
-}
-
 #[test]
 fn a_service_table_is_resolved_and_parsed_into_its_section() {
     let schema = Schema::core().with::<Paint>();
     let r = schema
-        .resolve(&[layer(Source::Env, &[("TEST_COLOR", "red")])])
+        .resolve(&[Layer::of(Source::Env, &[("TEST_COLOR", "red")])])
         .unwrap();
     let c = schema.config(&r).unwrap();
     assert_eq!(
@@ -64,7 +57,7 @@ fn a_service_table_is_resolved_and_parsed_into_its_section() {
         .render()
         .contains("TEST_COLOUR = \"red\"  # environment as TEST_COLOR"));
     let bad = schema
-        .resolve(&[layer(Source::Env, &[(SIZE, "0")])])
+        .resolve(&[Layer::of(Source::Env, &[(SIZE, "0")])])
         .unwrap();
     let err = schema.config(&bad).unwrap_err().to_string();
     assert!(err.contains(SIZE), "{err}");
