@@ -15,7 +15,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use floodgate_store::{CounterOp, IdemOutcome};
+use floodgate_store::{Apply, CounterOp, IdemOutcome};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -253,9 +253,13 @@ impl Write {
         // Named as the seed names the apply: the limit rides along with it.
         let outcome = match &app.limiter {
             None => {
-                let call = app
-                    .store
-                    .idempotent_apply(SUM_KEY, op, &record, &fingerprint, ttl);
+                let call = app.store.idempotent_apply(Apply {
+                    counter: SUM_KEY,
+                    op,
+                    key: &record,
+                    fingerprint: &fingerprint,
+                    ttl,
+                });
                 timed("idempotent_apply", call).await?
             }
             Some(limiter) => {

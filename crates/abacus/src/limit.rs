@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use floodgate_store::{
-    CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, StoreResult,
+    Apply, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, StoreResult,
 };
 
 pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -59,7 +59,7 @@ impl Limiter {
         let key = self.key(who);
         let decision = self
             .store
-            .rate_limit_beside(&self.anchor, &key, self.limit, self.window)
+            .rate_limit_beside(&self.anchor, self.rate(&key))
             .await?;
         Ok(self.verdict(decision))
     }
@@ -77,15 +77,14 @@ impl Limiter {
         ttl: Duration,
     ) -> StoreResult<(Verdict, Option<IdemOutcome>)> {
         let key = self.key(who);
-        let rate = RateLimit {
-            key: &key,
-            limit: self.limit,
-            window: self.window,
+        let apply = Apply {
+            counter: &self.anchor,
+            op,
+            key: idem_key,
+            fingerprint,
+            ttl,
         };
-        let done = self
-            .store
-            .limited_apply(rate, &self.anchor, op, idem_key, fingerprint, ttl)
-            .await?;
+        let done = self.store.limited_apply(self.rate(&key), apply).await?;
         Ok(match done {
             Limited::Refused(d) => (self.verdict(d), None),
             Limited::Admitted(d, outcome) => (self.verdict(d), Some(outcome)),
@@ -94,6 +93,15 @@ impl Limiter {
 
     fn key(&self, who: &str) -> String {
         format!("{}{who}", self.prefix)
+    }
+
+    /// This limiter's limit on the log at `key`.
+    fn rate<'a>(&self, key: &'a str) -> RateLimit<'a> {
+        RateLimit {
+            key,
+            limit: self.limit,
+            window: self.window,
+        }
     }
 
     fn verdict(&self, decision: RateDecision) -> Verdict {

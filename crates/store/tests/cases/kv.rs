@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use floodgate_store::SharedStore;
+use floodgate_store::{SharedStore, Swap};
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
@@ -48,7 +48,17 @@ pub async fn ttl_expiry(s: SharedStore, p: String) {
     );
     s.set(&k, b("v"), ttl).await.unwrap();
     assert!(s.set_nx(&nx, b("v"), ttl).await.unwrap());
-    assert!(s.compare_and_set(&cas, None, b("v"), ttl).await.unwrap());
+    assert!(s
+        .compare_and_set(
+            &cas,
+            Swap {
+                expected: None,
+                new: b("v"),
+                ttl
+            }
+        )
+        .await
+        .unwrap());
     // A later set without TTL makes the key permanent again.
     s.set(&keep, b("v"), ttl).await.unwrap();
     s.set(&keep, b("w"), None).await.unwrap();
@@ -62,7 +72,14 @@ pub async fn ttl_expiry(s: SharedStore, p: String) {
     assert!(!s.del(&k).await.unwrap(), "an expired key does not exist");
     assert!(s.set_nx(&nx, b("again"), None).await.unwrap());
     assert!(s
-        .compare_and_set(&cas, None, b("again"), None)
+        .compare_and_set(
+            &cas,
+            Swap {
+                expected: None,
+                new: b("again"),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
     assert_eq!(s.get(&keep).await.unwrap(), Some(b("w")));
@@ -71,34 +88,106 @@ pub async fn ttl_expiry(s: SharedStore, p: String) {
 pub async fn compare_and_set_rules(s: SharedStore, p: String) {
     let k = format!("{p}cas");
     assert!(!s
-        .compare_and_set(&k, Some(b"x"), b("y"), None)
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: Some(b"x"),
+                new: b("y"),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
     assert_eq!(s.get(&k).await.unwrap(), None, "no write when absent");
-    assert!(s.compare_and_set(&k, None, b("a"), None).await.unwrap());
-    assert!(!s.compare_and_set(&k, None, b("b"), None).await.unwrap());
-    assert!(!s
-        .compare_and_set(&k, Some(b"wrong"), b("b"), None)
+    assert!(s
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: None,
+                new: b("a"),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
     assert!(!s
-        .compare_and_set(&k, Some(b""), b("b"), None)
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: None,
+                new: b("b"),
+                ttl: None
+            }
+        )
+        .await
+        .unwrap());
+    assert!(!s
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: Some(b"wrong"),
+                new: b("b"),
+                ttl: None
+            }
+        )
+        .await
+        .unwrap());
+    assert!(!s
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: Some(b""),
+                new: b("b"),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
     assert_eq!(s.get(&k).await.unwrap(), Some(b("a")));
     assert!(s
-        .compare_and_set(&k, Some(b"a"), b("b"), None)
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: Some(b"a"),
+                new: b("b"),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
     assert_eq!(s.get(&k).await.unwrap(), Some(b("b")));
     // An empty value is present, not absent.
     assert!(s
-        .compare_and_set(&k, Some(b"b"), Bytes::new(), None)
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: Some(b"b"),
+                new: Bytes::new(),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
-    assert!(!s.compare_and_set(&k, None, b("c"), None).await.unwrap());
+    assert!(!s
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: None,
+                new: b("c"),
+                ttl: None
+            }
+        )
+        .await
+        .unwrap());
     assert!(s
-        .compare_and_set(&k, Some(b""), b("c"), None)
+        .compare_and_set(
+            &k,
+            Swap {
+                expected: Some(b""),
+                new: b("c"),
+                ttl: None
+            }
+        )
         .await
         .unwrap());
 }
@@ -117,9 +206,16 @@ pub async fn compare_and_set_race(s: SharedStore, p: String) {
                         Some(v) => std::str::from_utf8(v).unwrap().parse().unwrap(),
                     };
                     let next = Bytes::from((n + 1).to_string());
-                    if s.compare_and_set(&k, current.as_deref(), next, None)
-                        .await
-                        .unwrap()
+                    if s.compare_and_set(
+                        &k,
+                        Swap {
+                            expected: current.as_deref(),
+                            new: next,
+                            ttl: None,
+                        },
+                    )
+                    .await
+                    .unwrap()
                     {
                         swaps += 1;
                     }

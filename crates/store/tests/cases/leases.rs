@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use floodgate_store::SharedStore;
+use floodgate_store::{Lease, SharedStore};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -13,7 +13,12 @@ pub async fn lease_capacity_under_contention(s: SharedStore, p: String) {
             let (s, pool) = (s.clone(), pool.clone());
             tokio::spawn(async move {
                 let got = s
-                    .lease_acquire(&pool, &format!("h{i}"), 7, LONG)
+                    .lease_acquire(Lease {
+                        pool: &pool,
+                        holder: &format!("h{i}"),
+                        capacity: 7,
+                        ttl: LONG,
+                    })
                     .await
                     .unwrap();
                 (i, got)
@@ -31,21 +36,77 @@ pub async fn lease_capacity_under_contention(s: SharedStore, p: String) {
     assert_eq!(s.lease_count(&pool).await.unwrap(), 7);
     // A holder renews its own slot instead of taking a second one; newcomers are refused.
     let holder = format!("h{}", winners[0]);
-    assert!(s.lease_acquire(&pool, &holder, 7, LONG).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: &holder,
+            capacity: 7,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
     assert_eq!(s.lease_count(&pool).await.unwrap(), 7);
-    assert!(!s.lease_acquire(&pool, "newcomer", 7, LONG).await.unwrap());
+    assert!(!s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "newcomer",
+            capacity: 7,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
     // Pools are independent.
     let other = format!("{p}other");
     assert_eq!(s.lease_count(&other).await.unwrap(), 0);
-    assert!(s.lease_acquire(&other, "newcomer", 1, LONG).await.unwrap());
-    assert!(!s.lease_acquire(&other, "second", 1, LONG).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &other,
+            holder: "newcomer",
+            capacity: 1,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
+    assert!(!s
+        .lease_acquire(Lease {
+            pool: &other,
+            holder: "second",
+            capacity: 1,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
 }
 
 pub async fn lease_release_frees_slot(s: SharedStore, p: String) {
     let pool = format!("{p}pool");
-    assert!(s.lease_acquire(&pool, "a", 2, LONG).await.unwrap());
-    assert!(s.lease_acquire(&pool, "b", 2, LONG).await.unwrap());
-    assert!(!s.lease_acquire(&pool, "c", 2, LONG).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "a",
+            capacity: 2,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "b",
+            capacity: 2,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
+    assert!(!s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "c",
+            capacity: 2,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
     s.lease_release(&pool, "nobody").await.unwrap();
     assert_eq!(
         s.lease_count(&pool).await.unwrap(),
@@ -54,8 +115,24 @@ pub async fn lease_release_frees_slot(s: SharedStore, p: String) {
     );
     s.lease_release(&pool, "a").await.unwrap();
     assert_eq!(s.lease_count(&pool).await.unwrap(), 1);
-    assert!(s.lease_acquire(&pool, "c", 2, LONG).await.unwrap());
-    assert!(!s.lease_acquire(&pool, "d", 2, LONG).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "c",
+            capacity: 2,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
+    assert!(!s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "d",
+            capacity: 2,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
     s.lease_release(&pool, "a").await.unwrap();
     assert_eq!(
         s.lease_count(&pool).await.unwrap(),
@@ -68,32 +145,112 @@ pub async fn lease_release_frees_slot(s: SharedStore, p: String) {
 pub async fn lease_expiry_frees_slot(s: SharedStore, p: String) {
     let pool = format!("{p}pool");
     let short = Duration::from_millis(250);
-    assert!(s.lease_acquire(&pool, "a", 2, short).await.unwrap());
-    assert!(s.lease_acquire(&pool, "b", 2, LONG).await.unwrap());
-    assert!(!s.lease_acquire(&pool, "c", 2, short).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "a",
+            capacity: 2,
+            ttl: short
+        })
+        .await
+        .unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "b",
+            capacity: 2,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
+    assert!(!s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "c",
+            capacity: 2,
+            ttl: short
+        })
+        .await
+        .unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         s.lease_count(&pool).await.unwrap(),
         1,
         "a's lease expired, b's did not"
     );
-    assert!(s.lease_acquire(&pool, "c", 2, short).await.unwrap());
-    assert!(!s.lease_acquire(&pool, "d", 2, short).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "c",
+            capacity: 2,
+            ttl: short
+        })
+        .await
+        .unwrap());
+    assert!(!s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "d",
+            capacity: 2,
+            ttl: short
+        })
+        .await
+        .unwrap());
     // When every lease has expired the pool is empty again.
     let lone = format!("{p}lone");
-    assert!(s.lease_acquire(&lone, "x", 1, short).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &lone,
+            holder: "x",
+            capacity: 1,
+            ttl: short
+        })
+        .await
+        .unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(s.lease_count(&lone).await.unwrap(), 0);
-    assert!(s.lease_acquire(&lone, "y", 1, short).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &lone,
+            holder: "y",
+            capacity: 1,
+            ttl: short
+        })
+        .await
+        .unwrap());
 }
 
 pub async fn lease_holders_are_the_live_leases(s: SharedStore, p: String) {
     let pool = format!("{p}members");
     assert!(s.lease_holders(&pool).await.unwrap().is_empty());
     let short = Duration::from_millis(250);
-    assert!(s.lease_acquire(&pool, "node-b", 10, LONG).await.unwrap());
-    assert!(s.lease_acquire(&pool, "node-a", 10, short).await.unwrap());
-    assert!(s.lease_acquire(&pool, "node-c", 10, LONG).await.unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "node-b",
+            capacity: 10,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "node-a",
+            capacity: 10,
+            ttl: short
+        })
+        .await
+        .unwrap());
+    assert!(s
+        .lease_acquire(Lease {
+            pool: &pool,
+            holder: "node-c",
+            capacity: 10,
+            ttl: LONG
+        })
+        .await
+        .unwrap());
     assert_eq!(
         s.lease_holders(&pool).await.unwrap(),
         ["node-a", "node-b", "node-c"],

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floodgate_store::{RateDecision, SharedStore};
+use floodgate_store::{RateDecision, RateLimit, SharedStore};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -18,7 +18,14 @@ async fn drain(
 ) -> (u32, Option<RateDecision>) {
     let mut allowed = 0;
     for _ in 0..cap {
-        let d = s.rate_limit(k, limit, window).await.unwrap();
+        let d = s
+            .rate_limit(RateLimit {
+                key: k,
+                limit,
+                window,
+            })
+            .await
+            .unwrap();
         if !d.allowed {
             return (allowed, Some(d));
         }
@@ -56,14 +63,28 @@ pub async fn rate_limit_burst_exact(s: SharedStore, p: String) {
     let start = Instant::now();
     let mut remaining = Vec::new();
     for _ in 0..5 {
-        let d = s.rate_limit(&k, 5, window).await.unwrap();
+        let d = s
+            .rate_limit(RateLimit {
+                key: &k,
+                limit: 5,
+                window,
+            })
+            .await
+            .unwrap();
         assert!(d.allowed, "{d:?}");
         assert_eq!(d.retry_after, Duration::ZERO);
         assert!(d.reset_after <= window + MS, "{d:?}");
         remaining.push(d.remaining);
     }
     assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
-    let refused = s.rate_limit(&k, 5, window).await.unwrap();
+    let refused = s
+        .rate_limit(RateLimit {
+            key: &k,
+            limit: 5,
+            window,
+        })
+        .await
+        .unwrap();
     let elapsed = start.elapsed();
     assert!(!refused.allowed);
     assert_eq!(refused.remaining, 0);
@@ -76,7 +97,16 @@ pub async fn rate_limit_burst_exact(s: SharedStore, p: String) {
     assert!(refused.reset_after >= refused.retry_after, "{refused:?}");
     assert!(refused.reset_after <= window + MS, "{refused:?}");
     for _ in 0..20 {
-        assert!(!s.rate_limit(&k, 5, window).await.unwrap().allowed);
+        assert!(
+            !s.rate_limit(RateLimit {
+                key: &k,
+                limit: 5,
+                window
+            })
+            .await
+            .unwrap()
+            .allowed
+        );
     }
 }
 
@@ -135,7 +165,14 @@ pub async fn rate_limit_strict_in_any_window(s: SharedStore, p: String) {
                 let mut admitted = Vec::new();
                 while start.elapsed() < run_for {
                     let sent = Instant::now();
-                    let d = s.rate_limit(&key, limit, window).await.unwrap();
+                    let d = s
+                        .rate_limit(RateLimit {
+                            key: &key,
+                            limit,
+                            window,
+                        })
+                        .await
+                        .unwrap();
                     if d.allowed {
                         admitted.push((sent, Instant::now()));
                     } else {
@@ -164,13 +201,45 @@ pub async fn rate_limit_strict_in_any_window(s: SharedStore, p: String) {
 pub async fn rate_limit_keys_and_zero_limit(s: SharedStore, p: String) {
     let (a, b) = (format!("{p}a"), format!("{p}b"));
     let window = Duration::from_secs(60);
-    assert!(s.rate_limit(&a, 1, window).await.unwrap().allowed);
-    assert!(!s.rate_limit(&a, 1, window).await.unwrap().allowed);
     assert!(
-        s.rate_limit(&b, 1, window).await.unwrap().allowed,
+        s.rate_limit(RateLimit {
+            key: &a,
+            limit: 1,
+            window
+        })
+        .await
+        .unwrap()
+        .allowed
+    );
+    assert!(
+        !s.rate_limit(RateLimit {
+            key: &a,
+            limit: 1,
+            window
+        })
+        .await
+        .unwrap()
+        .allowed
+    );
+    assert!(
+        s.rate_limit(RateLimit {
+            key: &b,
+            limit: 1,
+            window
+        })
+        .await
+        .unwrap()
+        .allowed,
         "keys are independent"
     );
-    let zero = s.rate_limit(&format!("{p}z"), 0, window).await.unwrap();
+    let zero = s
+        .rate_limit(RateLimit {
+            key: &format!("{p}z"),
+            limit: 0,
+            window,
+        })
+        .await
+        .unwrap();
     assert!(!zero.allowed);
     assert_eq!(zero.remaining, 0);
 }

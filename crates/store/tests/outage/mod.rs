@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floodgate_store::{
-    CounterOp, IdemOutcome, Idempotency, Kv, Leases, RateLimiting, RedisStore, StoreError,
+    Apply, CounterOp, IdemOutcome, Idempotency, Kv, Lease, Leases, RateLimit, RateLimiting,
+    RedisStore, StoreError,
 };
 
 /// Asserts the call fails with `Unavailable` and returns promptly (no hang).
@@ -52,7 +53,13 @@ async fn redis_outage_recovers() {
     assert_eq!(store.incr_by("c", 5).await.unwrap(), 5);
     let ttl = Duration::from_secs(60);
     let first = store
-        .idempotent_apply("c", CounterOp::Add(1), "k", "f", ttl)
+        .idempotent_apply(Apply {
+            counter: "c",
+            op: CounterOp::Add(1),
+            key: "k",
+            fingerprint: "f",
+            ttl,
+        })
         .await
         .unwrap();
     assert_eq!(first, IdemOutcome::Applied(6));
@@ -63,13 +70,36 @@ async fn redis_outage_recovers() {
     assert_unavailable("incr_by", store.incr_by("c", 1)).await;
     assert_unavailable(
         "idempotent_apply",
-        store.idempotent_apply("c", CounterOp::Add(1), "k2", "f", ttl),
+        store.idempotent_apply(Apply {
+            counter: "c",
+            op: CounterOp::Add(1),
+            key: "k2",
+            fingerprint: "f",
+            ttl,
+        }),
     )
     .await;
-    assert_unavailable("rate_limit", store.rate_limit("r", 5, ttl)).await;
+    assert_unavailable(
+        "rate_limit",
+        store.rate_limit(RateLimit {
+            key: "r",
+            limit: 5,
+            window: ttl,
+        }),
+    )
+    .await;
     let burst = futures::future::join_all((0..20).map(|i| {
         let store = &store;
-        async move { store.lease_acquire("pool", &format!("h{i}"), 5, ttl).await }
+        async move {
+            store
+                .lease_acquire(Lease {
+                    pool: "pool",
+                    holder: &format!("h{i}"),
+                    capacity: 5,
+                    ttl,
+                })
+                .await
+        }
     }));
     let results = tokio::time::timeout(Duration::from_secs(6), burst)
         .await
@@ -92,12 +122,36 @@ async fn redis_outage_recovers() {
     );
     assert_eq!(store.incr_by("c", 2).await.unwrap(), 2);
     let again = store
-        .idempotent_apply("c", CounterOp::Add(1), "k", "f", ttl)
+        .idempotent_apply(Apply {
+            counter: "c",
+            op: CounterOp::Add(1),
+            key: "k",
+            fingerprint: "f",
+            ttl,
+        })
         .await
         .unwrap();
     assert_eq!(again, IdemOutcome::Applied(3));
-    assert!(store.lease_acquire("pool", "h", 1, ttl).await.unwrap());
-    assert!(store.rate_limit("r", 5, ttl).await.unwrap().allowed);
+    assert!(store
+        .lease_acquire(Lease {
+            pool: "pool",
+            holder: "h",
+            capacity: 1,
+            ttl
+        })
+        .await
+        .unwrap());
+    assert!(
+        store
+            .rate_limit(RateLimit {
+                key: "r",
+                limit: 5,
+                window: ttl
+            })
+            .await
+            .unwrap()
+            .allowed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
