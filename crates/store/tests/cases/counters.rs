@@ -89,25 +89,20 @@ pub async fn wrong_types(s: SharedStore, p: String) {
         ));
     }
 
-    let lease = s
-        .lease_acquire(Lease {
-            pool: &text,
-            holder: "h",
-            capacity: 1,
-            ttl: Duration::from_secs(5),
-        })
-        .await;
+    let on_text = Lease {
+        pool: &text,
+        holder: "h",
+        capacity: 1,
+        ttl: Duration::from_secs(5),
+    };
+    let lease = s.lease_acquire(on_text).await;
     assert!(matches!(lease, Err(StoreError::WrongType(_))), "{lease:?}");
     let pool = format!("{p}pool");
-    assert!(s
-        .lease_acquire(Lease {
-            pool: &pool,
-            holder: "h",
-            capacity: 1,
-            ttl: Duration::from_secs(5)
-        })
-        .await
-        .unwrap());
+    let on_pool = Lease {
+        pool: &pool,
+        ..on_text
+    };
+    assert!(s.lease_acquire(on_pool).await.unwrap());
     assert!(matches!(s.get(&pool).await, Err(StoreError::WrongType(_))));
     assert!(matches!(
         s.incr_by(&pool, 1).await,

@@ -21,6 +21,18 @@ fn rate(key: &str, limit: u32) -> RateLimit<'_> {
     }
 }
 
+/// `op` on `counter`, at most once per `key` (fingerprint `fingerprint`), its record kept
+/// `TTL`.
+fn step<'a>(counter: &'a str, op: CounterOp, key: &'a str, fingerprint: &'a str) -> Apply<'a> {
+    Apply {
+        counter,
+        op,
+        key,
+        fingerprint,
+        ttl: TTL,
+    }
+}
+
 /// The outcome of an admitted call, with the requests it left.
 fn admitted(l: Limited<IdemOutcome>) -> (u64, IdemOutcome) {
     match l {
@@ -56,18 +68,9 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
             fp.to_string(),
         );
         async move {
-            s.limited_apply(
-                rate(&rl, 4),
-                Apply {
-                    counter: &c,
-                    op,
-                    key: &key,
-                    fingerprint: &fp,
-                    ttl: TTL,
-                },
-            )
-            .await
-            .unwrap()
+            s.limited_apply(rate(&rl, 4), step(&c, op, &key, &fp))
+                .await
+                .unwrap()
         }
     };
     let first = admitted(call(CounterOp::Add(5), &k1, "fp-a").await);
@@ -101,13 +104,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
         "a refusal changes nothing"
     );
     let later = s
-        .idempotent_apply(Apply {
-            counter: &c,
-            op: CounterOp::Add(7),
-            key: &k3,
-            fingerprint: "fp-b",
-            ttl: TTL,
-        })
+        .idempotent_apply(step(&c, CounterOp::Add(7), &k3, "fp-b"))
         .await
         .unwrap();
     assert_eq!(
@@ -117,13 +114,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
     );
     // The records written by admitted calls are the plain apply's records.
     let again = s
-        .idempotent_apply(Apply {
-            counter: &c,
-            op: CounterOp::Add(5),
-            key: &k1,
-            fingerprint: "fp-a",
-            ttl: TTL,
-        })
+        .idempotent_apply(step(&c, CounterOp::Add(5), &k1, "fp-a"))
         .await
         .unwrap();
     assert_eq!(again, IdemOutcome::Replayed(5));
@@ -132,30 +123,12 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
     let (of, rl2, k4) = (format!("{p}of"), format!("{p}rl2"), format!("{p}k4"));
     s.incr_by(&of, i64::MAX).await.unwrap();
     let over = s
-        .limited_apply(
-            rate(&rl2, 2),
-            Apply {
-                counter: &of,
-                op: CounterOp::Add(1),
-                key: &k4,
-                fingerprint: "f",
-                ttl: TTL,
-            },
-        )
+        .limited_apply(rate(&rl2, 2), step(&of, CounterOp::Add(1), &k4, "f"))
         .await
         .unwrap();
     assert_eq!(admitted(over), (1, IdemOutcome::Overflow));
     let fits = s
-        .limited_apply(
-            rate(&rl2, 2),
-            Apply {
-                counter: &of,
-                op: CounterOp::Add(0),
-                key: &k4,
-                fingerprint: "f0",
-                ttl: TTL,
-            },
-        )
+        .limited_apply(rate(&rl2, 2), step(&of, CounterOp::Add(0), &k4, "f0"))
         .await
         .unwrap();
     assert_eq!(admitted(fits), (0, IdemOutcome::Applied(i64::MAX)));
@@ -164,13 +137,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
     let zero = s
         .limited_apply(
             rate(&format!("{p}z"), 0),
-            Apply {
-                counter: &c,
-                op: CounterOp::Add(1),
-                key: &format!("{p}k5"),
-                fingerprint: "f",
-                ttl: TTL,
-            },
+            step(&c, CounterOp::Add(1), &format!("{p}k5"), "f"),
         )
         .await
         .unwrap();
@@ -189,16 +156,7 @@ pub async fn limited_apply_shares_its_log_and_figures(s: SharedStore, p: String)
     for i in 0..5u32 {
         let (combined, plain) = if i % 2 == 0 {
             let l = s
-                .limited_apply(
-                    rate(&shared, 5),
-                    Apply {
-                        counter: &c,
-                        op: CounterOp::Add(1),
-                        key: &key(i),
-                        fingerprint: "f",
-                        ttl: TTL,
-                    },
-                )
+                .limited_apply(rate(&shared, 5), step(&c, CounterOp::Add(1), &key(i), "f"))
                 .await
                 .unwrap();
             (admitted(l).0, s.rate_limit(rate(&alone, 5)).await.unwrap())
@@ -220,18 +178,9 @@ pub async fn limited_apply_shares_its_log_and_figures(s: SharedStore, p: String)
     // Full: both ways of asking refuse, with what the plain limiter says.
     let asked = Instant::now();
     let by_apply = refused(
-        s.limited_apply(
-            rate(&shared, 5),
-            Apply {
-                counter: &c,
-                op: CounterOp::Add(1),
-                key: &key(9),
-                fingerprint: "f",
-                ttl: TTL,
-            },
-        )
-        .await
-        .unwrap(),
+        s.limited_apply(rate(&shared, 5), step(&c, CounterOp::Add(1), &key(9), "f"))
+            .await
+            .unwrap(),
     );
     let by_beside = s.rate_limit_beside(&c, rate(&shared, 5)).await.unwrap();
     let by_plain = s.rate_limit(rate(&alone, 5)).await.unwrap();
@@ -266,18 +215,9 @@ pub async fn limited_apply_concurrent_admits_exactly_the_limit(s: SharedStore, p
         .map(|i| {
             let (s, c, rl, k) = (s.clone(), c.clone(), rl.clone(), format!("{p}k{}", i % 40));
             tokio::spawn(async move {
-                s.limited_apply(
-                    rate(&rl, 25),
-                    Apply {
-                        counter: &c,
-                        op: CounterOp::Add(3),
-                        key: &k,
-                        fingerprint: "fp",
-                        ttl: TTL,
-                    },
-                )
-                .await
-                .unwrap()
+                s.limited_apply(rate(&rl, 25), step(&c, CounterOp::Add(3), &k, "fp"))
+                    .await
+                    .unwrap()
             })
         })
         .collect();
