@@ -249,22 +249,18 @@ impl Write {
     ) -> Result<Written, Error> {
         let record = idempotency::record_key(route, &self.caller.scope, key);
         let fingerprint = idempotency::fingerprint(op);
-        let ttl = app.idempotency_ttl;
+        let apply = Apply {
+            counter: SUM_KEY,
+            op,
+            key: &record,
+            fingerprint: &fingerprint,
+            ttl: app.idempotency_ttl,
+        };
         // Named as the seed names the apply: the limit rides along with it.
         let outcome = match &app.limiter {
-            None => {
-                let call = app.store.idempotent_apply(Apply {
-                    counter: SUM_KEY,
-                    op,
-                    key: &record,
-                    fingerprint: &fingerprint,
-                    ttl,
-                });
-                timed("idempotent_apply", call).await?
-            }
+            None => timed("idempotent_apply", app.store.idempotent_apply(apply)).await?,
             Some(limiter) => {
-                let call =
-                    limiter.limited_apply(&self.caller.bucket, op, &record, &fingerprint, ttl);
+                let call = limiter.limited_apply(&self.caller.bucket, apply);
                 let (verdict, outcome) = match timed("idempotent_apply", call).await {
                     Ok(done) => done,
                     Err(e) => {
