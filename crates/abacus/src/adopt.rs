@@ -5,7 +5,7 @@
 //! (the marker `abacus:sum:adopted` remembers the text adopted). The seed's key is left as
 //! it was, for a rollback.
 
-use floodgate_store::{Adoption, SharedStore, StoreError};
+use floodgate_store::{Adopt, Adoption, SharedStore, StoreError};
 
 use crate::error::Error;
 use crate::SUM_KEY;
@@ -53,7 +53,13 @@ pub(crate) async fn run(store: &SharedStore) -> Result<(), Error> {
             return Err(Error::Corrupt(SEED_SUM_KEY.to_string()));
         };
         match store
-            .adopt_counter(SEED_SUM_KEY, &raw, SUM_KEY, value, ADOPTED_KEY)
+            .adopt_counter(Adopt {
+                from: SEED_SUM_KEY,
+                seen: &raw,
+                to: SUM_KEY,
+                value,
+                marker: ADOPTED_KEY,
+            })
             .await?
         {
             Adoption::Moved => {

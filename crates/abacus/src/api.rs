@@ -15,7 +15,7 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use floodgate_store::{CounterOp, IdemOutcome};
+use floodgate_store::{Apply, CounterOp, IdemOutcome};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -249,18 +249,18 @@ impl Write {
     ) -> Result<Written, Error> {
         let record = idempotency::record_key(route, &self.caller.scope, key);
         let fingerprint = idempotency::fingerprint(op);
-        let ttl = app.idempotency_ttl;
+        let apply = Apply {
+            counter: SUM_KEY,
+            op,
+            key: &record,
+            fingerprint: &fingerprint,
+            ttl: app.idempotency_ttl,
+        };
         // Named as the seed names the apply: the limit rides along with it.
         let outcome = match &app.limiter {
-            None => {
-                let call = app
-                    .store
-                    .idempotent_apply(SUM_KEY, op, &record, &fingerprint, ttl);
-                timed("idempotent_apply", call).await?
-            }
+            None => timed("idempotent_apply", app.store.idempotent_apply(apply)).await?,
             Some(limiter) => {
-                let call =
-                    limiter.limited_apply(&self.caller.bucket, op, &record, &fingerprint, ttl);
+                let call = limiter.limited_apply(&self.caller.bucket, apply);
                 let (verdict, outcome) = match timed("idempotent_apply", call).await {
                     Ok(done) => done,
                     Err(e) => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use floodgate_store::{
-    CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, StoreResult,
+    Apply, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore, StoreResult,
 };
 
 pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -59,33 +59,24 @@ impl Limiter {
         let key = self.key(who);
         let decision = self
             .store
-            .rate_limit_beside(&self.anchor, &key, self.limit, self.window)
+            .rate_limit_beside(&self.anchor, self.rate(&key))
             .await?;
         Ok(self.verdict(decision))
     }
 
     /// Counts one request by `who` as [`Limiter::check`] does and, only when it is
-    /// admitted, applies `op` to the anchor counter at most once per `idem_key`
-    /// (`Store::idempotent_apply`): one atomic store step, one round trip. The outcome is
-    /// None when refused (then nothing was recorded or changed).
+    /// admitted, runs `apply` (`Store::idempotent_apply`) on the anchor counter (its
+    /// `counter` must be the anchor, where the limiter keeps its logs): one atomic store
+    /// step, one round trip. The outcome is None when refused (then nothing was recorded
+    /// or changed).
     pub async fn limited_apply(
         &self,
         who: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
+        apply: Apply<'_>,
     ) -> StoreResult<(Verdict, Option<IdemOutcome>)> {
+        debug_assert_eq!(apply.counter, &*self.anchor, "the limiter's anchor");
         let key = self.key(who);
-        let rate = RateLimit {
-            key: &key,
-            limit: self.limit,
-            window: self.window,
-        };
-        let done = self
-            .store
-            .limited_apply(rate, &self.anchor, op, idem_key, fingerprint, ttl)
-            .await?;
+        let done = self.store.limited_apply(self.rate(&key), apply).await?;
         Ok(match done {
             Limited::Refused(d) => (self.verdict(d), None),
             Limited::Admitted(d, outcome) => (self.verdict(d), Some(outcome)),
@@ -94,6 +85,15 @@ impl Limiter {
 
     fn key(&self, who: &str) -> String {
         format!("{}{who}", self.prefix)
+    }
+
+    /// This limiter's limit on the log at `key`.
+    fn rate<'a>(&self, key: &'a str) -> RateLimit<'a> {
+        RateLimit {
+            key,
+            limit: self.limit,
+            window: self.window,
+        }
     }
 
     fn verdict(&self, decision: RateDecision) -> Verdict {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use floodgate_store::SharedStore;
+use floodgate_store::{Lease, SharedStore};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -45,7 +45,12 @@ impl Claims for StoreClaims {
     async fn announce(&self, pool: &str, member: &str) -> Result<u32, String> {
         let store = &self.0;
         store
-            .lease_acquire(pool, member, MEMBERS, CLAIM_TTL)
+            .lease_acquire(Lease {
+                pool,
+                holder: member,
+                capacity: MEMBERS,
+                ttl: CLAIM_TTL,
+            })
             .await
             .map_err(|e| e.to_string())?;
         store.lease_count(pool).await.map_err(|e| e.to_string())
@@ -53,7 +58,12 @@ impl Claims for StoreClaims {
 
     async fn hold(&self, key: &str, member: &str) -> Result<bool, String> {
         self.0
-            .lease_acquire(key, member, 1, CLAIM_TTL)
+            .lease_acquire(Lease {
+                pool: key,
+                holder: member,
+                capacity: 1,
+                ttl: CLAIM_TTL,
+            })
             .await
             .map_err(|e| e.to_string())
     }

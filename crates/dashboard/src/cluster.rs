@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use floodgate_store::{SharedStore, StoreResult};
+use floodgate_store::{Lease, SharedStore, StoreResult};
 
 const POOL: &str = "dashboard:members";
 const SAMPLE_PREFIX: &str = "dashboard:member:";
@@ -24,7 +24,12 @@ pub async fn announce(store: &SharedStore, node: &str, sample: &str) -> StoreRes
     let value = Bytes::copy_from_slice(sample.as_bytes());
     store.set(&sample_key(node), value, Some(EXPIRY)).await?;
     store
-        .lease_acquire(POOL, node, MEMBERS_AT_MOST, EXPIRY)
+        .lease_acquire(Lease {
+            pool: POOL,
+            holder: node,
+            capacity: MEMBERS_AT_MOST,
+            ttl: EXPIRY,
+        })
         .await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use floodgate_core::retry::Backoff;
 use floodgate_core::stats::STATS;
-use floodgate_store::{SharedStore, StoreError};
+use floodgate_store::{Lease, SharedStore, StoreError};
 use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,12 @@ impl Admission {
         let holder = uuid::Uuid::new_v4().to_string();
         if self
             .store
-            .lease_acquire(&self.pool, &holder, self.capacity, self.lease_ttl)
+            .lease_acquire(Lease {
+                pool: &self.pool,
+                holder: &holder,
+                capacity: self.capacity,
+                ttl: self.lease_ttl,
+            })
             .await?
         {
             Ok(Permit {

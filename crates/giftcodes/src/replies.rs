@@ -21,6 +21,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use floodgate_bus::{BusError, Consumer, Message};
 use floodgate_core::AppContext;
+use floodgate_store::Swap;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -173,7 +174,14 @@ async fn renew(ctx: &AppContext, slot: u32) -> bool {
     let key = slot_key(ctx, slot);
     // If the store is away, keep listening: the lease outlives short outages.
     store
-        .compare_and_set(&key, Some(me), Bytes::copy_from_slice(me), Some(SLOT_TTL))
+        .compare_and_set(
+            &key,
+            Swap {
+                expected: Some(me),
+                new: Bytes::copy_from_slice(me),
+                ttl: Some(SLOT_TTL),
+            },
+        )
         .await
         .unwrap_or(true)
 }

@@ -12,7 +12,7 @@ use floodgate_bus::{Bus, BusError, BusResult, Consumer, Outgoing, SharedBus};
 use floodgate_core::{AppContext, Backends, Config};
 use floodgate_giftcodes::model::{Reply, Request};
 use floodgate_giftcodes::{new_gift_code, workers, GiftCodes, Settings};
-use floodgate_store::SharedStore;
+use floodgate_store::{Lease, SharedStore};
 use tokio_util::sync::CancellationToken;
 
 use floodgate_testkit::skip;
@@ -342,7 +342,12 @@ async fn a_crashed_nodes_slots_come_back_by_lease_expiry() {
     for i in 0..capacity {
         assert!(s
             .store
-            .lease_acquire(&pool, &format!("dead-{i}"), capacity, lease)
+            .lease_acquire(Lease {
+                pool: &pool,
+                holder: &format!("dead-{i}"),
+                capacity,
+                ttl: lease,
+            })
             .await
             .unwrap());
     }

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use floodgate_store::SharedStore;
+use floodgate_store::{Lease, SharedStore};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -36,7 +36,13 @@ impl Reservation {
         lease: Duration,
     ) -> Result<Reservation, Error> {
         let holder = id.hyphenated().to_string();
-        if !store.lease_acquire(pool, &holder, capacity, lease).await? {
+        let slot = Lease {
+            pool,
+            holder: &holder,
+            capacity,
+            ttl: lease,
+        };
+        if !store.lease_acquire(slot).await? {
             return Err(Error::QueueFull);
         }
         Ok(Reservation {

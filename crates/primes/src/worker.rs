@@ -10,7 +10,7 @@ use floodgate_bus::{BusError, Consumer, Message};
 use floodgate_core::retry::Backoff;
 use floodgate_core::telemetry::trace;
 use floodgate_core::AppContext;
-use floodgate_store::{SharedStore, StoreResult};
+use floodgate_store::{SharedStore, StoreResult, Swap};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -259,7 +259,14 @@ async fn claim(shared: &Shared, key: &str) -> StoreResult<Claim> {
     let running = Bytes::from_static(status::RUNNING);
     let store = &shared.store;
     if store
-        .compare_and_set(key, Some(status::PENDING), running, Some(shared.ttl))
+        .compare_and_set(
+            key,
+            Swap {
+                expected: Some(status::PENDING),
+                new: running,
+                ttl: Some(shared.ttl),
+            },
+        )
         .await?
     {
         return Ok(Claim::Run);
@@ -322,7 +329,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use floodgate_store::MemoryStore;
+    use floodgate_store::{Lease, MemoryStore};
 
     fn shared(store: SharedStore) -> Shared {
         Shared {
@@ -415,7 +422,12 @@ mod tests {
         let holder = id.hyphenated().to_string();
         assert!(s
             .store
-            .lease_acquire(&s.pool, &holder, 1, Duration::from_secs(60))
+            .lease_acquire(Lease {
+                pool: &s.pool,
+                holder: &holder,
+                capacity: 1,
+                ttl: Duration::from_secs(60),
+            })
             .await
             .unwrap());
         s.store

@@ -24,9 +24,9 @@ mod lease;
 mod rate_limit;
 mod text;
 
-pub use adopt::{Adoption, CounterAdoption};
-pub use idempotency::{CounterOp, IdemOutcome, Idempotency};
-pub use lease::Leases;
+pub use adopt::{Adopt, Adoption, CounterAdoption};
+pub use idempotency::{Apply, CounterOp, IdemOutcome, Idempotency};
+pub use lease::{Lease, Leases};
 pub use memory::MemoryStore;
 pub use rate_limit::{Limited, LimitedApply, RateDecision, RateLimit, RateLimiting};
 pub use redis::RedisStore;
@@ -80,6 +80,15 @@ impl Backend {
     }
 }
 
+/// A swap asked for ([`Kv::compare_and_set`]): the value `new`, kept `ttl` (None = forever),
+/// only when the key holds `expected` (None = the key is absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swap<'a> {
+    pub expected: Option<&'a [u8]>,
+    pub new: Bytes,
+    pub ttl: Option<Duration>,
+}
+
 /// The core every backend offers: bytes and exact counters under keys, each with an
 /// optional TTL. Policies (idempotency, leases, rate limits) are capabilities of their own.
 #[async_trait]
@@ -107,15 +116,9 @@ pub trait Kv: Send + Sync + 'static {
     async fn set(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<()>;
     /// Sets `key` only when absent; true when it was set.
     async fn set_nx(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool>;
-    /// Sets `key` to `new` only when its current value equals `expected` (None = absent).
-    /// True when swapped.
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Bytes,
-        ttl: Option<Duration>,
-    ) -> StoreResult<bool>;
+    /// Sets `key` to `swap.new` (for `swap.ttl`) only when its current value equals
+    /// `swap.expected` (None = absent). True when swapped.
+    async fn compare_and_set(&self, key: &str, swap: Swap<'_>) -> StoreResult<bool>;
     /// Deletes `key`; true when it existed.
     async fn del(&self, key: &str) -> StoreResult<bool>;
 

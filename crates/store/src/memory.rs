@@ -16,7 +16,7 @@ pub(crate) mod entry;
 use entry::{as_bytes, counter, expiry, insert, live, Map, Value};
 
 use crate::rate_limit::memory::Clock;
-use crate::{Backend, Kv, StoreError, StoreResult};
+use crate::{Backend, Kv, StoreError, StoreResult, Swap};
 
 /// Power of two, so a shard is picked with a mask.
 const SHARDS: usize = 64;
@@ -163,13 +163,8 @@ impl Kv for MemoryStore {
         Ok(set)
     }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Bytes,
-        ttl: Option<Duration>,
-    ) -> StoreResult<bool> {
+    async fn compare_and_set(&self, key: &str, swap: Swap<'_>) -> StoreResult<bool> {
+        let Swap { expected, new, ttl } = swap;
         let swapped = {
             let now = Instant::now();
             let mut map = self.lock(key);

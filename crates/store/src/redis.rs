@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::rate_limit::redis::Members;
 use crate::text::parse_i64;
-use crate::{Backend, Kv, StoreError, StoreResult};
+use crate::{Backend, Kv, StoreError, StoreResult, Swap};
 use conn::Conn;
 
 /// Far beyond any real TTL, and far below where Redis rejects an expire time as too large.
@@ -139,19 +139,13 @@ impl Kv for RedisStore {
         }
     }
 
-    async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&[u8]>,
-        new: Bytes,
-        ttl: Option<Duration>,
-    ) -> StoreResult<bool> {
+    async fn compare_and_set(&self, key: &str, swap: Swap<'_>) -> StoreResult<bool> {
         let mut script = COMPARE_AND_SET.key(key);
         script
-            .arg(if expected.is_some() { "1" } else { "0" })
-            .arg(expected.unwrap_or_default())
-            .arg(&new[..])
-            .arg(ttl.map_or(0, ttl_ms));
+            .arg(if swap.expected.is_some() { "1" } else { "0" })
+            .arg(swap.expected.unwrap_or_default())
+            .arg(&swap.new[..])
+            .arg(swap.ttl.map_or(0, ttl_ms));
         let swapped: i64 = self.invoke(key, script).await?;
         Ok(swapped == 1)
     }

@@ -11,8 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use floodgate_store::{
-    Adoption, Backend, CounterAdoption, CounterOp, IdemOutcome, Idempotency, Kv, Leases, Limited,
-    LimitedApply, RateDecision, RateLimit, RateLimiting, SharedStore, StoreError, StoreResult,
+    Adopt, Adoption, Apply, Backend, CounterAdoption, IdemOutcome, Idempotency, Kv, Lease, Leases,
+    Limited, LimitedApply, RateDecision, RateLimit, RateLimiting, SharedStore, StoreError,
+    StoreResult, Swap,
 };
 
 /// Switches read by [`TestStore`]; shared with the test through an `Arc`.
@@ -115,13 +116,22 @@ impl TestStore {
 
 /// Implements a capability for [`TestStore`]. The methods in braces are written out by
 /// hand; each method listed after them calls the inner store with the arguments marked
-/// `as key` put under the prefix (`as rate`: the rate limit's log), after [`Faults::down`]
-/// is checked, or, marked `#[apply]`, counted as an apply ([`Faults::fail_every`],
+/// `as key` put under the prefix (and the keys inside an argument marked `as rate`: the rate
+/// limit's log, `as apply`: the counter and the idempotency key, `as lease`: the pool,
+/// `as adopt`: the source, the target and the marker), after [`Faults::down`] is checked,
+/// or, marked `#[apply]`, counted as an apply ([`Faults::fail_every`],
 /// [`Faults::lose_reply_every`]).
 macro_rules! forward {
     (@arg $s:tt, $a:ident) => { $a };
     (@arg $s:tt, $a:ident, key) => { &$s.k($a) };
     (@arg $s:tt, $a:ident, rate) => { RateLimit { key: &$s.k($a.key), ..$a } };
+    (@arg $s:tt, $a:ident, apply) => {
+        Apply { counter: &$s.k($a.counter), key: &$s.k($a.key), ..$a }
+    };
+    (@arg $s:tt, $a:ident, lease) => { Lease { pool: &$s.k($a.pool), ..$a } };
+    (@arg $s:tt, $a:ident, adopt) => {
+        Adopt { from: &$s.k($a.from), to: &$s.k($a.to), marker: &$s.k($a.marker), ..$a }
+    };
     (@call $s:tt, , $call:expr) => {{
         $s.faults.check_up()?;
         $call.await
@@ -167,39 +177,34 @@ forward! { Kv {
     fn ping() -> StoreResult<()>;
     fn get(key: &str as key) -> StoreResult<Option<Bytes>>;
     fn set_nx(key: &str as key, value: Bytes, ttl: Option<Duration>) -> StoreResult<bool>;
-    fn compare_and_set(key: &str as key, expected: Option<&[u8]>, new: Bytes,
-        ttl: Option<Duration>) -> StoreResult<bool>;
+    fn compare_and_set(key: &str as key, swap: Swap<'_>) -> StoreResult<bool>;
     fn del(key: &str as key) -> StoreResult<bool>;
     fn incr_by(key: &str as key, delta: i64) -> StoreResult<i64>;
     fn get_i64(key: &str as key) -> StoreResult<i64>;
 }
 
 forward! { CounterAdoption {}
-    fn adopt_counter(from: &str as key, seen: &[u8], to: &str as key, value: i64,
-        marker: &str as key) -> StoreResult<Adoption>;
+    fn adopt_counter(adopt: Adopt<'_> as adopt) -> StoreResult<Adoption>;
 }
 
 forward! { Idempotency {}
-    #[apply] fn idempotent_apply(counter: &str as key, op: CounterOp, idem_key: &str as key,
-        fingerprint: &str, ttl: Duration) -> StoreResult<IdemOutcome>;
+    #[apply] fn idempotent_apply(apply: Apply<'_> as apply) -> StoreResult<IdemOutcome>;
 }
 
 forward! { Leases {}
-    fn lease_acquire(pool: &str as key, holder: &str, capacity: u32, ttl: Duration)
-        -> StoreResult<bool>;
+    fn lease_acquire(lease: Lease<'_> as lease) -> StoreResult<bool>;
     fn lease_release(pool: &str as key, holder: &str) -> StoreResult<()>;
     fn lease_count(pool: &str as key) -> StoreResult<u32>;
     fn lease_holders(pool: &str as key) -> StoreResult<Vec<String>>;
 }
 
 forward! { RateLimiting {}
-    fn rate_limit(key: &str as key, limit: u32, window: Duration) -> StoreResult<RateDecision>;
-    fn rate_limit_beside(anchor: &str as key, key: &str as key, limit: u32, window: Duration)
+    fn rate_limit(rate: RateLimit<'_> as rate) -> StoreResult<RateDecision>;
+    fn rate_limit_beside(anchor: &str as key, rate: RateLimit<'_> as rate)
         -> StoreResult<RateDecision>;
 }
 
 forward! { LimitedApply {}
-    #[apply] fn limited_apply(rate: RateLimit<'_> as rate, counter: &str as key, op: CounterOp,
-        idem_key: &str as key, fingerprint: &str, ttl: Duration)
+    #[apply] fn limited_apply(rate: RateLimit<'_> as rate, apply: Apply<'_> as apply)
         -> StoreResult<Limited<IdemOutcome>>;
 }

@@ -13,7 +13,7 @@
 
 use axum::http::HeaderMap;
 use floodgate_core::idempotency::{valid, HEADER};
-use floodgate_store::{CounterOp, IdemOutcome};
+use floodgate_store::{Apply, CounterOp, IdemOutcome};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -71,13 +71,13 @@ impl Keyed {
         let record = format!("todos:idem:{}", self.name);
         let outcome = s
             .store
-            .idempotent_apply(
-                COUNTER,
-                CounterOp::Set(0),
-                &record,
-                &fingerprint(cmd),
-                s.idempotency_ttl,
-            )
+            .idempotent_apply(Apply {
+                counter: COUNTER,
+                op: CounterOp::Set(0),
+                key: &record,
+                fingerprint: &fingerprint(cmd),
+                ttl: s.idempotency_ttl,
+            })
             .await?;
         match outcome {
             IdemOutcome::Applied(_) => Ok(false),

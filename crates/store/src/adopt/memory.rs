@@ -5,7 +5,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::{Adoption, CounterAdoption};
+use super::{Adopt, Adoption, CounterAdoption};
 use crate::memory::entry::{as_bytes, insert, live, Value};
 use crate::{MemoryStore, StoreResult};
 
@@ -13,14 +13,14 @@ use crate::{MemoryStore, StoreResult};
 impl CounterAdoption for MemoryStore {
     /// Key by key rather than in one step: an in-process store holds only what this process
     /// wrote, and its one caller runs the adoption once per process.
-    async fn adopt_counter(
-        &self,
-        from: &str,
-        seen: &[u8],
-        to: &str,
-        value: i64,
-        marker: &str,
-    ) -> StoreResult<Adoption> {
+    async fn adopt_counter(&self, adopt: Adopt<'_>) -> StoreResult<Adoption> {
+        let Adopt {
+            from,
+            seen,
+            to,
+            value,
+            marker,
+        } = adopt;
         let now = Instant::now();
         let read = |key: &str| -> StoreResult<Option<Bytes>> {
             let mut map = self.lock(key);

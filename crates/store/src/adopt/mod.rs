@@ -23,17 +23,22 @@ pub enum Adoption {
     TargetExists,
 }
 
+/// An adoption asked for ([`CounterAdoption::adopt_counter`]): the counter another program
+/// kept at `from`, read as `seen` (its bytes) and `value` (their number), to be kept at `to`
+/// from now on, `marker` recording that it was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopt<'a> {
+    pub from: &'a str,
+    pub seen: &'a [u8],
+    pub to: &'a str,
+    pub value: i64,
+    pub marker: &'a str,
+}
+
 #[async_trait]
 pub trait CounterAdoption: Send + Sync + 'static {
     /// Takes over a counter another program kept at `from`, once, in one atomic step: when
     /// `marker` is absent, `from` still reads `seen` and `to` is absent, sets `to` to
     /// `value` and `marker` to `seen`. `from` is left as it was.
-    async fn adopt_counter(
-        &self,
-        from: &str,
-        seen: &[u8],
-        to: &str,
-        value: i64,
-        marker: &str,
-    ) -> StoreResult<Adoption>;
+    async fn adopt_counter(&self, adopt: Adopt<'_>) -> StoreResult<Adoption>;
 }

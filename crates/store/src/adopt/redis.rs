@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use ::redis::Script;
 use async_trait::async_trait;
 
-use super::{Adoption, CounterAdoption};
+use super::{Adopt, Adoption, CounterAdoption};
 use crate::redis::{placed, slots, unexpected};
 use crate::{RedisStore, StoreError, StoreResult};
 
@@ -14,14 +14,8 @@ static ADOPT_COUNTER: LazyLock<Script> =
 
 #[async_trait]
 impl CounterAdoption for RedisStore {
-    async fn adopt_counter(
-        &self,
-        from: &str,
-        seen: &[u8],
-        to: &str,
-        value: i64,
-        marker: &str,
-    ) -> StoreResult<Adoption> {
+    async fn adopt_counter(&self, adopt: Adopt<'_>) -> StoreResult<Adoption> {
+        let (from, to) = (adopt.from, adopt.to);
         let cluster = self.conn.is_cluster();
         if cluster && slots::slot(from) != slots::slot(to) {
             // One atomic step cannot read another slot; the seeds never ran on a cluster.
@@ -32,13 +26,13 @@ impl CounterAdoption for RedisStore {
                 .into(),
             ));
         }
-        let marker = placed(cluster, to, marker)?;
+        let marker = placed(cluster, to, adopt.marker)?;
         let mut script = ADOPT_COUNTER.key(from);
         script
             .key(to)
             .key(&*marker)
-            .arg(seen)
-            .arg(value.to_string());
+            .arg(adopt.seen)
+            .arg(adopt.value.to_string());
         let reply: String = self.invoke(to, script).await?;
         match reply.as_str() {
             "moved" => Ok(Adoption::Moved),

@@ -1,10 +1,10 @@
 //! The memory store's half: the counter and its record under their shards' locks.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{CounterOp, IdemOutcome, Idempotency};
+use super::{Apply, CounterOp, IdemOutcome, Idempotency};
 use crate::memory::entry::{counter, expiry, insert, live, Value};
 use crate::{MemoryStore, StoreError, StoreResult};
 
@@ -16,14 +16,14 @@ pub(crate) struct Record {
 }
 
 impl MemoryStore {
-    fn idem_locked(
-        &self,
-        counter_key: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome> {
+    fn idem_locked(&self, apply: Apply<'_>) -> StoreResult<IdemOutcome> {
+        let Apply {
+            counter: counter_key,
+            op,
+            key: idem_key,
+            fingerprint,
+            ttl,
+        } = apply;
         let now = Instant::now();
         // first = counter's shard, second = record's shard (the same map when they share one).
         let mut pair = self.lock_pair(counter_key, idem_key);
@@ -62,15 +62,8 @@ impl MemoryStore {
 
 #[async_trait]
 impl Idempotency for MemoryStore {
-    async fn idempotent_apply(
-        &self,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome> {
-        let outcome = self.idem_locked(counter, op, idem_key, fingerprint, ttl);
+    async fn idempotent_apply(&self, apply: Apply<'_>) -> StoreResult<IdemOutcome> {
+        let outcome = self.idem_locked(apply);
         self.after_write();
         outcome
     }
@@ -78,6 +71,8 @@ impl Idempotency for MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::Kv;
 
@@ -96,14 +91,15 @@ mod tests {
             .expect("some key is elsewhere");
         let ttl = Duration::from_secs(60);
         for rec in [same, other] {
-            let first = s
-                .idempotent_apply("c0", CounterOp::Add(2), &rec, "f", ttl)
-                .await
-                .expect("apply");
-            let again = s
-                .idempotent_apply("c0", CounterOp::Add(2), &rec, "f", ttl)
-                .await
-                .expect("replay");
+            let apply = Apply {
+                counter: "c0",
+                op: CounterOp::Add(2),
+                key: &rec,
+                fingerprint: "f",
+                ttl,
+            };
+            let first = s.idempotent_apply(apply).await.expect("apply");
+            let again = s.idempotent_apply(apply).await.expect("replay");
             let IdemOutcome::Applied(v) = first else {
                 panic!("expected Applied, got {first:?}");
             };

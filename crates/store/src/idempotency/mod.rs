@@ -32,17 +32,24 @@ pub enum IdemOutcome {
     Overflow,
 }
 
+/// One idempotent step ([`Idempotency::idempotent_apply`]): `op` on the counter at
+/// `counter`, at most once per idempotency key `key`, remembered with `fingerprint` for
+/// `ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Apply<'a> {
+    pub counter: &'a str,
+    pub op: CounterOp,
+    /// The idempotency key: where the record `(fingerprint, result)` is kept.
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    /// How long the record lives.
+    pub ttl: Duration,
+}
+
 #[async_trait]
 pub trait Idempotency: Send + Sync + 'static {
-    /// Applies `op` to the counter at `counter` at most once per `idem_key`: the change and
-    /// the record `(fingerprint, result)` are committed in one atomic step. The record lives
-    /// `ttl`.
-    async fn idempotent_apply(
-        &self,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome>;
+    /// Applies `apply.op` to the counter at `apply.counter` at most once per `apply.key`: the
+    /// change and the record `(fingerprint, result)` are committed in one atomic step. The
+    /// record lives `apply.ttl`.
+    async fn idempotent_apply(&self, apply: Apply<'_>) -> StoreResult<IdemOutcome>;
 }

@@ -3,12 +3,11 @@
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use ::redis::{Script, ScriptInvocation};
 use async_trait::async_trait;
 
-use super::{CounterOp, IdemOutcome, Idempotency};
+use super::{Apply, CounterOp, IdemOutcome, Idempotency};
 use crate::redis::{parse_counter, placed, ttl_ms, unexpected};
 use crate::{RedisStore, StoreResult};
 
@@ -21,7 +20,7 @@ static IDEMPOTENT_APPLY: LazyLock<Script> = LazyLock::new(|| {
 
 /// One call of `counter_apply(...)` as a script takes it: its two keys and four arguments,
 /// the record already placed beside the counter.
-pub(crate) struct Apply<'a> {
+pub(crate) struct Step<'a> {
     counter: &'a str,
     idem_key: &'a str,
     record: Cow<'a, str>,
@@ -31,27 +30,20 @@ pub(crate) struct Apply<'a> {
     ttl_ms: u64,
 }
 
-impl<'a> Apply<'a> {
-    pub fn new(
-        store: &RedisStore,
-        counter: &'a str,
-        op: CounterOp,
-        idem_key: &'a str,
-        fingerprint: &'a str,
-        ttl: Duration,
-    ) -> StoreResult<Self> {
-        let (kind, operand) = match op {
+impl<'a> Step<'a> {
+    pub fn new(store: &RedisStore, apply: Apply<'a>) -> StoreResult<Self> {
+        let (kind, operand) = match apply.op {
             CounterOp::Add(d) => ("add", d),
             CounterOp::Set(v) => ("set", v),
         };
         Ok(Self {
-            counter,
-            idem_key,
-            record: placed(store.conn.is_cluster(), counter, idem_key)?,
+            counter: apply.counter,
+            idem_key: apply.key,
+            record: placed(store.conn.is_cluster(), apply.counter, apply.key)?,
             kind,
             operand,
-            fingerprint,
-            ttl_ms: ttl_ms(ttl),
+            fingerprint: apply.fingerprint,
+            ttl_ms: ttl_ms(apply.ttl),
         })
     }
 
@@ -82,18 +74,11 @@ impl<'a> Apply<'a> {
 
 #[async_trait]
 impl Idempotency for RedisStore {
-    async fn idempotent_apply(
-        &self,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
-    ) -> StoreResult<IdemOutcome> {
-        let apply = Apply::new(self, counter, op, idem_key, fingerprint, ttl)?;
+    async fn idempotent_apply(&self, apply: Apply<'_>) -> StoreResult<IdemOutcome> {
+        let step = Step::new(self, apply)?;
         let mut script = IDEMPOTENT_APPLY.prepare_invoke();
-        apply.onto(&mut script);
-        let (status, value): (String, String) = self.invoke(counter, script).await?;
-        apply.outcome(&status, &value, "idempotent_apply")
+        step.onto(&mut script);
+        let (status, value): (String, String) = self.invoke(apply.counter, script).await?;
+        step.outcome(&status, &value, "idempotent_apply")
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::Leases;
+use super::{Lease, Leases};
 use crate::memory::entry::{live, live_or_insert, Entry, Map, Value};
 use crate::{MemoryStore, StoreError, StoreResult};
 
@@ -32,17 +32,12 @@ fn holders<'a>(map: &'a mut Map, pool: &str, now: Instant) -> StoreResult<Option
 
 #[async_trait]
 impl Leases for MemoryStore {
-    async fn lease_acquire(
-        &self,
-        pool: &str,
-        holder: &str,
-        capacity: u32,
-        ttl: Duration,
-    ) -> StoreResult<bool> {
+    async fn lease_acquire(&self, lease: Lease<'_>) -> StoreResult<bool> {
+        let (pool, holder) = (lease.pool, lease.holder);
         let acquired = {
             let now = Instant::now();
             let lease_end = now
-                .checked_add(ttl)
+                .checked_add(lease.ttl)
                 .or_else(|| now.checked_add(LONGEST_LEASE))
                 .unwrap_or(now);
             let mut map = self.lock(pool);
@@ -52,7 +47,7 @@ impl Leases for MemoryStore {
             };
             holders.retain(|_, e| *e > now);
             // A holder that already has a slot renews it rather than taking a second one.
-            let fits = holders.contains_key(holder) || holders.len() < capacity as usize;
+            let fits = holders.contains_key(holder) || holders.len() < lease.capacity as usize;
             if fits {
                 holders.insert(holder.into(), lease_end);
             }

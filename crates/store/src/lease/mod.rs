@@ -11,17 +11,22 @@ use crate::StoreResult;
 pub(crate) mod memory;
 pub(crate) mod redis;
 
+/// A lease asked for ([`Leases::lease_acquire`]): one of `capacity` slots in `pool` for
+/// `holder`, expiring after `ttl` unless renewed or released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease<'a> {
+    pub pool: &'a str,
+    pub holder: &'a str,
+    pub capacity: u32,
+    pub ttl: Duration,
+}
+
 #[async_trait]
 pub trait Leases: Send + Sync + 'static {
-    /// Takes one of `capacity` slots in `pool` for `holder`, as a lease that expires after
-    /// `ttl` unless released. False when the pool is full.
-    async fn lease_acquire(
-        &self,
-        pool: &str,
-        holder: &str,
-        capacity: u32,
-        ttl: Duration,
-    ) -> StoreResult<bool>;
+    /// Takes one of `lease.capacity` slots in `lease.pool` for `lease.holder`, as a lease that
+    /// expires after `lease.ttl` unless released (a holder that has a slot renews it). False
+    /// when the pool is full.
+    async fn lease_acquire(&self, lease: Lease<'_>) -> StoreResult<bool>;
     /// Gives back `holder`'s slot (a no-op when it already expired).
     async fn lease_release(&self, pool: &str, holder: &str) -> StoreResult<()>;
     /// Live (unexpired) leases in `pool`.

@@ -2,12 +2,11 @@
 //! TIME so every node agrees on which leases are live.
 
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use ::redis::{cmd, Script};
 use async_trait::async_trait;
 
-use super::Leases;
+use super::{Lease, Leases};
 use crate::redis::ttl_ms;
 use crate::{RedisStore, StoreResult};
 
@@ -17,16 +16,13 @@ static HOLDERS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("ho
 
 #[async_trait]
 impl Leases for RedisStore {
-    async fn lease_acquire(
-        &self,
-        pool: &str,
-        holder: &str,
-        capacity: u32,
-        ttl: Duration,
-    ) -> StoreResult<bool> {
-        let mut script = ACQUIRE.key(pool);
-        script.arg(holder).arg(capacity).arg(ttl_ms(ttl));
-        let acquired: i64 = self.invoke(pool, script).await?;
+    async fn lease_acquire(&self, lease: Lease<'_>) -> StoreResult<bool> {
+        let mut script = ACQUIRE.key(lease.pool);
+        script
+            .arg(lease.holder)
+            .arg(lease.capacity)
+            .arg(ttl_ms(lease.ttl));
+        let acquired: i64 = self.invoke(lease.pool, script).await?;
         Ok(acquired == 1)
     }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{refuse_all, Limit, LimitedApply, Log, RateDecision, RateLimiting};
+use super::{refuse_all, Limit, LimitedApply, Log, RateDecision, RateLimit, RateLimiting};
 use crate::memory::entry::{expiry, live_or_insert, Value};
 use crate::{MemoryStore, StoreError, StoreResult};
 
@@ -28,14 +28,10 @@ impl Clock {
 
 #[async_trait]
 impl RateLimiting for MemoryStore {
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        let Some(l) = Limit::new(limit, window) else {
-            return Ok(refuse_all(window));
+    async fn rate_limit(&self, rate: RateLimit<'_>) -> StoreResult<RateDecision> {
+        let key = rate.key;
+        let Some(l) = Limit::new(rate.limit, rate.window) else {
+            return Ok(refuse_all(rate.window));
         };
         let check = {
             let mut map = self.lock(key);

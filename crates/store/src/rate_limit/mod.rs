@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{CounterOp, IdemOutcome, Idempotency, StoreResult};
+use crate::{Apply, IdemOutcome, Idempotency, StoreResult};
 
 pub(crate) mod memory;
 pub(crate) mod redis;
@@ -62,16 +62,12 @@ impl<T> Limited<T> {
 
 #[async_trait]
 pub trait RateLimiting: Send + Sync + 'static {
-    /// Sliding-window-log limiter: admits a request for `key` only while fewer than `limit`
-    /// were admitted in the last `window`, so at most `limit` pass in ANY window-long span
-    /// (never the 2x of a fixed window across its boundary). An admission is recorded, a
-    /// refusal is not. One atomic step; Redis uses its own clock so all nodes agree.
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision>;
+    /// Sliding-window-log limiter: admits a request for `rate.key` only while fewer than
+    /// `rate.limit` were admitted in the last `rate.window`, so at most `limit` pass in ANY
+    /// window-long span (never the 2x of a fixed window across its boundary). An admission is
+    /// recorded, a refusal is not. One atomic step; Redis uses its own clock so all nodes
+    /// agree.
+    async fn rate_limit(&self, rate: RateLimit<'_>) -> StoreResult<RateDecision>;
 
     /// [`RateLimiting::rate_limit`] for a log that travels with `anchor`: on Redis Cluster
     /// it is kept in `anchor`'s hash slot (so one script may touch both, see
@@ -82,11 +78,9 @@ pub trait RateLimiting: Send + Sync + 'static {
     async fn rate_limit_beside(
         &self,
         _anchor: &str,
-        key: &str,
-        limit: u32,
-        window: Duration,
+        rate: RateLimit<'_>,
     ) -> StoreResult<RateDecision> {
-        self.rate_limit(key, limit, window).await
+        self.rate_limit(rate).await
     }
 }
 
@@ -97,7 +91,7 @@ pub trait LimitedApply: RateLimiting + Idempotency {
     /// atomic step (one round trip on Redis). The limiter runs first whatever the
     /// idempotency record holds, so a replay or a mismatch is counted like any admitted
     /// call, and a refused call writes nothing (no log entry, no record, no change). The
-    /// log is kept beside `counter` as with [`RateLimiting::rate_limit_beside`].
+    /// log is kept beside `apply.counter` as with [`RateLimiting::rate_limit_beside`].
     ///
     /// This default runs the two steps one after the other, each atomic: a concurrent caller
     /// can at most see the admission a moment before the apply, as it would see an admitted
@@ -106,21 +100,13 @@ pub trait LimitedApply: RateLimiting + Idempotency {
     async fn limited_apply(
         &self,
         rate: RateLimit<'_>,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
+        apply: Apply<'_>,
     ) -> StoreResult<Limited<IdemOutcome>> {
-        let decision = self
-            .rate_limit_beside(counter, rate.key, rate.limit, rate.window)
-            .await?;
+        let decision = self.rate_limit_beside(apply.counter, rate).await?;
         if !decision.allowed {
             return Ok(Limited::Refused(decision));
         }
-        let outcome = self
-            .idempotent_apply(counter, op, idem_key, fingerprint, ttl)
-            .await?;
+        let outcome = self.idempotent_apply(apply).await?;
         Ok(Limited::Admitted(decision, outcome))
     }
 }

@@ -5,15 +5,14 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
-use std::time::Duration;
 
 use ::redis::Script;
 use async_trait::async_trait;
 
 use super::{refuse_all, Limit, Limited, LimitedApply, RateDecision, RateLimit, RateLimiting};
-use crate::idempotency::redis::Apply;
+use crate::idempotency::redis::Step;
 use crate::redis::{placed, unexpected};
-use crate::{CounterOp, IdemOutcome, RedisStore, StoreResult};
+use crate::{Apply, IdemOutcome, RedisStore, StoreResult};
 
 static RATE_LIMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
@@ -57,21 +56,16 @@ impl Members {
 }
 
 impl RedisStore {
-    /// The limiter on the log stored at `log` (already placed).
-    async fn rate_limit_at(
-        &self,
-        log: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        let Some(l) = Limit::new(limit, window) else {
-            return Ok(refuse_all(window));
+    /// The limiter on the log stored at `rate.key` (already placed).
+    async fn rate_limit_at(&self, rate: RateLimit<'_>) -> StoreResult<RateDecision> {
+        let Some(l) = Limit::new(rate.limit, rate.window) else {
+            return Ok(refuse_all(rate.window));
         };
         let member = self.members.next();
-        let mut script = RATE_LIMIT.key(log);
+        let mut script = RATE_LIMIT.key(rate.key);
         script.arg(l.limit).arg(l.window_us).arg(member);
         let (allowed, count, retry_us, reset_us): (i64, i64, i64, i64) =
-            self.invoke(log, script).await?;
+            self.invoke(rate.key, script).await?;
         l.script_decision([allowed, count, retry_us, reset_us])
             .ok_or_else(|| unexpected("rate_limit"))
     }
@@ -79,24 +73,17 @@ impl RedisStore {
 
 #[async_trait]
 impl RateLimiting for RedisStore {
-    async fn rate_limit(
-        &self,
-        key: &str,
-        limit: u32,
-        window: Duration,
-    ) -> StoreResult<RateDecision> {
-        self.rate_limit_at(key, limit, window).await
+    async fn rate_limit(&self, rate: RateLimit<'_>) -> StoreResult<RateDecision> {
+        self.rate_limit_at(rate).await
     }
 
     async fn rate_limit_beside(
         &self,
         anchor: &str,
-        key: &str,
-        limit: u32,
-        window: Duration,
+        rate: RateLimit<'_>,
     ) -> StoreResult<RateDecision> {
-        let log = placed(self.conn.is_cluster(), anchor, key)?;
-        self.rate_limit_at(&log, limit, window).await
+        let log = placed(self.conn.is_cluster(), anchor, rate.key)?;
+        self.rate_limit_at(RateLimit { key: &log, ..rate }).await
     }
 }
 
@@ -105,22 +92,19 @@ impl LimitedApply for RedisStore {
     async fn limited_apply(
         &self,
         rate: RateLimit<'_>,
-        counter: &str,
-        op: CounterOp,
-        idem_key: &str,
-        fingerprint: &str,
-        ttl: Duration,
+        apply: Apply<'_>,
     ) -> StoreResult<Limited<IdemOutcome>> {
+        let counter = apply.counter;
         let Some(l) = Limit::new(rate.limit, rate.window) else {
             return Ok(Limited::Refused(refuse_all(rate.window)));
         };
         let member = self.members.next();
         // On a cluster all three keys take the counter's slot (one script, one slot).
         let log = placed(self.conn.is_cluster(), counter, rate.key)?;
-        let apply = Apply::new(self, counter, op, idem_key, fingerprint, ttl)?;
+        let step = Step::new(self, apply)?;
         let mut script = LIMITED_APPLY.key(&*log);
         script.arg(l.limit).arg(l.window_us).arg(member);
-        apply.onto(&mut script);
+        step.onto(&mut script);
         let reply: (i64, i64, i64, i64, String, String) = self.invoke(counter, script).await?;
         let (allowed, count, retry_us, reset_us, status, value) = reply;
         let decision = l
@@ -132,7 +116,7 @@ impl LimitedApply for RedisStore {
                 _ => Err(unexpected("limited_apply")),
             };
         }
-        let outcome = apply.outcome(&status, &value, "limited_apply")?;
+        let outcome = step.outcome(&status, &value, "limited_apply")?;
         Ok(Limited::Admitted(decision, outcome))
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use floodgate_store::{CounterOp, SharedStore, StoreError};
+use floodgate_store::{Apply, CounterOp, Lease, SharedStore, StoreError};
 
 pub async fn counter_reads_as_text(s: SharedStore, p: String) {
     let k = format!("{p}c");
@@ -66,13 +66,13 @@ pub async fn wrong_types(s: SharedStore, p: String) {
         Err(StoreError::WrongType(_))
     ));
     let idem = s
-        .idempotent_apply(
-            &text,
-            CounterOp::Add(1),
-            &format!("{p}idem"),
-            "f",
-            Duration::from_secs(60),
-        )
+        .idempotent_apply(Apply {
+            counter: &text,
+            op: CounterOp::Add(1),
+            key: &format!("{p}idem"),
+            fingerprint: "f",
+            ttl: Duration::from_secs(60),
+        })
         .await;
     assert!(matches!(idem, Err(StoreError::WrongType(_))), "{idem:?}");
     assert_eq!(
@@ -89,13 +89,20 @@ pub async fn wrong_types(s: SharedStore, p: String) {
         ));
     }
 
-    let lease = s.lease_acquire(&text, "h", 1, Duration::from_secs(5)).await;
+    let on_text = Lease {
+        pool: &text,
+        holder: "h",
+        capacity: 1,
+        ttl: Duration::from_secs(5),
+    };
+    let lease = s.lease_acquire(on_text).await;
     assert!(matches!(lease, Err(StoreError::WrongType(_))), "{lease:?}");
     let pool = format!("{p}pool");
-    assert!(s
-        .lease_acquire(&pool, "h", 1, Duration::from_secs(5))
-        .await
-        .unwrap());
+    let on_pool = Lease {
+        pool: &pool,
+        ..on_text
+    };
+    assert!(s.lease_acquire(on_pool).await.unwrap());
     assert!(matches!(s.get(&pool).await, Err(StoreError::WrongType(_))));
     assert!(matches!(
         s.incr_by(&pool, 1).await,

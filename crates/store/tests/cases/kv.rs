@@ -3,10 +3,17 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use floodgate_store::SharedStore;
+use floodgate_store::{SharedStore, Swap};
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
+}
+
+/// Swaps `key`, without TTL, from `expected` (None = absent) to `new`; true when swapped.
+async fn swap_to(s: &SharedStore, key: &str, expected: Option<&[u8]>, new: Bytes) -> bool {
+    let ttl = None;
+    let swap = Swap { expected, new, ttl };
+    s.compare_and_set(key, swap).await.unwrap()
 }
 
 pub async fn get_set_del(s: SharedStore, p: String) {
@@ -48,7 +55,12 @@ pub async fn ttl_expiry(s: SharedStore, p: String) {
     );
     s.set(&k, b("v"), ttl).await.unwrap();
     assert!(s.set_nx(&nx, b("v"), ttl).await.unwrap());
-    assert!(s.compare_and_set(&cas, None, b("v"), ttl).await.unwrap());
+    let first = Swap {
+        expected: None,
+        new: b("v"),
+        ttl,
+    };
+    assert!(s.compare_and_set(&cas, first).await.unwrap());
     // A later set without TTL makes the key permanent again.
     s.set(&keep, b("v"), ttl).await.unwrap();
     s.set(&keep, b("w"), None).await.unwrap();
@@ -61,46 +73,25 @@ pub async fn ttl_expiry(s: SharedStore, p: String) {
     assert_eq!(s.get(&cas).await.unwrap(), None);
     assert!(!s.del(&k).await.unwrap(), "an expired key does not exist");
     assert!(s.set_nx(&nx, b("again"), None).await.unwrap());
-    assert!(s
-        .compare_and_set(&cas, None, b("again"), None)
-        .await
-        .unwrap());
+    assert!(swap_to(&s, &cas, None, b("again")).await);
     assert_eq!(s.get(&keep).await.unwrap(), Some(b("w")));
 }
 
 pub async fn compare_and_set_rules(s: SharedStore, p: String) {
     let k = format!("{p}cas");
-    assert!(!s
-        .compare_and_set(&k, Some(b"x"), b("y"), None)
-        .await
-        .unwrap());
+    assert!(!swap_to(&s, &k, Some(b"x"), b("y")).await);
     assert_eq!(s.get(&k).await.unwrap(), None, "no write when absent");
-    assert!(s.compare_and_set(&k, None, b("a"), None).await.unwrap());
-    assert!(!s.compare_and_set(&k, None, b("b"), None).await.unwrap());
-    assert!(!s
-        .compare_and_set(&k, Some(b"wrong"), b("b"), None)
-        .await
-        .unwrap());
-    assert!(!s
-        .compare_and_set(&k, Some(b""), b("b"), None)
-        .await
-        .unwrap());
+    assert!(swap_to(&s, &k, None, b("a")).await);
+    assert!(!swap_to(&s, &k, None, b("b")).await);
+    assert!(!swap_to(&s, &k, Some(b"wrong"), b("b")).await);
+    assert!(!swap_to(&s, &k, Some(b""), b("b")).await);
     assert_eq!(s.get(&k).await.unwrap(), Some(b("a")));
-    assert!(s
-        .compare_and_set(&k, Some(b"a"), b("b"), None)
-        .await
-        .unwrap());
+    assert!(swap_to(&s, &k, Some(b"a"), b("b")).await);
     assert_eq!(s.get(&k).await.unwrap(), Some(b("b")));
     // An empty value is present, not absent.
-    assert!(s
-        .compare_and_set(&k, Some(b"b"), Bytes::new(), None)
-        .await
-        .unwrap());
-    assert!(!s.compare_and_set(&k, None, b("c"), None).await.unwrap());
-    assert!(s
-        .compare_and_set(&k, Some(b""), b("c"), None)
-        .await
-        .unwrap());
+    assert!(swap_to(&s, &k, Some(b"b"), Bytes::new()).await);
+    assert!(!swap_to(&s, &k, None, b("c")).await);
+    assert!(swap_to(&s, &k, Some(b""), b("c")).await);
 }
 
 pub async fn compare_and_set_race(s: SharedStore, p: String) {
@@ -117,10 +108,7 @@ pub async fn compare_and_set_race(s: SharedStore, p: String) {
                         Some(v) => std::str::from_utf8(v).unwrap().parse().unwrap(),
                     };
                     let next = Bytes::from((n + 1).to_string());
-                    if s.compare_and_set(&k, current.as_deref(), next, None)
-                        .await
-                        .unwrap()
-                    {
+                    if swap_to(&s, &k, current.as_deref(), next).await {
                         swaps += 1;
                     }
                 }

@@ -5,7 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use floodgate_store::{CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore};
+use floodgate_store::{
+    Apply, CounterOp, IdemOutcome, Limited, RateDecision, RateLimit, SharedStore,
+};
 
 const TTL: Duration = Duration::from_secs(60);
 const WINDOW: Duration = Duration::from_secs(60);
@@ -16,6 +18,18 @@ fn rate(key: &str, limit: u32) -> RateLimit<'_> {
         key,
         limit,
         window: WINDOW,
+    }
+}
+
+/// `op` on `counter`, at most once per `key` (fingerprint `fingerprint`), its record kept
+/// `TTL`.
+fn step<'a>(counter: &'a str, op: CounterOp, key: &'a str, fingerprint: &'a str) -> Apply<'a> {
+    Apply {
+        counter,
+        op,
+        key,
+        fingerprint,
+        ttl: TTL,
     }
 }
 
@@ -54,7 +68,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
             fp.to_string(),
         );
         async move {
-            s.limited_apply(rate(&rl, 4), &c, op, &key, &fp, TTL)
+            s.limited_apply(rate(&rl, 4), step(&c, op, &key, &fp))
                 .await
                 .unwrap()
         }
@@ -90,7 +104,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
         "a refusal changes nothing"
     );
     let later = s
-        .idempotent_apply(&c, CounterOp::Add(7), &k3, "fp-b", TTL)
+        .idempotent_apply(step(&c, CounterOp::Add(7), &k3, "fp-b"))
         .await
         .unwrap();
     assert_eq!(
@@ -100,7 +114,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
     );
     // The records written by admitted calls are the plain apply's records.
     let again = s
-        .idempotent_apply(&c, CounterOp::Add(5), &k1, "fp-a", TTL)
+        .idempotent_apply(step(&c, CounterOp::Add(5), &k1, "fp-a"))
         .await
         .unwrap();
     assert_eq!(again, IdemOutcome::Replayed(5));
@@ -109,12 +123,12 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
     let (of, rl2, k4) = (format!("{p}of"), format!("{p}rl2"), format!("{p}k4"));
     s.incr_by(&of, i64::MAX).await.unwrap();
     let over = s
-        .limited_apply(rate(&rl2, 2), &of, CounterOp::Add(1), &k4, "f", TTL)
+        .limited_apply(rate(&rl2, 2), step(&of, CounterOp::Add(1), &k4, "f"))
         .await
         .unwrap();
     assert_eq!(admitted(over), (1, IdemOutcome::Overflow));
     let fits = s
-        .limited_apply(rate(&rl2, 2), &of, CounterOp::Add(0), &k4, "f0", TTL)
+        .limited_apply(rate(&rl2, 2), step(&of, CounterOp::Add(0), &k4, "f0"))
         .await
         .unwrap();
     assert_eq!(admitted(fits), (0, IdemOutcome::Applied(i64::MAX)));
@@ -123,11 +137,7 @@ pub async fn limited_apply_counts_every_call_and_applies_once(s: SharedStore, p:
     let zero = s
         .limited_apply(
             rate(&format!("{p}z"), 0),
-            &c,
-            CounterOp::Add(1),
-            &format!("{p}k5"),
-            "f",
-            TTL,
+            step(&c, CounterOp::Add(1), &format!("{p}k5"), "f"),
         )
         .await
         .unwrap();
@@ -146,17 +156,14 @@ pub async fn limited_apply_shares_its_log_and_figures(s: SharedStore, p: String)
     for i in 0..5u32 {
         let (combined, plain) = if i % 2 == 0 {
             let l = s
-                .limited_apply(rate(&shared, 5), &c, CounterOp::Add(1), &key(i), "f", TTL)
+                .limited_apply(rate(&shared, 5), step(&c, CounterOp::Add(1), &key(i), "f"))
                 .await
                 .unwrap();
-            (
-                admitted(l).0,
-                s.rate_limit(&alone, 5, WINDOW).await.unwrap(),
-            )
+            (admitted(l).0, s.rate_limit(rate(&alone, 5)).await.unwrap())
         } else {
-            let d = s.rate_limit_beside(&c, &shared, 5, WINDOW).await.unwrap();
+            let d = s.rate_limit_beside(&c, rate(&shared, 5)).await.unwrap();
             assert!(d.allowed, "{d:?}");
-            (d.remaining, s.rate_limit(&alone, 5, WINDOW).await.unwrap())
+            (d.remaining, s.rate_limit(rate(&alone, 5)).await.unwrap())
         };
         assert_eq!(combined, plain.remaining, "call {i}");
         remaining.push(combined);
@@ -171,12 +178,12 @@ pub async fn limited_apply_shares_its_log_and_figures(s: SharedStore, p: String)
     // Full: both ways of asking refuse, with what the plain limiter says.
     let asked = Instant::now();
     let by_apply = refused(
-        s.limited_apply(rate(&shared, 5), &c, CounterOp::Add(1), &key(9), "f", TTL)
+        s.limited_apply(rate(&shared, 5), step(&c, CounterOp::Add(1), &key(9), "f"))
             .await
             .unwrap(),
     );
-    let by_beside = s.rate_limit_beside(&c, &shared, 5, WINDOW).await.unwrap();
-    let by_plain = s.rate_limit(&alone, 5, WINDOW).await.unwrap();
+    let by_beside = s.rate_limit_beside(&c, rate(&shared, 5)).await.unwrap();
+    let by_plain = s.rate_limit(rate(&alone, 5)).await.unwrap();
     let between = asked.elapsed() + MS;
     assert!(!by_beside.allowed && !by_plain.allowed);
     for (what, d) in [("beside", by_beside), ("plain", by_plain)] {
@@ -208,7 +215,7 @@ pub async fn limited_apply_concurrent_admits_exactly_the_limit(s: SharedStore, p
         .map(|i| {
             let (s, c, rl, k) = (s.clone(), c.clone(), rl.clone(), format!("{p}k{}", i % 40));
             tokio::spawn(async move {
-                s.limited_apply(rate(&rl, 25), &c, CounterOp::Add(3), &k, "fp", TTL)
+                s.limited_apply(rate(&rl, 25), step(&c, CounterOp::Add(3), &k, "fp"))
                     .await
                     .unwrap()
             })

@@ -4,21 +4,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use floodgate_store::{RateDecision, SharedStore};
+use floodgate_store::{RateDecision, RateLimit, SharedStore};
 
 const MS: Duration = Duration::from_millis(1);
 
 /// Calls until refused (at most `cap` times): (allowed count, the refusal).
-async fn drain(
-    s: &SharedStore,
-    k: &str,
-    limit: u32,
-    window: Duration,
-    cap: u32,
-) -> (u32, Option<RateDecision>) {
+async fn drain(s: &SharedStore, rate: RateLimit<'_>, cap: u32) -> (u32, Option<RateDecision>) {
     let mut allowed = 0;
     for _ in 0..cap {
-        let d = s.rate_limit(k, limit, window).await.unwrap();
+        let d = s.rate_limit(rate).await.unwrap();
         if !d.allowed {
             return (allowed, Some(d));
         }
@@ -53,17 +47,22 @@ pub fn assert_at_most_limit_in_any_window(
 pub async fn rate_limit_burst_exact(s: SharedStore, p: String) {
     // A long window, so nothing leaves it while the test runs.
     let (k, window) = (format!("{p}rl"), Duration::from_secs(60));
+    let five = RateLimit {
+        key: &k,
+        limit: 5,
+        window,
+    };
     let start = Instant::now();
     let mut remaining = Vec::new();
     for _ in 0..5 {
-        let d = s.rate_limit(&k, 5, window).await.unwrap();
+        let d = s.rate_limit(five).await.unwrap();
         assert!(d.allowed, "{d:?}");
         assert_eq!(d.retry_after, Duration::ZERO);
         assert!(d.reset_after <= window + MS, "{d:?}");
         remaining.push(d.remaining);
     }
     assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
-    let refused = s.rate_limit(&k, 5, window).await.unwrap();
+    let refused = s.rate_limit(five).await.unwrap();
     let elapsed = start.elapsed();
     assert!(!refused.allowed);
     assert_eq!(refused.remaining, 0);
@@ -76,14 +75,19 @@ pub async fn rate_limit_burst_exact(s: SharedStore, p: String) {
     assert!(refused.reset_after >= refused.retry_after, "{refused:?}");
     assert!(refused.reset_after <= window + MS, "{refused:?}");
     for _ in 0..20 {
-        assert!(!s.rate_limit(&k, 5, window).await.unwrap().allowed);
+        assert!(!s.rate_limit(five).await.unwrap().allowed);
     }
 }
 
 pub async fn rate_limit_retry_after_is_enough(s: SharedStore, p: String) {
     let (k, window) = (format!("{p}rl"), Duration::from_secs(1));
+    let five = RateLimit {
+        key: &k,
+        limit: 5,
+        window,
+    };
     let start = Instant::now();
-    let (burst, refused) = drain(&s, &k, 5, window, 50).await;
+    let (burst, refused) = drain(&s, five, 50).await;
     let refused = refused.expect("the limiter refuses eventually");
     if start.elapsed() < window {
         assert_eq!(burst, 5);
@@ -91,15 +95,20 @@ pub async fn rate_limit_retry_after_is_enough(s: SharedStore, p: String) {
     assert!(refused.retry_after <= window + MS, "{refused:?}");
 
     tokio::time::sleep(refused.retry_after).await;
-    let (again, _) = drain(&s, &k, 5, window, 50).await;
+    let (again, _) = drain(&s, five, 50).await;
     assert!(again >= 1, "waiting retry_after is enough");
     assert!(again <= 5, "{again} passed: more than the limit");
 }
 
 pub async fn rate_limit_no_double_burst(s: SharedStore, p: String) {
     let (k, window) = (format!("{p}rl"), Duration::from_secs(1));
+    let ten = RateLimit {
+        key: &k,
+        limit: 10,
+        window,
+    };
     let first_start = Instant::now();
-    let (first, _) = drain(&s, &k, 10, window, 40).await;
+    let (first, _) = drain(&s, ten, 40).await;
     let first_end = Instant::now();
     if first_end - first_start < window {
         assert_eq!(first, 10);
@@ -108,7 +117,7 @@ pub async fn rate_limit_no_double_burst(s: SharedStore, p: String) {
     // Half a window later nothing has left the window yet: a fixed window that rolled over,
     // or a GCRA refilling evenly, would admit more here.
     tokio::time::sleep(window / 2).await;
-    let (second, _) = drain(&s, &k, 10, window, 40).await;
+    let (second, _) = drain(&s, ten, 40).await;
     if first_start.elapsed() < window {
         assert_eq!(second, 0, "admitted within one window of a full burst");
     }
@@ -116,7 +125,7 @@ pub async fn rate_limit_no_double_burst(s: SharedStore, p: String) {
     // A full window after the burst every slot is back, and only those.
     tokio::time::sleep((first_end + window).saturating_duration_since(Instant::now())).await;
     let third_start = Instant::now();
-    let (third, _) = drain(&s, &k, 10, window, 40).await;
+    let (third, _) = drain(&s, ten, 40).await;
     if third_start.elapsed() < window {
         assert_eq!(third + second, 10, "second {second}, third {third}");
     }
@@ -132,10 +141,15 @@ pub async fn rate_limit_strict_in_any_window(s: SharedStore, p: String) {
         .map(|_| {
             let (s, key) = (s.clone(), key.clone());
             tokio::spawn(async move {
+                let rate = RateLimit {
+                    key: &key,
+                    limit,
+                    window,
+                };
                 let mut admitted = Vec::new();
                 while start.elapsed() < run_for {
                     let sent = Instant::now();
-                    let d = s.rate_limit(&key, limit, window).await.unwrap();
+                    let d = s.rate_limit(rate).await.unwrap();
                     if d.allowed {
                         admitted.push((sent, Instant::now()));
                     } else {
@@ -162,15 +176,27 @@ pub async fn rate_limit_strict_in_any_window(s: SharedStore, p: String) {
 }
 
 pub async fn rate_limit_keys_and_zero_limit(s: SharedStore, p: String) {
-    let (a, b) = (format!("{p}a"), format!("{p}b"));
-    let window = Duration::from_secs(60);
-    assert!(s.rate_limit(&a, 1, window).await.unwrap().allowed);
-    assert!(!s.rate_limit(&a, 1, window).await.unwrap().allowed);
+    let (a, b, z) = (format!("{p}a"), format!("{p}b"), format!("{p}z"));
+    let one = RateLimit {
+        key: &a,
+        limit: 1,
+        window: Duration::from_secs(60),
+    };
+    assert!(s.rate_limit(one).await.unwrap().allowed);
+    assert!(!s.rate_limit(one).await.unwrap().allowed);
     assert!(
-        s.rate_limit(&b, 1, window).await.unwrap().allowed,
+        s.rate_limit(RateLimit { key: &b, ..one })
+            .await
+            .unwrap()
+            .allowed,
         "keys are independent"
     );
-    let zero = s.rate_limit(&format!("{p}z"), 0, window).await.unwrap();
+    let none = RateLimit {
+        key: &z,
+        limit: 0,
+        ..one
+    };
+    let zero = s.rate_limit(none).await.unwrap();
     assert!(!zero.allowed);
     assert_eq!(zero.remaining, 0);
 }

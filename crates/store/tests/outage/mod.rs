@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use floodgate_store::{
-    CounterOp, IdemOutcome, Idempotency, Kv, Leases, RateLimiting, RedisStore, StoreError,
+    Apply, CounterOp, IdemOutcome, Idempotency, Kv, Lease, Leases, RateLimit, RateLimiting,
+    RedisStore, StoreError,
 };
 
 /// Asserts the call fails with `Unavailable` and returns promptly (no hang).
@@ -51,10 +52,19 @@ async fn redis_outage_recovers() {
     wait_until_up(&store).await;
     assert_eq!(store.incr_by("c", 5).await.unwrap(), 5);
     let ttl = Duration::from_secs(60);
-    let first = store
-        .idempotent_apply("c", CounterOp::Add(1), "k", "f", ttl)
-        .await
-        .unwrap();
+    let add1 = Apply {
+        counter: "c",
+        op: CounterOp::Add(1),
+        key: "k",
+        fingerprint: "f",
+        ttl,
+    };
+    let five = RateLimit {
+        key: "r",
+        limit: 5,
+        window: ttl,
+    };
+    let first = store.idempotent_apply(add1).await.unwrap();
     assert_eq!(first, IdemOutcome::Applied(6));
 
     // Outage: every kind of call fails with Unavailable, promptly, even many at once.
@@ -63,13 +73,22 @@ async fn redis_outage_recovers() {
     assert_unavailable("incr_by", store.incr_by("c", 1)).await;
     assert_unavailable(
         "idempotent_apply",
-        store.idempotent_apply("c", CounterOp::Add(1), "k2", "f", ttl),
+        store.idempotent_apply(Apply { key: "k2", ..add1 }),
     )
     .await;
-    assert_unavailable("rate_limit", store.rate_limit("r", 5, ttl)).await;
+    assert_unavailable("rate_limit", store.rate_limit(five)).await;
     let burst = futures::future::join_all((0..20).map(|i| {
         let store = &store;
-        async move { store.lease_acquire("pool", &format!("h{i}"), 5, ttl).await }
+        let holder = format!("h{i}");
+        async move {
+            let lease = Lease {
+                pool: "pool",
+                holder: &holder,
+                capacity: 5,
+                ttl,
+            };
+            store.lease_acquire(lease).await
+        }
     }));
     let results = tokio::time::timeout(Duration::from_secs(6), burst)
         .await
@@ -91,13 +110,16 @@ async fn redis_outage_recovers() {
         Some(Bytes::from_static(b"x"))
     );
     assert_eq!(store.incr_by("c", 2).await.unwrap(), 2);
-    let again = store
-        .idempotent_apply("c", CounterOp::Add(1), "k", "f", ttl)
-        .await
-        .unwrap();
+    let again = store.idempotent_apply(add1).await.unwrap();
     assert_eq!(again, IdemOutcome::Applied(3));
-    assert!(store.lease_acquire("pool", "h", 1, ttl).await.unwrap());
-    assert!(store.rate_limit("r", 5, ttl).await.unwrap().allowed);
+    let lone = Lease {
+        pool: "pool",
+        holder: "h",
+        capacity: 1,
+        ttl,
+    };
+    assert!(store.lease_acquire(lone).await.unwrap());
+    assert!(store.rate_limit(five).await.unwrap().allowed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
