@@ -17,7 +17,7 @@ use axum::Json;
 use bytes::Bytes;
 use floodgate_store::{Apply, CounterOp, IdemOutcome};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::body::parse_number;
 use crate::error::Error;
@@ -35,6 +35,18 @@ struct Written {
     replayed: bool,
 }
 
+/// What every route may answer for its caller (guard.rs), for the OpenAPI document.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+enum CallerRefusals {
+    #[response(status = 401, description = "Missing API key")]
+    Missing(Detail),
+    #[response(status = 403, description = "Invalid API key")]
+    Invalid(Detail),
+    #[response(status = 429, description = "Rate limit exceeded (see Retry-After)")]
+    Limited(Detail),
+}
+
 /// Current value of the sum.
 #[utoipa::path(
     get,
@@ -43,9 +55,7 @@ struct Written {
     security(("abacus_api_key" = [])),
     responses(
         (status = 200, description = "The current sum", body = SumResponse),
-        (status = 401, description = "Missing API key", body = Detail),
-        (status = 403, description = "Invalid API key", body = Detail),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = Detail),
+        CallerRefusals,
         (status = 503, description = "Store unreachable (see Retry-After)", body = Detail),
     )
 )]
@@ -69,10 +79,8 @@ pub async fn get_sum(State(app): State<Arc<Abacus>>) -> Result<Json<SumResponse>
     responses(
         (status = 200, description = "Added", body = AddedResponse),
         (status = 400, description = "Not an integer in i64 range, a Content-Type other than JSON (ValidationBody); a bad Idempotency-Key, or the sum would overflow (Detail)", body = ValidationBody),
-        (status = 401, description = "Missing API key", body = Detail),
-        (status = 403, description = "Invalid API key", body = Detail),
         (status = 409, description = "Idempotency-Key reused with a different body", body = Detail),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = Detail),
+        CallerRefusals,
         (status = 503, description = "Store unreachable (see Retry-After); retry with the same Idempotency-Key", body = Detail),
     )
 )]
@@ -94,10 +102,8 @@ pub async fn add_number(State(app): State<Arc<Abacus>>, req: WriteRequest) -> Re
     responses(
         (status = 200, description = "Reset", body = ResetResponse),
         (status = 400, description = "Not an integer in i64 range, or a Content-Type other than JSON", body = ValidationBody),
-        (status = 401, description = "Missing API key", body = Detail),
-        (status = 403, description = "Invalid API key", body = Detail),
         (status = 409, description = "Idempotency-Key reused with a different body", body = Detail),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = Detail),
+        CallerRefusals,
         (status = 503, description = "Store unreachable (see Retry-After)", body = Detail),
     )
 )]

@@ -7,12 +7,10 @@ use std::time::Duration;
 use floodgate_core::config::parse::{parse_bool, parse_duration_secs, parse_list, parse_positive};
 use floodgate_core::config::{ConfigError, DevSecret, Resolved, Secret, ServiceSettings, Setting};
 
-pub const ABACUS_API_KEYS: &str = "ABACUS_API_KEYS";
-pub const ABACUS_AUTH_ENABLED: &str = "ABACUS_AUTH_ENABLED";
-pub const ABACUS_RATE_LIMIT_ENABLED: &str = "ABACUS_RATE_LIMIT_ENABLED";
-pub const ABACUS_RATE_LIMIT_REQUESTS: &str = "ABACUS_RATE_LIMIT_REQUESTS";
-pub const ABACUS_RATE_LIMIT_WINDOW_SECONDS: &str = "ABACUS_RATE_LIMIT_WINDOW_SECONDS";
-pub const ABACUS_IDEMPOTENCY_REQUIRED: &str = "ABACUS_IDEMPOTENCY_REQUIRED";
+floodgate_core::setting_names! {
+    ABACUS_API_KEYS, ABACUS_AUTH_ENABLED, ABACUS_RATE_LIMIT_ENABLED, ABACUS_RATE_LIMIT_REQUESTS,
+    ABACUS_RATE_LIMIT_WINDOW_SECONDS, ABACUS_IDEMPOTENCY_REQUIRED,
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {

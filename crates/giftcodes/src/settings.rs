@@ -6,12 +6,10 @@ use std::time::Duration;
 use floodgate_core::config::parse::{parse_duration_secs, parse_positive, parse_u64};
 use floodgate_core::config::{ConfigError, Resolved, ServiceSettings, Setting};
 
-pub const RATE_LIMIT_CAPACITY: &str = "RATE_LIMIT_CAPACITY";
-pub const ADMISSION_WAIT_MS: &str = "ADMISSION_WAIT_MS";
-pub const KAFKA_GIFT_CODE_TIMEOUT: &str = "KAFKA_GIFT_CODE_TIMEOUT";
-pub const TASKS_TOPIC: &str = "TASKS_TOPIC";
-pub const RESULTS_TOPIC: &str = "RESULTS_TOPIC";
-pub const KAFKA_REPLY_RETENTION_MS: &str = "FLOODGATE_KAFKA_REPLY_RETENTION_MS";
+floodgate_core::setting_names! {
+    RATE_LIMIT_CAPACITY, ADMISSION_WAIT_MS, KAFKA_GIFT_CODE_TIMEOUT, TASKS_TOPIC, RESULTS_TOPIC,
+    KAFKA_REPLY_RETENTION_MS = "FLOODGATE_KAFKA_REPLY_RETENTION_MS",
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -6,10 +6,9 @@ use std::time::Duration;
 use floodgate_core::config::parse::{parse_duration_secs, parse_positive};
 use floodgate_core::config::{ConfigError, Resolved, ServiceSettings, Setting};
 
-pub const PRIMES_TOPIC: &str = "PRIMES_TOPIC";
-pub const PRIMES_MAX_N: &str = "PRIMES_MAX_N";
-pub const PRIMES_MAX_QUEUED: &str = "PRIMES_MAX_QUEUED";
-pub const PRIMES_RESULT_TTL_SECONDS: &str = "PRIMES_RESULT_TTL_SECONDS";
+floodgate_core::setting_names! {
+    PRIMES_TOPIC, PRIMES_MAX_N, PRIMES_MAX_QUEUED, PRIMES_RESULT_TTL_SECONDS,
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {

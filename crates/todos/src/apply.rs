@@ -11,6 +11,7 @@ use sqlx::{Any, Row, Transaction};
 use tracing::Instrument;
 
 use crate::model::{format_stamp, now_stamp, Action, Command};
+use crate::params::{numbered, rows};
 use crate::repo::begin_write;
 use crate::stamps::Stamps;
 
@@ -95,16 +96,9 @@ pub async fn prune_applied(db: &Db, cutoff: &str) -> DbResult<u64> {
     Ok(r.rows_affected())
 }
 
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `{head} IN ($1, …, $n)`.
 fn in_list(head: &str, n: usize) -> String {
-    format!("{head} IN ({})", placeholders(1, n))
+    format!("{head} IN ({})", numbered(1, n))
 }
 
 /// `sql` with `ids` bound in order.
@@ -130,13 +124,9 @@ async fn applied_among(
 async fn record_applied(tx: &mut Transaction<'static, Any>, ids: &[&str]) -> DbResult<()> {
     let now = now_stamp();
     for chunk in ids.chunks(IN_CHUNK) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-            .collect();
-        let sql = format!(
-            "INSERT INTO todo_applied_commands (command_id, applied_at) VALUES {}",
-            values.join(", ")
-        );
+        let values = rows(chunk.len(), 2, |p| format!("({})", numbered(p, 2)));
+        let sql =
+            format!("INSERT INTO todo_applied_commands (command_id, applied_at) VALUES {values}");
         let mut q = sqlx::query(&sql);
         for id in chunk {
             q = q.bind(*id).bind(&now);

@@ -16,6 +16,7 @@ mod keys;
 mod model;
 mod outbox;
 mod panel;
+mod params;
 mod publish;
 mod repo;
 mod schema;

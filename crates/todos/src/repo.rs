@@ -8,6 +8,7 @@ use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::model::{format_stamp, go_stamp, Todo};
+use crate::params::{numbered, rows};
 use crate::stamps::{self, Stamps};
 
 const COLUMNS: &str = "id, title, description, completed, user_id, created_at, updated_at";
@@ -119,22 +120,16 @@ async fn seed_rows(
     first: u64,
     last: u64,
 ) -> DbResult<u64> {
-    let mut sql = format!("INSERT INTO todos ({COLUMNS}) VALUES ");
-    for (i, _) in (first..=last).enumerate() {
-        let p = i * 6;
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, FALSE, ${}, {}, {})",
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            stamps.param(p + 5),
-            stamps.param(p + 6)
-        ));
-    }
+    let count = usize::try_from(last.saturating_add(1).saturating_sub(first)).unwrap_or(usize::MAX);
+    let values = rows(count, 6, |p| {
+        let (created, updated) = (stamps.param(p + 4), stamps.param(p + 5));
+        format!(
+            "({}, FALSE, ${}, {created}, {updated})",
+            numbered(p, 3),
+            p + 3
+        )
+    });
+    let mut sql = format!("INSERT INTO todos ({COLUMNS}) VALUES {values}");
     sql.push_str(" ON CONFLICT (id) DO NOTHING");
     let mut q = sqlx::query(&sql);
     for n in first..=last {

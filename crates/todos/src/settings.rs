@@ -7,11 +7,9 @@ use std::time::Duration;
 use floodgate_core::config::parse::{parse_duration_ms, parse_duration_secs, parse_positive};
 use floodgate_core::config::{ConfigError, DevSecret, Resolved, Secret, ServiceSettings, Setting};
 
-pub const JWT_SECRET: &str = "JWT_SECRET";
-pub const KAFKA_TODO_TOPIC: &str = "KAFKA_TODO_TOPIC";
-pub const CACHE_TTL_SEC: &str = "CACHE_TTL_SEC";
-pub const CACHE_STALENESS_MS: &str = "CACHE_STALENESS_MS";
-pub const TODOS_MAX_LIMIT: &str = "TODOS_MAX_LIMIT";
+floodgate_core::setting_names! {
+    JWT_SECRET, KAFKA_TODO_TOPIC, CACHE_TTL_SEC, CACHE_STALENESS_MS, TODOS_MAX_LIMIT,
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -9,7 +9,7 @@ use super::settings::{Setting, CORE};
 use super::{sources, Config, ConfigError, Layer, LoadOptions, Resolved, Secret};
 
 /// A service's settings: its rows of the settings table and the typed value parsed from
-/// the resolved values. Name each row with a `pub const` and parse with that constant, so
+/// the resolved values. Name each row with a constant (`setting_names!`) and parse with it, so
 /// a misspelled name does not compile; a name read but missing from `TABLE` is a
 /// [`ConfigError::Unregistered`] at start-up.
 pub trait ServiceSettings: Clone + fmt::Debug + Send + Sync + 'static {

@@ -63,6 +63,19 @@ const fn s(
     Setting::new(name, aliases, default, help)
 }
 
+/// Names settings: `setting_names! { A, B = "FLOODGATE_B" }` declares
+/// `pub const A: &str = "A";` and `pub const B: &str = "FLOODGATE_B";`, so a name whose
+/// constant reads as itself is written once. Parse with the constants, so a misspelled
+/// name does not compile.
+#[macro_export]
+macro_rules! setting_names {
+    ($($name:ident $(= $text:literal)?),* $(,)?) => {
+        $(pub const $name: &str = $crate::setting_names!(@text $name $($text)?);)*
+    };
+    (@text $name:ident $text:literal) => { $text };
+    (@text $name:ident) => { stringify!($name) };
+}
+
 pub const LISTEN: &str = "FLOODGATE_LISTEN";
 pub const WORKER_LISTEN: &str = "FLOODGATE_WORKER_LISTEN";
 pub const NODE_ID: &str = "FLOODGATE_NODE_ID";

@@ -21,29 +21,6 @@ async fn drain(s: &SharedStore, rate: RateLimit<'_>, cap: u32) -> (u32, Option<R
     (allowed, None)
 }
 
-/// Admissions as (sent, answered) instants. The store admitted each somewhere in between,
-/// so `limit + 1` of them whose true times span less than `window` would show up as a
-/// group with `max(answered) - min(sent) < window` (the check can only be loosened by
-/// timing noise, never tightened).
-pub fn assert_at_most_limit_in_any_window(
-    mut admitted: Vec<(Instant, Instant)>,
-    limit: usize,
-    window: Duration,
-) {
-    admitted.sort();
-    for (i, group) in admitted.windows(limit + 1).enumerate() {
-        let first_sent = group[0].0;
-        let last_answered = group.iter().map(|a| a.1).max().unwrap_or(first_sent);
-        assert!(
-            last_answered - first_sent >= window,
-            "admissions {i}..={} ({} of them) fit in {:?} < {window:?}",
-            i + limit,
-            limit + 1,
-            last_answered - first_sent
-        );
-    }
-}
-
 pub async fn rate_limit_burst_exact(s: SharedStore, p: String) {
     // A long window, so nothing leaves it while the test runs.
     let (k, window) = (format!("{p}rl"), Duration::from_secs(60));
@@ -172,7 +149,7 @@ pub async fn rate_limit_strict_in_any_window(s: SharedStore, p: String) {
         "only {} admitted",
         admitted.len()
     );
-    assert_at_most_limit_in_any_window(admitted, limit as usize, window);
+    floodgate_testkit::assert_at_most_limit_in_any_window(admitted, limit as usize, window);
 }
 
 pub async fn rate_limit_keys_and_zero_limit(s: SharedStore, p: String) {
