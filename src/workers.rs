@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use floodgate_core::config::ServiceSettings;
 use floodgate_core::AppContext;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -10,21 +11,22 @@ use tokio_util::sync::CancellationToken;
 /// Starts the workers `FLOODGATE_WORKERS` names (all by default): an operator may run the
 /// seed's own gift-code worker next to floodgate's prime and todo workers.
 pub fn spawn_all(ctx: &AppContext, stop: &CancellationToken) -> Vec<JoinHandle<()>> {
-    let (c, s, which) = (ctx.clone(), stop.clone(), ctx.config.workers);
+    let (c, s, which) = (ctx.clone(), stop.clone(), &ctx.config.workers);
+    let runs = |worker: Option<&str>| worker.is_some_and(|w| which.runs(w));
     let mut tasks = Vec::new();
-    if which.giftcodes {
+    if runs(floodgate_giftcodes::Settings::WORKER) {
         tasks.push(tokio::spawn(floodgate_giftcodes::workers(
             c.clone(),
             s.clone(),
         )));
     }
-    if which.primes {
+    if runs(floodgate_primes::Settings::WORKER) {
         tasks.push(tokio::spawn(floodgate_primes::workers(
             c.clone(),
             s.clone(),
         )));
     }
-    if which.todos {
+    if runs(floodgate_todos::Settings::WORKER) {
         tasks.push(tokio::spawn(floodgate_todos::workers(c, s)));
     }
     tasks

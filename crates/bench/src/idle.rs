@@ -143,17 +143,20 @@ mod tests {
             .unwrap();
         let local = tokio::task::LocalSet::new();
         local.block_on(&runtime, async {
-            let idle = Rc::new(Idle::new(Duration::from_millis(1)));
+            // A budget far above what a few turns take even on a loaded machine: once woken,
+            // the spinner must still be awake when checked (with 1 ms it went back to sleep
+            // between the wake and the check whenever another process held the core).
+            let idle = Rc::new(Idle::new(Duration::from_millis(200)));
             let spinner = tokio::task::spawn_local({
                 let idle = idle.clone();
                 async move { idle.spin().await }
             });
             // The timer below can only fire because the spinner stops polling: a runtime
             // with a task that yields forever still serves timers, so check the state too.
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
             assert!(
                 idle.sleeping(),
-                "no response for 30 ms: the spinner should sleep"
+                "no response for 600 ms: the spinner should sleep"
             );
             idle.response();
             for _ in 0..4 {

@@ -27,6 +27,7 @@ pub struct Settings {
 }
 
 impl ServiceSettings for Settings {
+    const WORKER: Option<&'static str> = Some("giftcodes");
     const TABLE: &'static [Setting] = &[
         Setting::new(
             RATE_LIMIT_CAPACITY,

@@ -22,6 +22,7 @@ pub struct Settings {
 }
 
 impl ServiceSettings for Settings {
+    const WORKER: Option<&'static str> = Some("primes");
     const TABLE: &'static [Setting] = &[
         Setting::new(
             PRIMES_TOPIC,

@@ -26,6 +26,7 @@ pub struct Settings {
 }
 
 impl ServiceSettings for Settings {
+    const WORKER: Option<&'static str> = Some("todos");
     const TABLE: &'static [Setting] = &[
         Setting::secret(
             JWT_SECRET,

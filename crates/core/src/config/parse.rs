@@ -74,46 +74,43 @@ pub fn parse_list(r: &Resolved, name: &str) -> Result<Vec<String>, ConfigError> 
         .collect())
 }
 
-/// Which service workers a process runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Workers {
-    pub giftcodes: bool,
-    pub primes: bool,
-    pub todos: bool,
+/// Which service workers a process runs: every service's, or those named (maybe none).
+/// Core does not know the names: the [`super::Schema`] checks them against the services
+/// registered with it ([`super::ServiceSettings::WORKER`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workers {
+    All,
+    Only(Vec<String>),
 }
 
 impl Workers {
-    pub const ALL: Workers = Workers {
-        giftcodes: true,
-        primes: true,
-        todos: true,
-    };
-    pub const NONE: Workers = Workers {
-        giftcodes: false,
-        primes: false,
-        todos: false,
-    };
-}
+    pub const ALL: Workers = Workers::All;
+    pub const NONE: Workers = Workers::Only(Vec::new());
 
-/// A comma-separated list of `giftcodes`, `primes`, `todos`; empty means none.
-pub fn parse_workers(r: &Resolved, name: &str) -> Result<Workers, ConfigError> {
-    let mut w = Workers::NONE;
-    for item in raw(r, name)?
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        match item.to_ascii_lowercase().as_str() {
-            "giftcodes" => w.giftcodes = true,
-            "primes" => w.primes = true,
-            "todos" => w.todos = true,
-            other => {
-                return Err(ConfigError::invalid(
-                    name,
-                    format!("expected a list of giftcodes, primes, todos; got {other:?}"),
-                ))
-            }
+    /// The workers of the services named.
+    pub fn only(names: &[&str]) -> Workers {
+        Workers::Only(names.iter().map(|n| n.to_string()).collect())
+    }
+
+    /// Whether the worker called `name` runs.
+    pub fn runs(&self, name: &str) -> bool {
+        match self {
+            Workers::All => true,
+            Workers::Only(names) => names.iter().any(|n| n == name),
         }
     }
-    Ok(w)
+}
+
+/// Unset: every worker; otherwise a comma-separated list of worker names (empty: none).
+pub fn parse_workers(r: &Resolved, name: &str) -> Result<Workers, ConfigError> {
+    let Some(list) = r.value(name)? else {
+        return Ok(Workers::All);
+    };
+    Ok(Workers::Only(
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect(),
+    ))
 }

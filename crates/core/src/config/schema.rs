@@ -5,8 +5,8 @@
 use std::any::Any;
 use std::fmt;
 
-use super::settings::{Setting, CORE};
-use super::{sources, Config, ConfigError, Layer, LoadOptions, Resolved, Secret};
+use super::settings::{Setting, CORE, WORKERS};
+use super::{sources, Config, ConfigError, Layer, LoadOptions, Resolved, Secret, Workers};
 
 /// A service's settings: its rows of the settings table and the typed value parsed from
 /// the resolved values. Name each row with a constant (`setting_names!`) and parse with it, so
@@ -14,6 +14,8 @@ use super::{sources, Config, ConfigError, Layer, LoadOptions, Resolved, Secret};
 /// [`ConfigError::Unregistered`] at start-up.
 pub trait ServiceSettings: Clone + fmt::Debug + Send + Sync + 'static {
     const TABLE: &'static [Setting];
+    /// The name `FLOODGATE_WORKERS` gives the service's worker, when it has one.
+    const WORKER: Option<&'static str> = None;
 
     fn parse(r: &Resolved) -> Result<Self, ConfigError>;
 
@@ -53,6 +55,8 @@ type ParseSection = fn(&Resolved) -> Result<Box<dyn Section>, ConfigError>;
 pub struct Schema {
     tables: Vec<&'static [Setting]>,
     parsers: Vec<ParseSection>,
+    /// The registered services' worker names (`FLOODGATE_WORKERS` may list only these).
+    workers: Vec<&'static str>,
 }
 
 impl fmt::Debug for Schema {
@@ -69,6 +73,7 @@ impl Schema {
         Schema {
             tables: vec![CORE],
             parsers: Vec::new(),
+            workers: Vec::new(),
         }
     }
 
@@ -89,6 +94,7 @@ impl Schema {
         }
         self.tables.push(S::TABLE);
         self.parsers.push(parse_section::<S>);
+        self.workers.extend(S::WORKER);
         self
     }
 
@@ -127,6 +133,17 @@ impl Schema {
     /// Core's typed settings and every registered service's.
     pub fn config(&self, r: &Resolved) -> Result<Config, ConfigError> {
         let mut config = Config::from_resolved(r)?;
+        if let Workers::Only(names) = &config.workers {
+            if let Some(unknown) = names.iter().find(|n| !self.workers.contains(&n.as_str())) {
+                return Err(ConfigError::invalid(
+                    WORKERS,
+                    format!(
+                        "expected a list of {}; got {unknown:?}",
+                        self.workers.join(", ")
+                    ),
+                ));
+            }
+        }
         for parse in &self.parsers {
             config.sections.0.push(parse(r)?);
         }

@@ -204,8 +204,8 @@ pub const CORE: &[Setting] = &[
     s(
         WORKERS,
         &[],
-        Some("giftcodes,primes,todos"),
-        "which service workers serve/worker run (comma-separated; empty = none)",
+        None,
+        "which service workers serve/worker run (comma-separated names, e.g. `primes,todos`; unset = all, empty = none)",
     ),
     s(
         OTEL_ENDPOINT,
