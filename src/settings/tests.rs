@@ -358,6 +358,23 @@ fn ignored_seed_settings_are_listed_once_each() {
     assert_eq!(from_resolved(&r).unwrap().ignored_settings, r.ignored);
 }
 
+/// Seed names a service owns (its `ServiceSettings::IGNORED`) are read from a `.env` and
+/// logged like core's; core's list no longer holds them.
+#[test]
+fn a_services_ignored_seed_settings_are_logged_too() {
+    let r = resolve(&[Layer::of(
+        Source::DotEnv,
+        &[("WORKER_POOL_SIZE", "8"), ("ABACUS_DATA_DIR", "/data")],
+    )])
+    .unwrap();
+    assert_eq!(r.ignored.len(), 2, "{:?}", r.ignored);
+    assert!(r.ignored.iter().any(|l| l.contains("WORKER_POOL_SIZE")));
+    assert!(r.ignored.iter().any(|l| l.contains("ABACUS_DATA_DIR")));
+    assert!(!floodgate_core::config::seed_names::IGNORED
+        .iter()
+        .any(|(n, _)| *n == "ABACUS_DATA_DIR"));
+}
+
 #[test]
 fn operations_doc_lists_exactly_the_settings_in_the_code() {
     use floodgate_core::config::reference::{markdown_table, BEGIN, END};

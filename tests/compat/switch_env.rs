@@ -2,8 +2,6 @@
 //! seeds' configuration files is honoured or named in one start-up line; spellings of one
 //! setting that disagree stop start-up with exit code 2.
 
-use floodgate_core::config::seed_names;
-
 use super::*;
 
 /// Seed 000's `.env.example`, verbatim but for the broker and Redis addresses.
@@ -155,23 +153,19 @@ const SEED_NAMES: &[&str] = &[
 
 #[test]
 fn every_seed_setting_name_is_honoured_or_warned_about() {
-    let silent: Vec<_> = SEED_NAMES
-        .iter()
-        .filter(|n| floodgate::settings::schema().find(n).is_none() && !seed_names::known(n))
-        .collect();
+    let schema = floodgate::settings::schema();
+    let silent: Vec<_> = SEED_NAMES.iter().filter(|n| !schema.knows(n)).collect();
     assert!(
         silent.is_empty(),
         "read by a seed, unknown to floodgate: {silent:?}"
     );
     // And each ignored name is one line naming it.
     let dir = TempDir::new();
-    let text: String = seed_names::IGNORED
-        .iter()
-        .map(|(n, _)| format!("{n}=1\n"))
-        .collect();
+    let ignored: Vec<_> = schema.ignored().collect();
+    let text: String = ignored.iter().map(|(n, _)| format!("{n}=1\n")).collect();
     let (cfg, _) = seed_env(&dir, &text).expect("loads");
-    assert_eq!(cfg.ignored_settings.len(), seed_names::IGNORED.len());
-    for (line, (name, _)) in cfg.ignored_settings.iter().zip(seed_names::IGNORED) {
+    assert_eq!(cfg.ignored_settings.len(), ignored.len());
+    for (line, (name, _)) in cfg.ignored_settings.iter().zip(ignored) {
         assert!(line.contains(&format!("seed setting {name} ")), "{line}");
     }
 }

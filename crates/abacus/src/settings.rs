@@ -27,6 +27,20 @@ pub struct Settings {
 }
 
 impl ServiceSettings for Settings {
+    const IGNORED: &'static [(&'static str, &'static str)] = &[
+        (
+            "ABACUS_SUM_BACKUP_TTL_SECONDS",
+            "floodgate keeps no backup copy of the sum (abacus:running_sum:backup)",
+        ),
+        (
+            "ABACUS_DATA_DIR",
+            "floodgate keeps no backup file of the sum",
+        ),
+        (
+            "ABACUS_BACKUP_FILE_PATH",
+            "floodgate keeps no backup file of the sum",
+        ),
+    ];
     const TABLE: &'static [Setting] = &[
         Setting::secret(
             ABACUS_API_KEYS,

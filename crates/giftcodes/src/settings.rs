@@ -28,6 +28,10 @@ pub struct Settings {
 
 impl ServiceSettings for Settings {
     const WORKER: Option<&'static str> = Some("giftcodes");
+    const IGNORED: &'static [(&'static str, &'static str)] = &[
+        ("MAX_QUEUE_SIZE", "not used by the seed's handlers either; /queue admission is RATE_LIMIT_CAPACITY and ADMISSION_WAIT_MS"),
+        ("WORKER_CONCURRENCY", "the gift-code worker's concurrency is fixed; scale with more `floodgate worker` processes"),
+    ];
     const TABLE: &'static [Setting] = &[
         Setting::new(
             RATE_LIMIT_CAPACITY,

@@ -27,6 +27,10 @@ pub struct Settings {
 
 impl ServiceSettings for Settings {
     const WORKER: Option<&'static str> = Some("todos");
+    const IGNORED: &'static [(&'static str, &'static str)] = &[(
+        "WORKER_POOL_SIZE",
+        "the todo worker applies commands in batches, not one goroutine per command",
+    )];
     const TABLE: &'static [Setting] = &[
         Setting::secret(
             JWT_SECRET,

@@ -233,7 +233,7 @@ pub(crate) fn resolve(schema: &Schema, layers: &[Layer]) -> Result<Resolved, Con
     Ok(Resolved {
         rows,
         values,
-        ignored: seed_names::ignored(layers),
+        ignored: seed_names::ignored(schema.ignored(), layers),
     })
 }
 

@@ -16,6 +16,8 @@ pub trait ServiceSettings: Clone + fmt::Debug + Send + Sync + 'static {
     const TABLE: &'static [Setting];
     /// The name `FLOODGATE_WORKERS` gives the service's worker, when it has one.
     const WORKER: Option<&'static str> = None;
+    /// The seed's settings this service has no use for, and why (logged at start-up).
+    const IGNORED: &'static [(&'static str, &'static str)] = &[];
 
     fn parse(r: &Resolved) -> Result<Self, ConfigError>;
 
@@ -57,6 +59,8 @@ pub struct Schema {
     parsers: Vec<ParseSection>,
     /// The registered services' worker names (`FLOODGATE_WORKERS` may list only these).
     workers: Vec<&'static str>,
+    /// Seed names read only to be logged as ignored: core's, then each service's.
+    ignored: Vec<&'static [(&'static str, &'static str)]>,
 }
 
 impl fmt::Debug for Schema {
@@ -74,6 +78,7 @@ impl Schema {
             tables: vec![CORE],
             parsers: Vec::new(),
             workers: Vec::new(),
+            ignored: vec![super::seed_names::IGNORED],
         }
     }
 
@@ -95,6 +100,7 @@ impl Schema {
         self.tables.push(S::TABLE);
         self.parsers.push(parse_section::<S>);
         self.workers.extend(S::WORKER);
+        self.ignored.push(S::IGNORED);
         self
     }
 
@@ -126,6 +132,19 @@ impl Schema {
     }
 
     /// Merges the layers (see [`super::resolve`]).
+    /// Seed names that are logged as ignored, with why: core's, then each service's.
+    pub fn ignored(&self) -> impl Iterator<Item = &(&'static str, &'static str)> {
+        self.ignored.iter().flat_map(|t| t.iter())
+    }
+
+    /// Whether a `.env` or file may hold `name`: a setting or alias, a seed name combined
+    /// into one (`HOST`+`PORT`), or a seed name logged as ignored.
+    pub fn knows(&self, name: &str) -> bool {
+        self.find(name).is_some()
+            || super::seed_names::COMBINED.contains(&name)
+            || self.ignored().any(|(n, _)| *n == name)
+    }
+
     pub fn resolve(&self, layers: &[Layer]) -> Result<Resolved, ConfigError> {
         super::resolve(self, layers)
     }

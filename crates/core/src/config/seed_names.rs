@@ -9,59 +9,132 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::{ConfigError, Layer, Source};
 
-/// Seed names read but not used, and why; each one present is logged at start-up.
+/// Seed names read but not used, and why; each one present is logged at start-up. These
+/// are the ones no service owns; each service lists its own (`ServiceSettings::IGNORED`).
 pub const IGNORED: &[(&str, &str)] = &[
     // Seed 000 (core/config.py, .env.example).
-    ("WORKERS", "gunicorn processes; floodgate is one multi-threaded process per node"),
-    ("MAX_QUEUE_SIZE", "not used by the seed's handlers either; /queue admission is RATE_LIMIT_CAPACITY and ADMISSION_WAIT_MS"),
-    ("WORKER_CONCURRENCY", "the gift-code worker's concurrency is fixed; scale with more `floodgate worker` processes"),
+    (
+        "WORKERS",
+        "gunicorn processes; floodgate is one multi-threaded process per node",
+    ),
     ("GUNICORN_LOG_LEVEL", "set RUST_LOG instead"),
-    ("GUNICORN_KEEPALIVE", "set FLOODGATE_IDLE_TIMEOUT_MS instead (milliseconds)"),
-    ("BENCHMARK_PORT", "the seed's benchmark script; use `floodgate bench`"),
-    ("NUM_REQUESTS", "the seed's benchmark script; use `floodgate bench`"),
-    ("CONCURRENCY", "the seed's benchmark script; use `floodgate bench`"),
-    ("KAFKA_BOOTSTRAP_SERVERS_INTERNAL", "Docker Compose wiring of the seed; set KAFKA_BROKERS"),
-    ("REDIS_URL_INTERNAL", "Docker Compose wiring of the seed; set REDIS_URL"),
-    ("KAFKA_NODE_ID", "configures the Kafka broker container, not the server"),
-    ("KAFKA_PROCESS_ROLES", "configures the Kafka broker container, not the server"),
-    ("KAFKA_LISTENERS", "configures the Kafka broker container, not the server"),
-    ("KAFKA_ADVERTISED_LISTENERS", "configures the Kafka broker container, not the server"),
-    ("KAFKA_CONTROLLER_LISTENER_NAMES", "configures the Kafka broker container, not the server"),
-    ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "configures the Kafka broker container, not the server"),
-    ("KAFKA_CONTROLLER_QUORUM_VOTERS", "configures the Kafka broker container, not the server"),
-    ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "configures the Kafka broker container, not the server"),
-    ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "configures the Kafka broker container, not the server"),
-    ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "configures the Kafka broker container, not the server"),
-    ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "configures the Kafka broker container, not the server"),
-    ("KAFKA_LOG_DIRS", "configures the Kafka broker container, not the server"),
+    (
+        "GUNICORN_KEEPALIVE",
+        "set FLOODGATE_IDLE_TIMEOUT_MS instead (milliseconds)",
+    ),
+    (
+        "BENCHMARK_PORT",
+        "the seed's benchmark script; use `floodgate bench`",
+    ),
+    (
+        "NUM_REQUESTS",
+        "the seed's benchmark script; use `floodgate bench`",
+    ),
+    (
+        "CONCURRENCY",
+        "the seed's benchmark script; use `floodgate bench`",
+    ),
+    (
+        "KAFKA_BOOTSTRAP_SERVERS_INTERNAL",
+        "Docker Compose wiring of the seed; set KAFKA_BROKERS",
+    ),
+    (
+        "REDIS_URL_INTERNAL",
+        "Docker Compose wiring of the seed; set REDIS_URL",
+    ),
+    (
+        "KAFKA_NODE_ID",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_PROCESS_ROLES",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_LISTENERS",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_ADVERTISED_LISTENERS",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_CONTROLLER_LISTENER_NAMES",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_CONTROLLER_QUORUM_VOTERS",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        "configures the Kafka broker container, not the server",
+    ),
+    (
+        "KAFKA_LOG_DIRS",
+        "configures the Kafka broker container, not the server",
+    ),
     // Seed 003 (internal/config/config.go).
-    ("DB_POOL_SIZE", "floodgate keeps 16 PostgreSQL connections per node (writes are batched)"),
-    ("REDIS_POOL_SIZE", "floodgate multiplexes one Redis connection per node"),
-    ("WORKER_POOL_SIZE", "the todo worker applies commands in batches, not one goroutine per command"),
+    (
+        "DB_POOL_SIZE",
+        "floodgate keeps 16 PostgreSQL connections per node (writes are batched)",
+    ),
+    (
+        "REDIS_POOL_SIZE",
+        "floodgate multiplexes one Redis connection per node",
+    ),
     // Seed 004 (src/storage.py).
-    ("REDIS_SOCKET_CONNECT_TIMEOUT", "floodgate's Redis client has fixed timeouts; /ready reports an unreachable store"),
-    ("REDIS_SOCKET_TIMEOUT", "floodgate's Redis client has fixed timeouts; /ready reports an unreachable store"),
-    ("REDIS_HEALTH_CHECK_INTERVAL", "floodgate's Redis client reconnects on its own"),
-    ("REDIS_MAX_OPERATION_ATTEMPTS", "a failed store call answers 503 with Retry-After; clients retry"),
-    ("REDIS_BACKOFF_BASE_SECONDS", "a failed store call answers 503 with Retry-After; clients retry"),
-    ("REDIS_BACKOFF_CAP_SECONDS", "a failed store call answers 503 with Retry-After; clients retry"),
-    ("ABACUS_SUM_BACKUP_TTL_SECONDS", "floodgate keeps no backup copy of the sum (abacus:running_sum:backup)"),
-    ("ABACUS_DATA_DIR", "floodgate keeps no backup file of the sum"),
-    ("ABACUS_BACKUP_FILE_PATH", "floodgate keeps no backup file of the sum"),
+    (
+        "REDIS_SOCKET_CONNECT_TIMEOUT",
+        "floodgate's Redis client has fixed timeouts; /ready reports an unreachable store",
+    ),
+    (
+        "REDIS_SOCKET_TIMEOUT",
+        "floodgate's Redis client has fixed timeouts; /ready reports an unreachable store",
+    ),
+    (
+        "REDIS_HEALTH_CHECK_INTERVAL",
+        "floodgate's Redis client reconnects on its own",
+    ),
+    (
+        "REDIS_MAX_OPERATION_ATTEMPTS",
+        "a failed store call answers 503 with Retry-After; clients retry",
+    ),
+    (
+        "REDIS_BACKOFF_BASE_SECONDS",
+        "a failed store call answers 503 with Retry-After; clients retry",
+    ),
+    (
+        "REDIS_BACKOFF_CAP_SECONDS",
+        "a failed store call answers 503 with Retry-After; clients retry",
+    ),
 ];
 
 /// Names combined into one of floodgate's settings.
 pub const COMBINED: &[&str] = &["HOST", "PORT", "HTTP_PORT", "REDIS_HOST", "REDIS_PORT"];
 
-/// Whether `name` is a seed name this module handles (so the readers keep it).
-pub fn known(name: &str) -> bool {
-    COMBINED.contains(&name) || IGNORED.iter().any(|(n, _)| *n == name)
-}
-
 /// One line per ignored seed setting present in `layers`.
-pub fn ignored(layers: &[Layer]) -> Vec<String> {
-    IGNORED
-        .iter()
+pub fn ignored<'a>(
+    names: impl Iterator<Item = &'a (&'static str, &'static str)>,
+    layers: &[Layer],
+) -> Vec<String> {
+    names
         .filter_map(|(name, why)| {
             let layer = layers.iter().rev().find(|l| l.values.contains_key(*name))?;
             Some(format!(

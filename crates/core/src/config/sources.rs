@@ -92,7 +92,7 @@ pub fn read_layers(
 
 /// A setting's name or a seed name handled in `seed_names`; other names are left alone.
 fn read_name(schema: &Schema, k: &str) -> bool {
-    schema.find(k).is_some() || super::seed_names::known(k)
+    schema.knows(k)
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> ConfigError {
