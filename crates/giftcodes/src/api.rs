@@ -11,7 +11,7 @@ use floodgate_bus::Outgoing;
 use floodgate_core::telemetry::trace;
 
 use crate::model::{QueueResponse, Request, ACTION};
-use crate::{Error, GiftCodes, Settings};
+use crate::{Error, GiftCodes};
 
 /// How long a slow failed publish marks the bus as down before the next attempt.
 const BUS_DOWN_FOR: Duration = Duration::from_secs(1);
@@ -80,7 +80,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
     };
     let payload = serde_json::to_vec(&req).map_err(|e| Error::BusDown(e.into()))?;
     let out = Outgoing {
-        topic: &g.ctx.config.settings::<Settings>().tasks_topic,
+        topic: &g.settings.tasks_topic,
         key: Some(id.as_bytes()),
         payload: &payload,
         headers: &[],
@@ -100,12 +100,7 @@ async fn ask(g: &GiftCodes, started: Instant) -> Result<axum::Json<QueueResponse
         }
         return Err(Error::BusDown(e.into()));
     }
-    let left = g
-        .ctx
-        .config
-        .settings::<Settings>()
-        .timeout
-        .saturating_sub(started.elapsed());
+    let left = g.settings.timeout.saturating_sub(started.elapsed());
     match tokio::time::timeout(left, &mut waiting.rx).await {
         Ok(Ok(code)) => Ok(axum::Json(QueueResponse {
             gift_code: code,

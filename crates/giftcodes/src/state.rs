@@ -14,6 +14,8 @@ use crate::{admission, api, Settings};
 #[derive(Clone)]
 pub struct GiftCodes {
     pub(crate) ctx: AppContext,
+    /// Read once here: a request uses its topic and timeout without looking them up.
+    pub(crate) settings: Arc<Settings>,
     pub(crate) admission: Arc<admission::Admission>,
     pub(crate) replies: Replies,
     /// After a failed publish the bus counts as down until this instant (ms since start), so
@@ -40,6 +42,7 @@ impl GiftCodes {
         let replies = Replies::start(ctx, stop);
         GiftCodes {
             ctx: ctx.clone(),
+            settings: Arc::new(settings.clone()),
             admission,
             replies,
             bus_down_until: Default::default(),

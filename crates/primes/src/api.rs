@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::model::{Detail, GenerateBody, JobStatus, Submitted, ValidationErrors, ValidationItem};
 use crate::queue::Reservation;
 use crate::state::ApiState;
-use crate::{input, job, status, Settings};
+use crate::{input, job, status};
 
 /// Queue a job computing the first n primes.
 #[utoipa::path(
@@ -35,7 +35,7 @@ pub async fn generate(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let config = state.ctx.config.settings::<Settings>();
+    let config = &state.settings;
     let n = input::requested_n(query.as_deref(), &body, config.max_n)?;
     let id = Uuid::new_v4();
     let backends = &state.ctx.backends;

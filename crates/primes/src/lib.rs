@@ -90,10 +90,12 @@ pub fn router(ctx: &AppContext) -> Router {
 }
 
 pub fn router_with(ctx: &AppContext, opts: Options) -> Router {
+    let settings = ctx.config.settings::<Settings>();
     let state = state::ApiState {
         ctx: ctx.clone(),
-        pool: status::queue_key(&ctx.config.settings::<Settings>().topic).into(),
+        pool: status::queue_key(&settings.topic).into(),
         opts: Arc::new(opts),
+        settings: Arc::new(settings.clone()),
     };
     Router::new()
         .route("/generate", post(api::generate))
