@@ -214,7 +214,7 @@ fn workers_setting_picks_services_and_rejects_unknown_names() {
         let r = resolve(&[Layer::of(Source::Flag, &[("FLOODGATE_WORKERS", v)])]).unwrap();
         from_resolved(&r).map(|c| c.workers)
     };
-    assert_eq!(super::defaults().workers, Workers::ALL);
+    assert_eq!(super::defaults().workers, Workers::All);
     let w = workers("primes, todos").unwrap();
     let runs = ["giftcodes", "primes", "todos"].map(|n| w.runs(n));
     assert_eq!(runs, [false, true, true]);
@@ -356,23 +356,6 @@ fn ignored_seed_settings_are_listed_once_each() {
     assert!(r.ignored.iter().any(|l| l.contains("DB_POOL_SIZE")));
     assert!(r.render().contains("# ignoring seed setting DB_POOL_SIZE"));
     assert_eq!(from_resolved(&r).unwrap().ignored_settings, r.ignored);
-}
-
-/// Seed names a service owns (its `ServiceSettings::IGNORED`) are read from a `.env` and
-/// logged like core's; core's list no longer holds them.
-#[test]
-fn a_services_ignored_seed_settings_are_logged_too() {
-    let r = resolve(&[Layer::of(
-        Source::DotEnv,
-        &[("WORKER_POOL_SIZE", "8"), ("ABACUS_DATA_DIR", "/data")],
-    )])
-    .unwrap();
-    assert_eq!(r.ignored.len(), 2, "{:?}", r.ignored);
-    assert!(r.ignored.iter().any(|l| l.contains("WORKER_POOL_SIZE")));
-    assert!(r.ignored.iter().any(|l| l.contains("ABACUS_DATA_DIR")));
-    assert!(!floodgate_core::config::seed_names::IGNORED
-        .iter()
-        .any(|(n, _)| *n == "ABACUS_DATA_DIR"));
 }
 
 #[test]

@@ -84,7 +84,6 @@ pub enum Workers {
 }
 
 impl Workers {
-    pub const ALL: Workers = Workers::All;
     pub const NONE: Workers = Workers::Only(Vec::new());
 
     /// The workers of the services named.

@@ -32,12 +32,11 @@ pub trait ServiceSettings: Clone + fmt::Debug + Send + Sync + 'static {
 
     /// The settings with every value at its default (tests).
     fn defaults() -> Self {
-        let schema = Schema::core().with::<Self>();
-        let resolved = schema.resolve(&[]).unwrap_or_default();
-        match Self::parse(&resolved) {
-            Ok(s) => s,
-            Err(e) => unreachable!("built-in defaults are valid: {e}"),
-        }
+        Schema::core()
+            .with::<Self>()
+            .defaults()
+            .settings::<Self>()
+            .clone()
     }
 }
 
