@@ -109,13 +109,15 @@ fn bad_values_name_the_setting() {
     }
 }
 
-/// Every store URL the store crate connects to (docs/operations.md, "Redis Cluster") passes
-/// the start-up check; a cluster URL was once refused there.
+/// The start-up check takes exactly the URLs the store connects to (docs/operations.md,
+/// "Redis Cluster"): a cluster URL was once refused there, and `rediss://` (the client is
+/// built without TLS) accepted, to fail on every call after.
 #[test]
 fn every_store_url_form_is_accepted() {
+    let r = resolve(&[Layer::of(Source::Env, &[("REDIS_URL", "rediss://c:6380")])]).unwrap();
+    assert!(from_resolved(&r).is_err());
     for url in [
         "redis://127.0.0.1:6379/0",
-        "rediss://user:pw@cache:6380",
         "unix:///run/redis.sock",
         "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
         "redis://a:7000, redis://b:7001",

@@ -35,6 +35,12 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
+    /// Whether `url` names one Redis server or a cluster this store can use: parsed as
+    /// [`Self::connect`] parses it, without connecting (start-up validation).
+    pub fn check_url(url: &str) -> StoreResult<()> {
+        conn::dialer(url).map(|_| ())
+    }
+
     /// Checks the URL and connects. Succeeds while Redis is down (calls then fail with
     /// `Unavailable` until it is back); fails only for a malformed URL.
     pub async fn connect(url: &str) -> StoreResult<Self> {

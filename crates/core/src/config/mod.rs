@@ -164,22 +164,6 @@ impl Resolved {
     }
 }
 
-/// `url`, when set, must start with one of `schemes`; the error shows it without a password.
-fn check_scheme(
-    setting: &str,
-    url: Option<&str>,
-    schemes: &[&str],
-    expected: &str,
-) -> Result<(), ConfigError> {
-    match url {
-        Some(u) if !schemes.iter().any(|s| u.starts_with(s)) => Err(ConfigError::invalid(
-            setting,
-            format!("expected {expected}, got {:?}", redact_url(u)),
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// Hides the password in `scheme://user:password@host`.
 pub fn redact_url(v: &str) -> String {
     if let Some((scheme, rest)) = v.split_once("://") {
@@ -374,19 +358,31 @@ impl Config {
             ));
         }
         let database_url = r.nonempty(name::DATABASE_URL)?;
-        check_scheme(
-            "DATABASE_URL",
-            database_url.as_deref(),
-            &["sqlite:", "postgres://", "postgresql://"],
-            "postgres://… or sqlite://…",
-        )?;
+        if let Some(u) = &database_url {
+            let schemes = ["sqlite:", "postgres://", "postgresql://"];
+            if !schemes.iter().any(|s| u.starts_with(s)) {
+                return Err(ConfigError::invalid(
+                    "DATABASE_URL",
+                    format!(
+                        "expected postgres://… or sqlite://…, got {:?}",
+                        redact_url(u)
+                    ),
+                ));
+            }
+        }
         let redis_url = r.nonempty(name::REDIS_URL)?;
-        check_scheme(
-            "REDIS_URL",
-            redis_url.as_deref(),
-            &["redis://", "rediss://", "unix://", "redis+cluster://"],
-            "redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT",
-        )?;
+        if let Some(u) = &redis_url {
+            // The store's own parser, so the check cannot drift from what it connects to.
+            floodgate_store::RedisStore::check_url(u).map_err(|_| {
+                ConfigError::invalid(
+                    "REDIS_URL",
+                    format!(
+                        "expected redis://HOST:PORT/DB or redis+cluster://HOST:PORT,HOST:PORT, got {:?}",
+                        redact_url(u)
+                    ),
+                )
+            })?;
+        }
         Ok(Config {
             listen,
             worker_listen,

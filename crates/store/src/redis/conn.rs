@@ -52,22 +52,7 @@ impl Conn {
     /// Validates `url` and tries one quick connect; when Redis is down, still succeeds and
     /// keeps connecting in the background.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let dialer = Dialer::parse(
-            url,
-            |seeds| {
-                ClusterClient::builder(seeds)
-                    .connection_timeout(CONNECT_TIMEOUT)
-                    .response_timeout(RESPONSE_TIMEOUT)
-                    // Redirections (MOVED/ASK) and a promotion in progress are retried inside
-                    // the client; the whole call stays bounded by CALL_TIMEOUT.
-                    .retries(CLUSTER_RETRIES)
-                    .min_retry_wait(10)
-                    .max_retry_wait(400)
-                    .build()
-            },
-            |u| Client::open(u),
-        )
-        .map_err(|e| StoreError::Unavailable(Box::new(InvalidUrl(e))))?;
+        let dialer = dialer(url)?;
         let conn = Self {
             inner: Arc::new(Inner {
                 dialer,
@@ -241,6 +226,27 @@ pub(super) fn map_error(key: &str, e: RedisError) -> StoreError {
         return StoreError::WrongType(key.to_string());
     }
     StoreError::Unavailable(Box::new(e))
+}
+
+/// The client for `url`, one server or a cluster; nothing is dialled yet, so this also
+/// checks a URL at start-up ([`crate::check_url`]).
+pub(super) fn dialer(url: &str) -> StoreResult<Dialer> {
+    Dialer::parse(
+        url,
+        |seeds| {
+            ClusterClient::builder(seeds)
+                .connection_timeout(CONNECT_TIMEOUT)
+                .response_timeout(RESPONSE_TIMEOUT)
+                // Redirections (MOVED/ASK) and a promotion in progress are retried inside
+                // the client; the whole call stays bounded by CALL_TIMEOUT.
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(10)
+                .max_retry_wait(400)
+                .build()
+        },
+        |u| Client::open(u),
+    )
+    .map_err(|e| StoreError::Unavailable(Box::new(InvalidUrl(e))))
 }
 
 /// A URL the Redis client refused: the cause of `Unavailable` from [`Conn::open`].
